@@ -1,0 +1,2 @@
+// Public surface of the policy compiler: pure functions over the model.
+export * from './model/index.js';
