@@ -1,2 +1,3 @@
 // Public surface of the policy compiler: pure functions over the model.
 export * from './model/index.js';
+export * from './engine.js';
