@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-// Placeholder entry point; the real CLI is built in cli/src/program.ts.
-console.error('palisade: not built yet');
-process.exit(2);
+// `kubectl-palisade`: the same program installed as a kubectl plugin, so
+// kubectl finds it as `kubectl palisade …` and help text says so.
+import { processContext, runCli } from './program.js';
+
+process.exitCode = await runCli(process.argv.slice(2), processContext('kubectl palisade'));

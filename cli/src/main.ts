@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-// Placeholder entry point; the real CLI is built in cli/src/program.ts.
-console.error('palisade: not built yet');
-process.exit(2);
+// `palisade`: the command-line tool. All logic lives in program.ts.
+import { processContext, runCli } from './program.js';
+
+process.exitCode = await runCli(process.argv.slice(2), processContext('palisade'));

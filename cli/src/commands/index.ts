@@ -1,0 +1,17 @@
+/**
+ * Every command of the program, in help order. To add one: write
+ * commands/<name>.ts exporting a CommandRegistrar and put it in this list
+ * (replacing its notBuilt placeholder).
+ */
+import { notBuilt } from './not-built.js';
+import type { CommandRegistrar } from './registrar.js';
+
+export type { CommandRegistrar } from './registrar.js';
+
+export const commands: readonly CommandRegistrar[] = [
+  notBuilt('compile', 4, 'compile policies into datapath tables'),
+  notBuilt('flows', 7, 'read or follow flow logs'),
+  notBuilt('agent', 7, 'run the node enforcer agent'),
+  notBuilt('tunnel', 6, 'manage WireGuard tunnels between clusters'),
+  notBuilt('lab', 8, 'multicluster lab in network namespaces'),
+];
