@@ -244,4 +244,28 @@ struct pal_event {
 	__u32 pad;
 };
 
+/* ------------------------------------------ datapath additions (issue 5) */
+/* Appended by the datapath; nothing above changed. */
+
+#define PAL_MAX_FRAGS 8192 /* LRU of first-fragment verdicts */
+
+/*
+ * Conntrack and fragment keys use their first pad byte as the scope: the
+ * direction (enum pal_direction) of the hook that evaluated the policy. An
+ * entry made by the source pod's egress check is thus never found by the
+ * destination pod's ingress check (docs/datapath.md, "conntrack scopes").
+ */
+#define PAL_CT_KEY_SCOPE_BYTE 0
+#define PAL_FRAG_KEY_SCOPE_BYTE 0
+
+/* skb->mark bit the tunnel sets on packets that arrived through WireGuard. */
+#define PAL_SKB_MARK_TUNNELED (1u << 20)
+
+/* Per-CPU deny-event limiter state (map pal_ratelimit, one entry). */
+struct pal_ratelimit {
+	__u64 window_start_ns;
+	__u32 sent;       /* events sent in this one-second window */
+	__u32 suppressed; /* suppressed since the last sent event */
+};
+
 #endif /* PALISADE_H */

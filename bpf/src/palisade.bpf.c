@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Palisade datapath: two tc (clsact) programs on the host-side interface of
+ * each local pod.
+ *   from_pod: ingress hook of the host-side veth = packets the pod sends
+ *             (the pod's EGRESS policy, peer = destination address).
+ *   to_pod:   egress hook of the host-side veth = packets the pod receives
+ *             (the pod's INGRESS policy, peer = source address).
+ * Every struct and the lookup sequence live in include/palisade.h; the
+ * design (conntrack scopes, revisions, fragments, events) is in
+ * docs/datapath.md.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "palisade.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* ------------------------------------------------------------------ maps */
+/* Pinned maps carry state across agent restarts (LIBBPF_PIN_BY_NAME under
+ * the pin root the loader chooses). */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PAL_MAX_ENDPOINTS);
+	__type(key, struct pal_endpoint_key);
+	__type(value, struct pal_endpoint_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PAL_MAX_IPCACHE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pal_ipcache_key);
+	__type(value, struct pal_ipcache_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_ipcache SEC(".maps");
+
+struct pal_policy_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PAL_MAX_TABLE_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	/* sizes, not __type: clang emits only forward BTF for types reached
+	 * through __array, and libbpf cannot size those */
+	__uint(key_size, sizeof(struct pal_policy_key));
+	__uint(value_size, sizeof(struct pal_policy_value));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, PAL_MAX_TABLES);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct pal_policy_inner);
+} pal_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PAL_MAX_CONNTRACK);
+	__type(key, struct pal_ct_key);
+	__type(value, struct pal_ct_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_conntrack SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PAL_MAX_FRAGS);
+	__type(key, struct pal_frag_key);
+	__type(value, struct pal_frag_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_frags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pal_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PAL_MAX_COOKIES);
+	__type(key, __u32);
+	__type(value, struct pal_rule_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_rule_ctrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PAL_DROP__MAX);
+	__type(key, __u32);
+	__type(value, struct pal_stat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PAL_STAT__MAX);
+	__type(key, __u32);
+	__type(value, struct pal_stat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PAL_RINGBUF_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pal_ratelimit);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pal_ratelimit SEC(".maps");
+
+/* --------------------------------------------------------------- parsing */
+
+#define ETH_HLEN_ 14
+#define IPV6_EXT_MAX 8 /* extension headers walked before giving up */
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_NONE 59
+#define NEXTHDR_DEST 60
+#define IPPROTO_ICMPV6_ 58
+
+struct pkt {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport_be; /* conntrack ports (ICMP echo: the identifier on both) */
+	__u16 dport_be;
+	__u16 policy_port_be; /* port the policy sees: dport; 0 for ICMP */
+	__u8 protocol;
+	__u8 ip_version;
+	__u8 tcp_flags;
+	__u8 frag_first; /* first fragment of a fragmented datagram */
+	__u8 frag_later; /* non-first fragment: no L4 header */
+	__u8 bypass;     /* link-local control (ARP, ND, MLD): never policy */
+	__u8 no_ct;      /* no connection to track (ICMP errors, ...) */
+	__u8 pad[3];
+	__u32 frag_id;
+	__u32 len;
+};
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_BAD = 1,
+};
+
+static __always_inline void map_v4(__u8 *dst, __u32 addr_be)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr_be, 4);
+}
+
+static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt *p)
+{
+	switch (p->protocol) {
+	case IPPROTO_TCP: {
+		__u8 h[14];
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			return PARSE_BAD;
+		__builtin_memcpy(&p->sport_be, h, 2);
+		__builtin_memcpy(&p->dport_be, h + 2, 2);
+		p->tcp_flags = h[13];
+		p->policy_port_be = p->dport_be;
+		return PARSE_OK;
+	}
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP: {
+		__u16 ports[2];
+		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+			return PARSE_BAD;
+		p->sport_be = ports[0];
+		p->dport_be = ports[1];
+		p->policy_port_be = p->dport_be;
+		return PARSE_OK;
+	}
+	case IPPROTO_ICMP: {
+		__u8 h[6];
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			return PARSE_BAD;
+		/* echo request 8 / reply 0 are tracked by identifier */
+		if (h[0] == 8 || h[0] == 0) {
+			__builtin_memcpy(&p->sport_be, h + 4, 2);
+			p->dport_be = p->sport_be;
+		} else {
+			p->no_ct = 1;
+		}
+		return PARSE_OK;
+	}
+	case IPPROTO_ICMPV6_: {
+		__u8 h[6];
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			return PARSE_BAD;
+		if (h[0] == 128 || h[0] == 129) {
+			__builtin_memcpy(&p->sport_be, h + 4, 2);
+			p->dport_be = p->sport_be;
+		} else if ((h[0] >= 133 && h[0] <= 137) || (h[0] >= 130 && h[0] <= 132) ||
+			   h[0] == 143) {
+			/* neighbour discovery and MLD: IPv6 does not work without */
+			p->bypass = 1;
+		} else {
+			p->no_ct = 1;
+		}
+		return PARSE_OK;
+	}
+	default:
+		/* other protocols: policy sees the protocol with port 0 */
+		return PARSE_OK;
+	}
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
+{
+	struct iphdr ip;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip, sizeof(ip)))
+		return PARSE_BAD;
+	if (ip.version != 4 || ip.ihl < 5)
+		return PARSE_BAD;
+	p->ip_version = 4;
+	map_v4(p->saddr, ip.saddr);
+	map_v4(p->daddr, ip.daddr);
+	p->protocol = ip.protocol;
+	__u16 frag = bpf_ntohs(ip.frag_off);
+	__u16 offset = frag & 0x1fff;
+	p->frag_id = bpf_ntohs(ip.id);
+	if (offset != 0) {
+		p->frag_later = 1;
+		return PARSE_OK;
+	}
+	if (frag & 0x2000)
+		p->frag_first = 1;
+	return parse_l4(skb, ETH_HLEN_ + ip.ihl * 4, p);
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
+{
+	struct ipv6hdr ip6;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip6, sizeof(ip6)))
+		return PARSE_BAD;
+	if (ip6.version != 6)
+		return PARSE_BAD;
+	p->ip_version = 6;
+	__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6.daddr, 16);
+	__u8 nh = ip6.nexthdr;
+	__u32 off = ETH_HLEN_ + sizeof(ip6);
+	int i;
+	/* Bounded walk over extension headers; more than IPV6_EXT_MAX = malformed. */
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		switch (nh) {
+		case NEXTHDR_HOP:
+		case NEXTHDR_ROUTING:
+		case NEXTHDR_DEST: {
+			__u8 h[2];
+			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+				return PARSE_BAD;
+			nh = h[0];
+			off += ((__u32)h[1] + 1) * 8;
+			break;
+		}
+		case NEXTHDR_AUTH: {
+			__u8 h[2];
+			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+				return PARSE_BAD;
+			nh = h[0];
+			off += ((__u32)h[1] + 2) * 4;
+			break;
+		}
+		case NEXTHDR_FRAGMENT: {
+			__u8 h[8];
+			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+				return PARSE_BAD;
+			nh = h[0];
+			__u16 fo = ((__u16)h[2] << 8) | h[3];
+			__u32 id_be;
+			__builtin_memcpy(&id_be, h + 4, 4);
+			p->frag_id = bpf_ntohl(id_be);
+			off += 8;
+			if ((fo >> 3) != 0) {
+				p->protocol = nh;
+				p->frag_later = 1;
+				return PARSE_OK;
+			}
+			if (fo & 1)
+				p->frag_first = 1;
+			break;
+		}
+		default:
+			p->protocol = nh;
+			return parse_l4(skb, off, p);
+		}
+	}
+	return PARSE_BAD;
+}
+
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *eth_proto)
+{
+	__u16 proto_be;
+	if (bpf_skb_load_bytes(skb, 12, &proto_be, sizeof(proto_be)))
+		return PARSE_BAD;
+	*eth_proto = bpf_ntohs(proto_be);
+	p->len = skb->len;
+	if (*eth_proto == ETH_P_IP)
+		return parse_ipv4(skb, p);
+	if (*eth_proto == ETH_P_IPV6)
+		return parse_ipv6(skb, p);
+	if (*eth_proto == ETH_P_ARP) {
+		p->bypass = 1;
+		return PARSE_OK;
+	}
+	return PARSE_BAD;
+}
+
+/* ------------------------------------------------------------- counting */
+
+static __always_inline void count_drop(__u32 reason, __u32 len)
+{
+	struct pal_stat *s = bpf_map_lookup_elem(&pal_drops, &reason);
+	if (s) {
+		s->packets++;
+		s->bytes += len;
+	}
+}
+
+static __always_inline void count_stat(__u32 index)
+{
+	struct pal_stat *s = bpf_map_lookup_elem(&pal_stats, &index);
+	if (s)
+		s->packets++;
+}
+
+static __always_inline void count_rule(__u32 cookie, __u32 len)
+{
+	struct pal_rule_counter *c = bpf_map_lookup_elem(&pal_rule_ctrs, &cookie);
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+/* ---------------------------------------------------------------- events */
+
+struct verdict_info {
+	__u32 local_identity;
+	__u32 peer_identity;
+	__u32 cookie;
+	__u32 staged_cookie;
+	__u8 verdict;
+	__u8 staged;
+	__u8 reason;
+	__u8 pad;
+};
+
+/*
+ * Deny-side events (DENY, REVOKED, and AUDIT of a denied packet) pass the
+ * per-CPU limiter; suppressed ones are counted in PAL_STAT_EVENTS_SUPPRESSED
+ * and reported in the next sent event's suppressed_before.
+ * Returns the number to report, or -1 when this event must be suppressed.
+ */
+static __always_inline long ratelimit(const struct pal_config *cfg)
+{
+	__u32 zero = 0;
+	struct pal_ratelimit *rl = bpf_map_lookup_elem(&pal_ratelimit, &zero);
+	if (!rl)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (now - rl->window_start_ns >= 1000000000ull) {
+		rl->window_start_ns = now;
+		rl->sent = 0;
+	}
+	__u32 limit = cfg ? cfg->deny_events_per_sec : 0;
+	if (limit != 0 && rl->sent >= limit) {
+		rl->suppressed++;
+		count_stat(PAL_STAT_EVENTS_SUPPRESSED);
+		return -1;
+	}
+	rl->sent++;
+	long n = rl->suppressed;
+	rl->suppressed = 0;
+	return n;
+}
+
+static __always_inline void emit(struct __sk_buff *skb, __u8 type, __u8 dir,
+				 const struct pkt *p, const struct verdict_info *v,
+				 const struct pal_config *cfg, int limited)
+{
+	long suppressed = 0;
+	if (limited) {
+		suppressed = ratelimit(cfg);
+		if (suppressed < 0)
+			return;
+	}
+	struct pal_event *e = bpf_ringbuf_reserve(&pal_events, sizeof(*e), 0);
+	if (!e) {
+		count_stat(PAL_STAT_EVENTS_LOST);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->direction = dir;
+	e->verdict = v->verdict;
+	e->staged_verdict = v->staged;
+	e->protocol = p->protocol;
+	e->drop_reason = v->reason;
+	e->tcp_flags = p->tcp_flags;
+	e->ip_version = p->ip_version;
+	e->ifindex = skb->ifindex;
+	if (dir == PAL_DIR_EGRESS) {
+		e->src_identity = v->local_identity;
+		e->dst_identity = v->peer_identity;
+	} else {
+		e->src_identity = v->peer_identity;
+		e->dst_identity = v->local_identity;
+	}
+	e->cookie = v->cookie;
+	e->staged_cookie = v->staged_cookie;
+	e->revision = cfg ? cfg->revision : 0;
+	__builtin_memcpy(e->saddr, p->saddr, 16);
+	__builtin_memcpy(e->daddr, p->daddr, 16);
+	e->sport_be = p->sport_be;
+	e->dport_be = p->dport_be;
+	e->pkt_len = p->len;
+	e->suppressed_before = (__u32)suppressed;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* ---------------------------------------------------------------- policy */
+
+/*
+ * Two lookups in the subject's table: exact peer identity and ANY. The higher
+ * precedence wins; on a tie the identity entry wins (it is the more specific
+ * one; the compiler never emits ties with different verdicts). No table or
+ * no entry = deny with cookie 0.
+ */
+static __always_inline int policy_lookup(__u32 table, __u32 peer_identity, __u8 protocol,
+					 __u16 port_be, struct pal_policy_value *out)
+{
+	void *inner = bpf_map_lookup_elem(&pal_policy, &table);
+	if (!inner)
+		return 0;
+	struct pal_policy_key k = {
+		.prefixlen = PAL_POLICY_KEY_FULL_PREFIX,
+		.identity_be = bpf_htonl(peer_identity),
+		.protocol = protocol,
+		.pad = 0,
+		.port_be = port_be,
+	};
+	struct pal_policy_value *by_id = bpf_map_lookup_elem(inner, &k);
+	k.identity_be = bpf_htonl(PAL_ID_ANY);
+	struct pal_policy_value *by_any = bpf_map_lookup_elem(inner, &k);
+	struct pal_policy_value *win = by_id;
+	if (!win || (by_any && by_any->precedence > win->precedence))
+		win = by_any;
+	if (!win)
+		return 0;
+	__builtin_memcpy(out, win, sizeof(*out));
+	return 1;
+}
+
+static __always_inline void ct_key(struct pal_ct_key *k, const __u8 *s, const __u8 *d,
+				   __u16 sport, __u16 dport, __u8 proto, __u8 scope)
+{
+	__builtin_memcpy(k->saddr, s, 16);
+	__builtin_memcpy(k->daddr, d, 16);
+	k->sport_be = sport;
+	k->dport_be = dport;
+	k->protocol = proto;
+	k->pad[PAL_CT_KEY_SCOPE_BYTE] = scope;
+	k->pad[1] = 0;
+	k->pad[2] = 0;
+}
+
+static __always_inline void frag_record(const struct pkt *p, __u8 dir, __u8 verdict)
+{
+	if (!p->frag_first)
+		return;
+	struct pal_frag_key fk = {};
+	__builtin_memcpy(fk.saddr, p->saddr, 16);
+	__builtin_memcpy(fk.daddr, p->daddr, 16);
+	fk.id = p->frag_id;
+	fk.protocol = p->protocol;
+	fk.pad[PAL_FRAG_KEY_SCOPE_BYTE] = dir;
+	struct pal_frag_value fv = {
+		.sport_be = p->sport_be,
+		.dport_be = p->dport_be,
+		.verdict = verdict,
+	};
+	bpf_map_update_elem(&pal_frags, &fk, &fv, BPF_ANY);
+}
+
+static __always_inline int drop(struct __sk_buff *skb, __u8 dir, const struct pkt *p,
+				struct verdict_info *v, const struct pal_config *cfg,
+				__u8 event_type)
+{
+	count_drop(v->reason, p->len);
+	v->verdict = PAL_VERDICT_DENY;
+	emit(skb, event_type, dir, p, v, cfg, 1);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
+{
+	__u32 zero = 0;
+	const struct pal_config *cfg = bpf_map_lookup_elem(&pal_config, &zero);
+	__u32 revision = cfg ? cfg->revision : 0;
+	struct pkt p = {};
+	struct verdict_info v = {};
+	__u16 eth_proto = 0;
+
+	/* 1. endpoint: missing or not ready = fail closed */
+	struct pal_endpoint_key ek = { .ifindex = skb->ifindex };
+	const struct pal_endpoint_value *ep = bpf_map_lookup_elem(&pal_endpoints, &ek);
+	int parsed = parse(skb, &p, &eth_proto);
+	if (!ep || !(ep->flags & PAL_EP_F_POLICY_READY)) {
+		v.reason = PAL_DROP_NO_ENDPOINT_POLICY;
+		return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
+	}
+	v.local_identity = ep->identity;
+	if (parsed != PARSE_OK) {
+		v.reason = PAL_DROP_PARSE;
+		return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
+	}
+	if (p.bypass)
+		return TC_ACT_OK;
+
+	/* 2. peer identity from the ipcache (WORLD when unknown) */
+	struct pal_ipcache_key ik = { .prefixlen = 128 };
+	__builtin_memcpy(ik.addr, dir == PAL_DIR_EGRESS ? p.daddr : p.saddr, 16);
+	const struct pal_ipcache_value *ipc = bpf_map_lookup_elem(&pal_ipcache, &ik);
+	__u32 peer_flags = 0;
+	v.peer_identity = PAL_ID_WORLD;
+	if (ipc) {
+		v.peer_identity = ipc->identity;
+		peer_flags = ipc->flags;
+	}
+
+	/* non-first fragments follow the first one of the same datagram */
+	if (p.frag_later) {
+		struct pal_frag_key fk = {};
+		__builtin_memcpy(fk.saddr, p.saddr, 16);
+		__builtin_memcpy(fk.daddr, p.daddr, 16);
+		fk.id = p.frag_id;
+		fk.protocol = p.protocol;
+		fk.pad[PAL_FRAG_KEY_SCOPE_BYTE] = dir;
+		const struct pal_frag_value *fv = bpf_map_lookup_elem(&pal_frags, &fk);
+		if (!fv) {
+			v.reason = PAL_DROP_FRAG_UNKNOWN;
+			return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
+		}
+		p.sport_be = fv->sport_be;
+		p.dport_be = fv->dport_be;
+		if (fv->verdict != PAL_VERDICT_ALLOW) {
+			v.reason = PAL_DROP_POLICY_DENIED;
+			return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
+		}
+		return TC_ACT_OK;
+	}
+
+	__u32 table = dir == PAL_DIR_EGRESS ? ep->egress_table : ep->ingress_table;
+	__u8 other = dir == PAL_DIR_EGRESS ? PAL_DIR_INGRESS : PAL_DIR_EGRESS;
+
+	/* 3. conntrack: this hook's own connections (scope = dir, forward) and
+	 *    replies of connections this endpoint admitted in the other
+	 *    direction (scope = other, reversed tuple). */
+	struct pal_ct_key ck;
+	struct pal_ct_value *ct = 0;
+	__u8 scope = dir;
+	__u16 ct_port = p.policy_port_be;
+	if (!p.no_ct) {
+		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
+		ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
+		if (!ct) {
+			ct_key(&ck, p.daddr, p.saddr, p.dport_be, p.sport_be, p.protocol, other);
+			ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
+			if (ct) {
+				scope = other;
+				/* the policy port of the original direction */
+				ct_port = (p.protocol == IPPROTO_ICMP || p.protocol == IPPROTO_ICMPV6_)
+						  ? 0
+						  : p.sport_be;
+			}
+		}
+	}
+	if (ct) {
+		if (ct->revision != revision) {
+			/* policy changed since this connection was checked: re-check it */
+			struct pal_policy_value pv;
+			__u32 st = scope == PAL_DIR_EGRESS ? ep->egress_table : ep->ingress_table;
+			if (!policy_lookup(st, v.peer_identity, p.protocol, ct_port, &pv) ||
+			    pv.verdict != PAL_VERDICT_ALLOW) {
+				v.cookie = ct->cookie;
+				bpf_map_delete_elem(&pal_conntrack, &ck);
+				v.reason = PAL_DROP_REVOKED;
+				return drop(skb, dir, &p, &v, cfg, PAL_EVENT_REVOKED);
+			}
+			ct->revision = revision;
+			ct->cookie = pv.cookie;
+		}
+		ct->last_seen_ns = bpf_ktime_get_ns();
+		ct->packets++;
+		ct->bytes += p.len;
+		if (scope != dir && !(ct->flags & PAL_CT_F_SEEN_REPLY))
+			ct->flags |= PAL_CT_F_SEEN_REPLY;
+		count_rule(ct->cookie, p.len);
+		frag_record(&p, dir, PAL_VERDICT_ALLOW);
+		return TC_ACT_OK;
+	}
+
+	/* 4. policy of this endpoint for this direction */
+	struct pal_policy_value pv = {};
+	int found = policy_lookup(table, v.peer_identity, p.protocol, p.policy_port_be, &pv);
+	int allowed = found && pv.verdict == PAL_VERDICT_ALLOW;
+	v.cookie = pv.cookie;
+	v.staged = pv.staged_verdict;
+	v.staged_cookie = pv.staged_cookie;
+	if (found)
+		count_rule(pv.cookie, p.len);
+	int disagree = found && pv.staged_verdict != PAL_STAGED_NONE &&
+		       (pv.staged_verdict == PAL_STAGED_ALLOW) != allowed;
+	int audit_events = cfg && (cfg->flags & PAL_CFG_F_AUDIT_EVENTS);
+
+	if (allowed && dir == PAL_DIR_INGRESS && (pv.flags & PAL_POL_F_ENCRYPT_REQUIRED) &&
+	    (peer_flags & PAL_IPC_F_REMOTE_CLUSTER) && !(skb->mark & PAL_SKB_MARK_TUNNELED))
+		allowed = 0, v.reason = PAL_DROP_UNENCRYPTED;
+	else if (!allowed)
+		v.reason = (found && (pv.flags & PAL_POL_F_EXPLICIT_DENY)) ? PAL_DROP_POLICY_DENY
+									   : PAL_DROP_POLICY_DENIED;
+
+	if (!allowed) {
+		frag_record(&p, dir, PAL_VERDICT_DENY);
+		if (disagree && audit_events) {
+			v.verdict = PAL_VERDICT_DENY;
+			emit(skb, PAL_EVENT_AUDIT, dir, &p, &v, cfg, 1);
+		}
+		return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
+	}
+
+	v.verdict = PAL_VERDICT_ALLOW;
+	if (!p.no_ct && !(p.protocol == IPPROTO_TCP && (p.tcp_flags & 0x04 /* RST */))) {
+		struct pal_ct_value nv = {
+			.last_seen_ns = bpf_ktime_get_ns(),
+			.packets = 1,
+			.bytes = p.len,
+			.revision = revision,
+			.cookie = pv.cookie,
+		};
+		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
+		bpf_map_update_elem(&pal_conntrack, &ck, &nv, BPF_ANY);
+	}
+	frag_record(&p, dir, PAL_VERDICT_ALLOW);
+	emit(skb, PAL_EVENT_NEW_ALLOWED, dir, &p, &v, cfg, 0);
+	if (disagree && audit_events)
+		emit(skb, PAL_EVENT_AUDIT, dir, &p, &v, cfg, 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	return handle(skb, PAL_DIR_EGRESS);
+}
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	return handle(skb, PAL_DIR_INGRESS);
+}
