@@ -4,8 +4,8 @@ import type { DecisionStep, ExplainedDirection, ExplainedVerdict, PolicyRef } fr
 
 function policyName(p: PolicyRef | RuleRef): string {
   if (p.kind === 'NetworkPolicy') return `NetworkPolicy ${p.cluster}/${p.namespace}/${p.name}`;
-  const where = p.cluster === null ? '' : `${p.cluster}/`;
-  return `${p.kind} ${where}${p.name} (priority ${p.priority})`;
+  const where = p.cluster === null ? 'mesh-wide' : `cluster ${p.cluster}`;
+  return `${p.kind} ${p.name} (${where}, priority ${p.priority})`;
 }
 
 function ruleName(r: RuleRef): string {
@@ -56,14 +56,31 @@ function describeStep(s: DecisionStep): string {
   }
 }
 
+/** Steps of one path as lines: each tier line followed by the policies and rules it considered. */
+function pathLines(path: readonly DecisionStep[], indent: string): string[] {
+  const lines: string[] = [];
+  let pending: string[] = [];
+  for (const s of path) {
+    if (s.step === 'policy' || s.step === 'rule') {
+      pending.push(`${indent}${describeStep(s)}`);
+      continue;
+    }
+    lines.push(`${indent}${describeStep(s)}`, ...pending);
+    pending = [];
+  }
+  return [...lines, ...pending];
+}
+
 function direction(name: string, d: ExplainedDirection): string[] {
-  const lines = [`${name}: ${d.verdict} — ${describeDecision(d.decidedBy)}`];
-  for (const s of d.path) lines.push(`  ${describeStep(s)}`);
+  const lines = [
+    `${name}: ${d.verdict} — ${describeDecision(d.decidedBy)}`,
+    ...pathLines(d.path, '  '),
+  ];
   if (d.staged !== null) {
     lines.push(
       `  staged (Audit policies enforced): ${d.staged.verdict} — ${describeDecision(d.staged.decidedBy)}`,
+      ...pathLines(d.stagedPath ?? [], '    '),
     );
-    for (const s of d.stagedPath ?? []) lines.push(`    ${describeStep(s)}`);
   }
   return lines;
 }

@@ -83,6 +83,7 @@ export type DecisionStep =
       readonly portIndex: number | null;
       readonly result: RuleResult;
     }
+  /** Closes a tier: comes after the policy and rule steps of that tier. */
   | { readonly step: 'tier'; readonly tier: TierName; readonly result: TierResult }
   /** Nothing decided: Kubernetes' default allow. */
   | { readonly step: 'default'; readonly verdict: Verdict };
