@@ -58,37 +58,50 @@ export interface Mismatch {
 
 const PORT = /^(tcp|udp|sctp)\/([0-9]{1,5})$/;
 
-export const probeKey = (from: string, to: string, port: string): string => `${from} -> ${to} ${port}`;
+export const probeKey = (from: string, to: string, port: string): string =>
+  `${from} -> ${to} ${port}`;
 
 function fail(file: string, what: string): never {
   throw new Error(`${file}: ${what}`);
 }
 
-function stringField(file: string, obj: Record<string, unknown>, key: string, path: string): string {
+function stringField(
+  file: string,
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+): string {
   const v = obj[key];
-  if (typeof v !== 'string' || v.length === 0) fail(file, `${path}.${key}: expected a non-empty string`);
+  if (typeof v !== 'string' || v.length === 0)
+    fail(file, `${path}.${key}: expected a non-empty string`);
   return v;
 }
 
 function stringList(file: string, obj: Record<string, unknown>, key: string): string[] {
   const v = obj[key];
-  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) fail(file, `${key}: expected a list of strings`);
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
+    fail(file, `${key}: expected a list of strings`);
   return v as string[];
 }
 
 /** Reads and checks one expected.json; every mistake in the data is an error naming the file and field. */
-export function parseExpected(file: string, text: string): Omit<ConformanceCase, 'id' | 'suite' | 'files'> & { base: boolean } {
+export function parseExpected(
+  file: string,
+  text: string,
+): Omit<ConformanceCase, 'id' | 'suite' | 'files'> & { base: boolean } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     fail(file, `not JSON: ${(e as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'expected an object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    fail(file, 'expected an object');
   const obj = raw as Record<string, unknown>;
   const source = stringField(file, obj, 'source', '');
   const ports = stringList(file, obj, 'ports');
-  for (const p of ports) if (!PORT.test(p)) fail(file, `ports: "${p}" is not <tcp|udp|sctp>/<port>`);
+  for (const p of ports)
+    if (!PORT.test(p)) fail(file, `ports: "${p}" is not <tcp|udp|sctp>/<port>`);
   const externals = stringList(file, obj, 'externals');
   const base = obj['base'] === undefined ? true : obj['base'];
   if (typeof base !== 'boolean') fail(file, 'base: expected a boolean');
@@ -104,7 +117,8 @@ export function parseExpected(file: string, text: string): Omit<ConformanceCase,
     const port = stringField(file, e, 'port', path);
     if (!ports.includes(port)) fail(file, `${path}.port: "${port}" is not in ports`);
     const verdict = e['verdict'];
-    if (verdict !== 'Allow' && verdict !== 'Deny') fail(file, `${path}.verdict: expected Allow or Deny`);
+    if (verdict !== 'Allow' && verdict !== 'Deny')
+      fail(file, `${path}.verdict: expected Allow or Deny`);
     const key = probeKey(from, to, port);
     if (seen.has(key)) fail(file, `${path}: duplicate probe ${key}`);
     seen.add(key);
@@ -123,10 +137,12 @@ export function loadCases(root: string): ConformanceCase[] {
       const dir = join(casesDir, suite, name);
       const expectedFile = join(dir, 'expected.json');
       const world = join(dir, 'world.yaml');
-      if (!existsSync(expectedFile) || !existsSync(world)) fail(dir, 'a case needs world.yaml and expected.json');
+      if (!existsSync(expectedFile) || !existsSync(world))
+        fail(dir, 'a case needs world.yaml and expected.json');
       const parsed = parseExpected(expectedFile, readFileSync(expectedFile, 'utf8'));
       const baseFile = join(root, 'base', `${suite}.yaml`);
-      if (parsed.base && !existsSync(baseFile)) fail(expectedFile, `base workloads ${baseFile} do not exist`);
+      if (parsed.base && !existsSync(baseFile))
+        fail(expectedFile, `base workloads ${baseFile} do not exist`);
       out.push({
         id: `${suite}/${name}`,
         suite,
@@ -159,7 +175,10 @@ export function parseMatrix(stdout: string): Map<string, string> {
   if (!Array.isArray(doc.probes)) throw new Error('matrix output has no "probes" list');
   const verdicts = new Map<string, string>();
   for (const p of doc.probes as MatrixProbe[]) {
-    verdicts.set(probeKey(p.from, p.to, `${String(p.protocol).toLowerCase()}/${p.port}`), String(p.verdict));
+    verdicts.set(
+      probeKey(p.from, p.to, `${String(p.protocol).toLowerCase()}/${p.port}`),
+      String(p.verdict),
+    );
   }
   return verdicts;
 }
