@@ -31,6 +31,7 @@ import {
   type ExplainedVerdict,
   type MatrixOptions,
   type RuleResult,
+  type TierResult,
 } from './types.js';
 
 interface Outcome {
@@ -179,8 +180,11 @@ function networkPolicyTier(
   trace: DecisionStep[] | null,
   candidates: readonly CPolicy[],
 ): Outcome | 'not-isolated' | 'node-exempt' | 'isolated-deny' {
-  if (trace !== null) {
-    for (const p of candidates) {
+  let first: Outcome | null = null;
+  // Traced: every NetworkPolicy of the namespace, each followed by its rules
+  // when it selects the subject (nps is exactly the selecting ones, same order).
+  for (const p of trace === null ? nps : candidates) {
+    if (trace !== null) {
       const sel = p.isolates[c.dir] && p.selects(c.subject);
       trace.push({
         step: 'policy',
@@ -189,11 +193,8 @@ function networkPolicyTier(
         selectsSubject: sel,
         rules: p.rules[c.dir].length,
       });
+      if (!sel) continue;
     }
-  }
-  if (nps.length === 0) return 'not-isolated';
-  let first: Outcome | null = null;
-  for (const p of nps) {
     for (const rule of p.rules[c.dir]) {
       const matched = ruleMatches(rule, c, trace, 'NetworkPolicy', (m) =>
         !m ? 'no-match' : first === null ? 'decided' : 'matched',
@@ -204,6 +205,7 @@ function networkPolicyTier(
       }
     }
   }
+  if (nps.length === 0) return 'not-isolated';
   if (first !== null) return first;
   return c.subject.nodeIpKeys.has(c.peerIp.key) ? 'node-exempt' : 'isolated-deny';
 }
@@ -222,17 +224,7 @@ function evaluatePodDirection(
       : (prepared.clusterPoliciesByCluster.get(c.subject.cluster.name) ?? []).filter(
           (p) => withAudit || p.mode === 'Enforce',
         );
-  const tierStep = (
-    tier: TierName,
-    result:
-      | 'decided'
-      | 'passed'
-      | 'no-match'
-      | 'not-isolated'
-      | 'isolated-deny'
-      | 'node-exempt'
-      | 'skipped',
-  ): void => {
+  const tierStep = (tier: TierName, result: TierResult): void => {
     trace?.push({ step: 'tier', tier, result });
   };
   const skipRest = (after: TierName): void => {
