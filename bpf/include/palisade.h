@@ -268,4 +268,15 @@ struct pal_ratelimit {
 	__u32 suppressed; /* suppressed since the last sent event */
 };
 
+/*
+ * Policy key prefixes. The documented prefixlen of struct pal_policy_key is
+ * logical: 32 = identity, 40 = + protocol, 40 + k = + first k port bits.
+ * In memory the pad byte sits between protocol and port_be, and the kernel's
+ * trie compares it too, so the loader stores logical prefixes above 40 as
+ * prefixlen + 8 (pad is always 0), and the programs look up with the full
+ * trie prefix below. Encoders keep writing the logical form.
+ */
+#define PAL_POLICY_TRIE_FULL_PREFIX 64
+#define PAL_POLICY_TRIE_PAD_BITS 8
+
 #endif /* PALISADE_H */

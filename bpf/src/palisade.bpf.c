@@ -149,7 +149,8 @@ struct pkt {
 	__u8 frag_later; /* non-first fragment: no L4 header */
 	__u8 bypass;     /* link-local control (ARP, ND, MLD): never policy */
 	__u8 no_ct;      /* no connection to track (ICMP errors, ...) */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 icmp_tc_be; /* ICMP type and code bytes, reported in events' sport_be */
 	__u32 frag_id;
 	__u32 len;
 };
@@ -194,6 +195,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 		__u8 h[6];
 		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
 			return PARSE_BAD;
+		__builtin_memcpy(&p->icmp_tc_be, h, 2);
 		/* echo request 8 / reply 0 are tracked by identifier */
 		if (h[0] == 8 || h[0] == 0) {
 			__builtin_memcpy(&p->sport_be, h + 4, 2);
@@ -207,6 +209,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 		__u8 h[6];
 		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
 			return PARSE_BAD;
+		__builtin_memcpy(&p->icmp_tc_be, h, 2);
 		if (h[0] == 128 || h[0] == 129) {
 			__builtin_memcpy(&p->sport_be, h + 4, 2);
 			p->dport_be = p->sport_be;
@@ -433,8 +436,14 @@ static __always_inline void emit(struct __sk_buff *skb, __u8 type, __u8 dir,
 	e->revision = cfg ? cfg->revision : 0;
 	__builtin_memcpy(e->saddr, p->saddr, 16);
 	__builtin_memcpy(e->daddr, p->daddr, 16);
-	e->sport_be = p->sport_be;
-	e->dport_be = p->dport_be;
+	if (p->protocol == IPPROTO_ICMP || p->protocol == IPPROTO_ICMPV6_) {
+		/* flow records read ICMP type/code from sport, the echo id from dport */
+		e->sport_be = p->icmp_tc_be;
+		e->dport_be = p->sport_be;
+	} else {
+		e->sport_be = p->sport_be;
+		e->dport_be = p->dport_be;
+	}
 	e->pkt_len = p->len;
 	e->suppressed_before = (__u32)suppressed;
 	e->pad = 0;
@@ -456,7 +465,7 @@ static __always_inline int policy_lookup(__u32 table, __u32 peer_identity, __u8 
 	if (!inner)
 		return 0;
 	struct pal_policy_key k = {
-		.prefixlen = PAL_POLICY_KEY_FULL_PREFIX,
+		.prefixlen = PAL_POLICY_TRIE_FULL_PREFIX,
 		.identity_be = bpf_htonl(peer_identity),
 		.protocol = protocol,
 		.pad = 0,

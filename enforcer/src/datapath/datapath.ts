@@ -1,0 +1,558 @@
+/**
+ * The node's datapath: the BPF object loaded with its maps pinned under a
+ * bpffs directory, compiled tables synced into those maps, programs attached
+ * to pod interfaces. A policy change for a subject is one atomic step for
+ * packets: a new inner table is filled completely, then swapped into the
+ * outer array; config.revision is bumped after, so conntrack entries are
+ * re-checked against the new policy (docs/datapath.md).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import {
+  BPF_F_NO_PREALLOC,
+  BpfMap,
+  BpfObject,
+  MapType,
+  createMap,
+  defaultObjectPath,
+  isBpfError,
+  objPin,
+  RingBuffer,
+  tc,
+  testRun,
+  type TestRunResult,
+} from '../../../bpf/binding/index.js';
+import type {
+  CompiledEndpoint,
+  CompiledTable,
+  EncodedDelta,
+  EncodedTables,
+  MapEntry,
+} from '../../../policy-compiler/src/compiled.js';
+import type { EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
+import { decodeEvent, type PalEvent } from '../flows/event-decode.js';
+import {
+  CFG_F_AUDIT_EVENTS,
+  DROP_REASON_NAMES,
+  EP_F_POLICY_READY,
+  SIZE,
+  configValue,
+  decodeConfig,
+  endpointKey,
+  endpointValue,
+  sumCounters,
+  toTriePolicyKey,
+  u32Key,
+  type Config,
+  type Counter,
+  type DropReasonName,
+} from './structs.js';
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** tc filter identity of our programs on every interface (both hooks). */
+export const TC_HANDLE = 0x5a1;
+export const TC_PRIORITY = 1;
+
+export interface DatapathSizes {
+  readonly endpoints?: number;
+  readonly ipcache?: number;
+  /** outer policy array (tables) */
+  readonly tables?: number;
+  /** entries per inner table */
+  readonly tableEntries?: number;
+  readonly conntrack?: number;
+  readonly cookies?: number;
+}
+
+export interface DatapathOpenOptions {
+  /** bpffs directory for pins (created if missing); null = private maps, nothing pinned (test engines). */
+  readonly pinDir: string | null;
+  readonly objectPath?: string;
+  readonly sizes?: DatapathSizes;
+  /** per-CPU deny event limit; 0 = unlimited. Default 1000. */
+  readonly denyEventsPerSec?: number;
+  /** Emit Audit-mode disagreement events. Default true. */
+  readonly auditEvents?: boolean;
+}
+
+export interface ApplyResult {
+  readonly revision: number;
+  readonly tablesWritten: number;
+  readonly tablesRemoved: number;
+  readonly endpointsWritten: number;
+  readonly endpointsRemoved: number;
+  readonly ipcacheWritten: number;
+  readonly ipcacheRemoved: number;
+}
+
+export type IfindexOf = (endpoint: EndpointId) => number | undefined;
+
+export type HookDirection = 'egress' | 'ingress';
+
+export interface TestRunVerdict extends TestRunResult {
+  readonly allowed: boolean;
+}
+
+/** Error for input that does not fit the maps: nothing was changed. */
+export class DatapathCapacityError extends Error {
+  override readonly name = 'DatapathCapacityError';
+}
+
+const DEFAULTS = {
+  endpoints: 4096,
+  ipcache: 262144,
+  tables: 4096,
+  tableEntries: 65536,
+  conntrack: 262144,
+  cookies: 65536,
+} as const;
+
+export class Datapath {
+  private readonly maps: {
+    endpoints: BpfMap;
+    ipcache: BpfMap;
+    policy: BpfMap;
+    conntrack: BpfMap;
+    config: BpfMap;
+    ruleCounters: BpfMap;
+    drops: BpfMap;
+    stats: BpfMap;
+    events: BpfMap;
+  };
+  private readonly sizes: Required<DatapathSizes>;
+  /** content hash of each table this process wrote (skip rewriting unchanged tables) */
+  private readonly tableHashes = new Map<number, string>();
+  /** endpoint id → ifindex written, to remove endpoints whose interface is gone */
+  private readonly endpointIfindex = new Map<EndpointId, number>();
+  private ring: RingBuffer | undefined;
+  private readonly listeners = new Set<(e: PalEvent) => void>();
+  private closed = false;
+
+  private constructor(
+    private readonly obj: BpfObject,
+    readonly pinDir: string | null,
+    sizes: Required<DatapathSizes>,
+  ) {
+    this.sizes = sizes;
+    this.maps = {
+      endpoints: obj.map('pal_endpoints'),
+      ipcache: obj.map('pal_ipcache'),
+      policy: obj.map('pal_policy'),
+      conntrack: obj.map('pal_conntrack'),
+      config: obj.map('pal_config'),
+      ruleCounters: obj.map('pal_rule_ctrs'),
+      drops: obj.map('pal_drops'),
+      stats: obj.map('pal_stats'),
+      events: obj.map('pal_events'),
+    };
+  }
+
+  /**
+   * Loads the object (verifier), reusing maps pinned under pinDir (state of
+   * a previous agent: tables, conntrack, revision). Interfaces that already
+   * run our programs get the freshly loaded ones by atomic tc replace, so
+   * adopting a previous process's pins leaves no gap.
+   */
+  static open(opts: DatapathOpenOptions): Datapath {
+    const sizes = { ...DEFAULTS, ...(opts.sizes ?? {}) };
+    if (opts.pinDir !== null) ensureBpffsDir(opts.pinDir);
+    const objectPath = opts.objectPath ?? defaultObjectPath();
+    if (!existsSync(objectPath)) {
+      throw new Error(`BPF object ${objectPath} is missing (run make -C bpf)`);
+    }
+    const obj = BpfObject.open(objectPath, {
+      pinRoot: opts.pinDir,
+      maxEntries: {
+        pal_endpoints: sizes.endpoints,
+        pal_ipcache: sizes.ipcache,
+        pal_policy: sizes.tables,
+        pal_conntrack: sizes.conntrack,
+        pal_rule_ctrs: sizes.cookies,
+      },
+    });
+    const dp = new Datapath(obj, opts.pinDir, sizes);
+    const old = dp.config();
+    dp.writeConfig({
+      revision: old.revision,
+      flags: opts.auditEvents === false ? 0 : CFG_F_AUDIT_EVENTS,
+      denyEventsPerSec: opts.denyEventsPerSec ?? 1000,
+    });
+    if (opts.pinDir !== null) {
+      dp.pinPrograms(opts.pinDir);
+      dp.adoptAttachments();
+    }
+    return dp;
+  }
+
+  /** Removes a pin directory and everything pinned in it (maps die when nothing else holds them). */
+  static removePins(pinDir: string): void {
+    rmSync(pinDir, { recursive: true, force: true });
+  }
+
+  // --------------------------------------------------------------- sync
+
+  /** Makes the maps equal to `encoded` (endpoints keyed by ifindexOf; unknown = not local, skipped). */
+  applyFull(encoded: EncodedTables, ifindexOf: IfindexOf): ApplyResult {
+    this.checkCapacity(encoded.tables, encoded.ipcache.length, encoded.endpoints.length);
+    const ipcacheWritten = this.upsert(this.maps.ipcache, encoded.ipcache);
+
+    const { written, failed } = this.writeTables(encoded.tables);
+
+    const wantedEp = new Map<number, CompiledEndpoint>();
+    for (const ep of encoded.endpoints) {
+      const ifindex = ifindexOf(ep.endpoint);
+      if (ifindex !== undefined) wantedEp.set(ifindex, ep);
+    }
+    for (const [ifindex, ep] of wantedEp) this.writeEndpoint(ifindex, ep, failed);
+    let endpointsRemoved = 0;
+    for (const key of [...this.maps.endpoints.keys()]) {
+      if (!wantedEp.has(key.readUInt32LE(0)) && this.maps.endpoints.delete(key)) endpointsRemoved++;
+    }
+    this.endpointIfindex.clear();
+    for (const [ifindex, ep] of wantedEp) this.endpointIfindex.set(ep.endpoint, ifindex);
+
+    const wantedTables = new Set(encoded.tables.map((t) => t.table));
+    const tablesRemoved = this.removeTablesExcept(wantedTables);
+
+    const wantedIpc = new Set(encoded.ipcache.map((e) => hex(e.key)));
+    let ipcacheRemoved = 0;
+    for (const key of [...this.maps.ipcache.keys()]) {
+      if (!wantedIpc.has(hex(key)) && this.maps.ipcache.delete(key)) ipcacheRemoved++;
+    }
+    const revision = this.bumpRevision();
+    throwIfFailed(failed);
+    return {
+      revision,
+      tablesWritten: written,
+      tablesRemoved,
+      endpointsWritten: wantedEp.size,
+      endpointsRemoved,
+      ipcacheWritten,
+      ipcacheRemoved,
+    };
+  }
+
+  /** Applies the minimal change; replaced tables are swapped whole. */
+  applyDelta(delta: EncodedDelta, ifindexOf: IfindexOf): ApplyResult {
+    this.checkCapacity(delta.tables.replace, 0, 0);
+    const ipcacheWritten = this.upsert(this.maps.ipcache, delta.ipcache.upsert);
+    const { written, failed } = this.writeTables(delta.tables.replace);
+    let endpointsWritten = 0;
+    for (const ep of delta.endpoints.upsert) {
+      const ifindex = ifindexOf(ep.endpoint);
+      if (ifindex === undefined) continue;
+      this.writeEndpoint(ifindex, ep, failed);
+      this.endpointIfindex.set(ep.endpoint, ifindex);
+      endpointsWritten++;
+    }
+    let endpointsRemoved = 0;
+    for (const id of delta.endpoints.remove) {
+      const ifindex = this.endpointIfindex.get(id) ?? ifindexOf(id);
+      this.endpointIfindex.delete(id);
+      if (ifindex !== undefined && this.maps.endpoints.delete(endpointKey(ifindex)))
+        endpointsRemoved++;
+    }
+    let tablesRemoved = 0;
+    for (const t of delta.tables.remove) {
+      this.tableHashes.delete(t);
+      if (this.maps.policy.delete(u32Key(t))) tablesRemoved++;
+    }
+    let ipcacheRemoved = 0;
+    for (const key of delta.ipcache.remove) if (this.maps.ipcache.delete(key)) ipcacheRemoved++;
+    const revision = this.bumpRevision();
+    throwIfFailed(failed);
+    return {
+      revision,
+      tablesWritten: written,
+      tablesRemoved,
+      endpointsWritten,
+      endpointsRemoved,
+      ipcacheWritten,
+      ipcacheRemoved,
+    };
+  }
+
+  /** Replaces one table atomically (new inner map, then swap), without bumping the revision. */
+  replaceTable(table: CompiledTable): void {
+    this.checkCapacity([table], 0, 0);
+    const { failed } = this.writeTables([table], true);
+    throwIfFailed(failed);
+  }
+
+  // ------------------------------------------------------------- attach
+
+  /** Attaches from_pod (tc ingress of the host-side interface) and to_pod (tc egress). */
+  attach(ifindex: number): void {
+    tc.hookCreate(ifindex);
+    const opts = { handle: TC_HANDLE, priority: TC_PRIORITY, replace: true };
+    tc.attach(ifindex, 'ingress', this.obj.program('from_pod').fd, opts);
+    tc.attach(ifindex, 'egress', this.obj.program('to_pod').fd, opts);
+  }
+
+  /** Removes our filters from an interface (the clsact qdisc stays for others). */
+  detach(ifindex: number): void {
+    for (const point of ['ingress', 'egress'] as const) {
+      try {
+        tc.detach(ifindex, point, TC_HANDLE, TC_PRIORITY);
+      } catch (e) {
+        if (!(isBpfError(e) && (e.code === 'ENODEV' || e.code === 'EINVAL'))) throw e;
+      }
+    }
+  }
+
+  /** Whether our programs are attached on both hooks of an interface. */
+  isAttached(ifindex: number): boolean {
+    return (
+      tc.query(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY) !== null &&
+      tc.query(ifindex, 'egress', TC_HANDLE, TC_PRIORITY) !== null
+    );
+  }
+
+  // ------------------------------------------------------------ testing
+
+  /**
+   * Runs from_pod (egress) or to_pod (ingress) on one Ethernet frame with
+   * BPF_PROG_TEST_RUN. `ifindex` must exist in this process's netns (1 = lo).
+   */
+  testRun(
+    direction: HookDirection,
+    frame: Uint8Array,
+    opts: { ifindex: number; mark?: number },
+  ): TestRunVerdict {
+    const prog = this.obj.program(direction === 'egress' ? 'from_pod' : 'to_pod');
+    const r = testRun(prog.fd, frame, { ifindex: opts.ifindex, mark: opts.mark ?? 0 });
+    return { ...r, allowed: r.retval === 0 };
+  }
+
+  // ----------------------------------------------------- events, counters
+
+  /** Subscribes to decoded ringbuf events; returns the unsubscribe function. */
+  onEvent(cb: (e: PalEvent) => void): () => void {
+    this.listeners.add(cb);
+    if (!this.ring) {
+      this.ring = new RingBuffer(this.maps.events.fd, (samples) => {
+        for (const s of samples) {
+          const d = decodeEvent(s);
+          if (!d.ok) continue;
+          for (const l of this.listeners) l(d.event);
+        }
+      });
+    }
+    return () => {
+      this.listeners.delete(cb);
+      if (this.listeners.size === 0) {
+        this.ring?.close();
+        this.ring = undefined;
+      }
+    };
+  }
+
+  /** Delivers pending events synchronously (e.g. right after a test run). */
+  drainEvents(): void {
+    this.ring?.drain();
+  }
+
+  ruleCounter(cookie: number): Counter {
+    return sumCounters(this.maps.ruleCounters.lookupPerCpu(u32Key(cookie)));
+  }
+
+  dropStats(): Record<DropReasonName, Counter> {
+    const out = {} as Record<DropReasonName, Counter>;
+    DROP_REASON_NAMES.forEach(
+      (name, i) => (out[name] = sumCounters(this.maps.drops.lookupPerCpu(u32Key(i)))),
+    );
+    return out;
+  }
+
+  eventStats(): { suppressed: bigint; lost: bigint } {
+    return {
+      suppressed: sumCounters(this.maps.stats.lookupPerCpu(u32Key(0))).packets,
+      lost: sumCounters(this.maps.stats.lookupPerCpu(u32Key(1))).packets,
+    };
+  }
+
+  config(): Config {
+    const v = this.maps.config.lookup(u32Key(0));
+    return v ? decodeConfig(v) : { revision: 0, flags: 0, denyEventsPerSec: 0 };
+  }
+
+  revision(): number {
+    return this.config().revision;
+  }
+
+  /** The raw map handles, for tests and diagnostics. */
+  map(name: keyof Datapath['maps']): BpfMap {
+    return this.maps[name];
+  }
+
+  /** Releases fds. Pins, attached programs and therefore enforcement stay. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ring?.close();
+    this.ring = undefined;
+    this.obj.close();
+  }
+
+  // ------------------------------------------------------------ private
+
+  private writeConfig(c: Config): void {
+    this.maps.config.update(u32Key(0), configValue(c));
+  }
+
+  private bumpRevision(): number {
+    const c = this.config();
+    const revision = (c.revision + 1) >>> 0 || 1;
+    this.writeConfig({ ...c, revision });
+    return revision;
+  }
+
+  private checkCapacity(
+    tables: readonly CompiledTable[],
+    ipcache: number,
+    endpoints: number,
+  ): void {
+    const problems: string[] = [];
+    for (const t of tables) {
+      if (!Number.isInteger(t.table) || t.table < 0 || t.table >= this.sizes.tables) {
+        problems.push(`table ${t.table} outside the policy array (0..${this.sizes.tables - 1})`);
+      }
+      if (t.entries.length > this.sizes.tableEntries) {
+        problems.push(
+          `table ${t.table} has ${t.entries.length} entries, capacity ${this.sizes.tableEntries}`,
+        );
+      }
+    }
+    if (ipcache > this.sizes.ipcache)
+      problems.push(`ipcache has ${ipcache} entries, capacity ${this.sizes.ipcache}`);
+    if (endpoints > this.sizes.endpoints) {
+      problems.push(`${endpoints} endpoints, capacity ${this.sizes.endpoints}`);
+    }
+    if (problems.length > 0) {
+      throw new DatapathCapacityError(
+        `datapath capacity exceeded, nothing changed: ${problems.join('; ')}`,
+      );
+    }
+  }
+
+  private upsert(map: BpfMap, entries: readonly MapEntry[]): number {
+    if (entries.length === 0) return 0;
+    return map.updateBatch(entries);
+  }
+
+  /** New inner map per table, filled, then swapped into the outer array. Failures are collected. */
+  private writeTables(
+    tables: readonly CompiledTable[],
+    force = false,
+  ): { written: number; failed: Map<number, Error> } {
+    const failed = new Map<number, Error>();
+    let written = 0;
+    for (const t of tables) {
+      const h = tableHash(t);
+      if (!force && this.tableHashes.get(t.table) === h && this.maps.policy.lookup(u32Key(t.table)))
+        continue;
+      let inner: BpfMap | undefined;
+      try {
+        inner = createMap(
+          MapType.LPM_TRIE,
+          `pal_t${t.table}`,
+          SIZE.policyKey,
+          SIZE.policyValue,
+          this.sizes.tableEntries,
+          BPF_F_NO_PREALLOC,
+        );
+        if (t.entries.length > 0) {
+          inner.updateBatch(t.entries.map((e) => ({ key: toTriePolicyKey(e.key), value: e.value })));
+        }
+        this.maps.policy.update(u32Key(t.table), u32Key(inner.fd));
+        this.tableHashes.set(t.table, h);
+        written++;
+      } catch (e) {
+        failed.set(t.table, e instanceof Error ? e : new Error(String(e)));
+        this.tableHashes.delete(t.table);
+      } finally {
+        inner?.close(); // the outer array holds the reference now
+      }
+    }
+    return { written, failed };
+  }
+
+  /** Fail closed: an endpoint whose table failed to load is written without POLICY_READY. */
+  private writeEndpoint(ifindex: number, ep: CompiledEndpoint, failed: Map<number, Error>): void {
+    const broken = failed.has(ep.egressTable) || failed.has(ep.ingressTable);
+    this.maps.endpoints.update(
+      endpointKey(ifindex),
+      endpointValue({
+        identity: ep.identity,
+        egressTable: ep.egressTable,
+        ingressTable: ep.ingressTable,
+        flags: broken ? ep.flags & ~EP_F_POLICY_READY : ep.flags,
+      }),
+    );
+  }
+
+  private removeTablesExcept(keep: ReadonlySet<number>): number {
+    let removed = 0;
+    // ARRAY_OF_MAPS keys are every index; lookups tell which are set.
+    for (let t = 0; t < this.sizes.tables; t++) {
+      if (keep.has(t)) continue;
+      const k = u32Key(t);
+      if (this.maps.policy.lookup(k) && this.maps.policy.delete(k)) {
+        this.tableHashes.delete(t);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private pinPrograms(pinDir: string): void {
+    for (const name of ['from_pod', 'to_pod']) {
+      const path = join(pinDir, `prog_${name}`);
+      rmSync(path, { force: true });
+      objPin(this.obj.program(name).fd, path);
+    }
+  }
+
+  /** Interfaces of known endpoints that run our filters get this object's programs (atomic replace). */
+  private adoptAttachments(): void {
+    for (const key of [...this.maps.endpoints.keys()]) {
+      const ifindex = key.readUInt32LE(0);
+      try {
+        if (this.isAttached(ifindex)) this.attach(ifindex);
+      } catch {
+        // interface gone (pod deleted while we were away): nothing to adopt
+      }
+    }
+  }
+}
+
+function ensureBpffsDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const type = statfsSync(dir).type;
+  if (type !== BPF_FS_MAGIC) {
+    throw new Error(
+      `pin directory ${dir} is not on a bpf filesystem (mount -t bpf bpffs /sys/fs/bpf; scripts/setup.sh does)`,
+    );
+  }
+}
+
+function tableHash(t: CompiledTable): string {
+  const h = createHash('sha256');
+  for (const e of t.entries) {
+    h.update(e.key);
+    h.update(e.value);
+  }
+  return h.digest('hex');
+}
+
+const hex = (b: Uint8Array): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+function throwIfFailed(failed: Map<number, Error>): void {
+  if (failed.size === 0) return;
+  const detail = [...failed].map(([t, e]) => `table ${t}: ${e.message}`).join('; ');
+  throw new Error(`policy tables failed to load; their endpoints fail closed (drop): ${detail}`);
+}
