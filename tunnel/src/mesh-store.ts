@@ -1,0 +1,217 @@
+/**
+ * The mesh store in etcd. Layout (all values JSON):
+ *   /palisade/clusters/<name>/cluster   the Cluster record          (lease)
+ *   /palisade/clusters/<name>/gateway   endpoint, keys, routesEpoch (lease)
+ *   /palisade/mesh/epoch                the mesh key epoch           (no lease)
+ *   /palisade/policies/<name>           MeshNetworkPolicy documents  (no lease)
+ * Each cluster writes only under its own prefix, with a lease it keeps alive:
+ * a dead cluster's records expire after the TTL and every gateway drops it.
+ */
+import { Etcd3, type Lease } from 'etcd3';
+import type { GatewayKey, Member } from './plan.js';
+import { parsePublicKey } from './keys.js';
+
+export const ROOT = '/palisade/';
+const CLUSTERS = `${ROOT}clusters/`;
+const EPOCH = `${ROOT}mesh/epoch`;
+const POLICIES = `${ROOT}policies/`;
+
+/** The Cluster object as stored (the model's Cluster without its source position). */
+export interface ClusterRecord {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly podCIDRs: readonly string[];
+  readonly serviceCIDRs: readonly string[];
+  readonly nodeCIDRs: readonly string[];
+  readonly gateway: { readonly endpoint: string } | null;
+}
+
+export interface GatewayRecord {
+  readonly endpointHost: string;
+  readonly keys: readonly GatewayKey[];
+  readonly routesEpoch: number;
+}
+
+export interface MeshSnapshot {
+  readonly epoch: number;
+  readonly members: readonly Member[];
+  /** Records that could not be read, by key (never silently ignored). */
+  readonly errors: readonly string[];
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export function checkClusterName(name: string): void {
+  if (!NAME.test(name)) throw new Error(`cluster name ${JSON.stringify(name)}: must be a DNS label (lowercase letters, digits, '-', at most 63)`);
+}
+
+function parseMember(name: string, cluster: unknown, gateway: unknown, joinRevision: number): Member {
+  const c = cluster as ClusterRecord;
+  const g = gateway as GatewayRecord;
+  const strs = (v: unknown, f: string): string[] => {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`${f} must be a list of strings`);
+    return v as string[];
+  };
+  if (typeof c !== 'object' || c === null || c.name !== name) throw new Error('cluster record: name does not match its key');
+  if (typeof g !== 'object' || g === null || typeof g.endpointHost !== 'string') throw new Error('gateway record: endpointHost missing');
+  if (!Array.isArray(g.keys)) throw new Error('gateway record: keys must be a list');
+  return {
+    name,
+    labels: c.labels ?? {},
+    podCIDRs: strs(c.podCIDRs, 'podCIDRs'),
+    serviceCIDRs: strs(c.serviceCIDRs, 'serviceCIDRs'),
+    nodeCIDRs: strs(c.nodeCIDRs, 'nodeCIDRs'),
+    endpointHost: g.endpointHost,
+    keys: g.keys.map((k, i) => {
+      if (!Number.isInteger(k.epoch) || !Number.isInteger(k.port)) throw new Error(`gateway record: keys[${i}] needs integer epoch and port`);
+      return { epoch: k.epoch, port: k.port, publicKey: parsePublicKey(k.publicKey, `gateway record keys[${i}].publicKey`) };
+    }),
+    routesEpoch: Number.isInteger(g.routesEpoch) ? g.routesEpoch : 0,
+    joinRevision,
+  };
+}
+
+export class MeshStore {
+  private lease: Lease | null = null;
+  private own: { cluster: ClusterRecord; gateway: GatewayRecord; ttl: number } | null = null;
+  private closed = false;
+
+  private constructor(readonly client: Etcd3) {}
+
+  static connect(endpoints: readonly string[], timeoutMs = 3000): MeshStore {
+    return new MeshStore(new Etcd3({ hosts: [...endpoints], dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) }));
+  }
+
+  /** Publishes our records under a fresh lease, re-granted if it is ever lost. */
+  async join(cluster: ClusterRecord, gateway: GatewayRecord, ttlSec: number): Promise<void> {
+    checkClusterName(cluster.name);
+    this.own = { cluster, gateway, ttl: ttlSec };
+    await this.grant();
+  }
+
+  private async grant(): Promise<void> {
+    const own = this.own;
+    if (!own || this.closed) return;
+    const lease = this.client.lease(own.ttl, { autoKeepAlive: true });
+    lease.on('lost', () => {
+      if (this.lease === lease && !this.closed) {
+        this.lease = null;
+        setTimeout(() => void this.grant().catch(() => undefined), 500);
+      }
+    });
+    await lease.grant();
+    this.lease = lease;
+    await lease.put(`${CLUSTERS}${own.cluster.name}/cluster`).value(JSON.stringify(own.cluster));
+    await lease.put(`${CLUSTERS}${own.cluster.name}/gateway`).value(JSON.stringify(own.gateway));
+  }
+
+  async updateGateway(gateway: GatewayRecord): Promise<void> {
+    if (!this.own || !this.lease) throw new Error('mesh store: not joined');
+    this.own = { ...this.own, gateway };
+    await this.lease.put(`${CLUSTERS}${this.own.cluster.name}/gateway`).value(JSON.stringify(gateway));
+  }
+
+  /** Stops keeping our records alive without deleting them (they age out after the TTL). */
+  abandon(): void {
+    const l = this.lease;
+    this.lease = null;
+    this.own = null;
+    l?.release();
+  }
+
+  /** Removes our records now. */
+  async leave(): Promise<void> {
+    const l = this.lease;
+    this.lease = null;
+    this.own = null;
+    if (l) await l.revoke().catch(() => undefined);
+  }
+
+  async snapshot(): Promise<MeshSnapshot> {
+    const res = await this.client.getAll().prefix(CLUSTERS).exec();
+    const byName = new Map<string, { cluster?: unknown; gateway?: unknown; rev: number }>();
+    const errors: string[] = [];
+    for (const kv of res.kvs) {
+      const key = kv.key.toString();
+      const [name, kind] = key.slice(CLUSTERS.length).split('/');
+      if (!name || (kind !== 'cluster' && kind !== 'gateway')) continue;
+      const e = byName.get(name) ?? { rev: Number.MAX_SAFE_INTEGER };
+      try {
+        e[kind] = JSON.parse(kv.value.toString());
+      } catch {
+        errors.push(`${key}: not JSON`);
+      }
+      if (kind === 'cluster') e.rev = Number(kv.create_revision);
+      byName.set(name, e);
+    }
+    const members: Member[] = [];
+    for (const [name, e] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
+      if (e.cluster === undefined || e.gateway === undefined) continue; // half-written join
+      try {
+        members.push(parseMember(name, e.cluster, e.gateway, e.rev));
+      } catch (err) {
+        errors.push(`${CLUSTERS}${name}: ${(err as Error).message}`);
+      }
+    }
+    return { epoch: await this.epoch(), members, errors };
+  }
+
+  async epoch(): Promise<number> {
+    const v = await this.client.get(EPOCH).string();
+    const n = v === null ? 0 : Number(JSON.parse(v).epoch);
+    return Number.isInteger(n) && n >= 0 ? n : 0;
+  }
+
+  /** Starts a mesh-wide key rotation: epoch + 1 (compare-and-swap, so concurrent requests make one step). */
+  async bumpEpoch(): Promise<number> {
+    for (let i = 0; i < 5; i++) {
+      const cur = await this.client.get(EPOCH).exec();
+      const kv = cur.kvs[0];
+      const epoch = kv ? Number(JSON.parse(kv.value.toString()).epoch) : 0;
+      const next = JSON.stringify({ epoch: epoch + 1 });
+      const txn = kv
+        ? this.client.if(EPOCH, 'Mod', '==', Number(kv.mod_revision))
+        : this.client.if(EPOCH, 'Create', '==', 0);
+      const r = await txn.then(this.client.put(EPOCH).value(next)).commit();
+      if (r.succeeded) return epoch + 1;
+    }
+    throw new Error('mesh store: epoch changed concurrently five times; try again');
+  }
+
+  /** Calls `onChange` (debounced) with a fresh snapshot after any change under /palisade/. Returns a stop function. */
+  async watch(onChange: (s: MeshSnapshot) => void, debounceMs = 50): Promise<() => Promise<void>> {
+    let timer: NodeJS.Timeout | null = null;
+    const fire = (): void => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        this.snapshot().then(onChange, () => undefined);
+      }, debounceMs);
+    };
+    const w = await this.client.watch().prefix(ROOT).create();
+    w.on('put', fire).on('delete', fire).on('connected', fire);
+    return async () => {
+      if (timer) clearTimeout(timer);
+      await w.cancel();
+    };
+  }
+
+  async putPolicy(name: string, document: unknown): Promise<void> {
+    await this.client.put(`${POLICIES}${name}`).value(JSON.stringify(document));
+  }
+
+  async policies(): Promise<Map<string, unknown>> {
+    const all = await this.client.getAll().prefix(POLICIES).strings();
+    return new Map(Object.entries(all).map(([k, v]) => [k.slice(POLICIES.length), JSON.parse(v) as unknown]));
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    await this.client.delete().key(`${POLICIES}${name}`);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.abandon();
+    this.client.close();
+  }
+}
