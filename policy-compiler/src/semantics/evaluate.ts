@@ -82,13 +82,17 @@ function portIndex(rule: CRule, c: Ctx): number {
   return NO_MATCH;
 }
 
-/** Rule matches when a peer matches AND a port entry matches. Traces both halves. */
+/**
+ * A rule matches when a peer matches AND a port entry matches. When traced,
+ * both halves are evaluated and recorded; `npDecided` says whether an earlier
+ * NetworkPolicy rule already allowed (a later match is then `matched`).
+ */
 function ruleMatches(
   rule: CRule,
   c: Ctx,
   trace: DecisionStep[] | null,
   tier: TierName,
-  result: (m: boolean) => RuleResult,
+  npDecided: boolean,
 ): boolean {
   if (trace === null) {
     return peerIndex(rule, c) !== NO_MATCH && portIndex(rule, c) !== NO_MATCH;
@@ -96,6 +100,12 @@ function ruleMatches(
   const pi = peerIndex(rule, c);
   const qi = portIndex(rule, c);
   const matched = pi !== NO_MATCH && qi !== NO_MATCH;
+  let result: RuleResult = 'no-match';
+  if (matched) {
+    if (tier === 'NetworkPolicy') result = npDecided ? 'matched' : 'decided';
+    else if (rule.action !== 'Pass') result = 'decided';
+    else result = tier === 'Admin' ? 'pass' : 'ignored';
+  }
   trace.push({
     step: 'rule',
     tier,
@@ -105,7 +115,7 @@ function ruleMatches(
     peerIndex: pi >= 0 ? pi : null,
     portMatched: qi !== NO_MATCH,
     portIndex: qi >= 0 ? qi : null,
-    result: result(matched),
+    result,
   });
   return matched;
 }
@@ -139,9 +149,7 @@ function clusterTier(
     }
     for (const rule of p.rules[c.dir]) {
       const pass = rule.action === 'Pass';
-      const matched = ruleMatches(rule, c, trace, tier, (m) =>
-        !m ? 'no-match' : !pass ? 'decided' : tier === 'Admin' ? 'pass' : 'ignored',
-      );
+      const matched = ruleMatches(rule, c, trace, tier, false);
       if (!matched) continue;
       if (!pass)
         return { verdict: rule.action === 'Deny' ? 'Deny' : 'Allow', decidedBy: rule.decision };
@@ -196,9 +204,7 @@ function networkPolicyTier(
       if (!sel) continue;
     }
     for (const rule of p.rules[c.dir]) {
-      const matched = ruleMatches(rule, c, trace, 'NetworkPolicy', (m) =>
-        !m ? 'no-match' : first === null ? 'decided' : 'matched',
-      );
+      const matched = ruleMatches(rule, c, trace, 'NetworkPolicy', first !== null);
       if (matched && first === null) {
         first = { verdict: 'Allow', decidedBy: rule.decision };
         if (trace === null) return first;
@@ -218,68 +224,70 @@ function evaluatePodDirection(
   withAudit: boolean,
   trace: DecisionStep[] | null,
 ): Outcome {
-  const candidates =
+  // What a trace lists besides the selecting policies (only built when traced).
+  const inCluster = (tier: 'Admin' | 'Baseline'): readonly CPolicy[] =>
     trace === null
-      ? []
+      ? NONE
       : (prepared.clusterPoliciesByCluster.get(c.subject.cluster.name) ?? []).filter(
-          (p) => withAudit || p.mode === 'Enforce',
+          (p) => p.tier === tier && (withAudit || p.mode === 'Enforce'),
         );
-  const tierStep = (tier: TierName, result: TierResult): void => {
-    trace?.push({ step: 'tier', tier, result });
-  };
-  const skipRest = (after: TierName): void => {
-    const order: TierName[] = ['Admin', 'NetworkPolicy', 'Baseline'];
-    for (const t of order.slice(order.indexOf(after) + 1)) tierStep(t, 'skipped');
-  };
 
   const admin = clusterTier(
     'Admin',
     withAudit ? app.adminWithAudit : app.admin,
     c,
     trace,
-    candidates.filter((p) => p.tier === 'Admin'),
+    inCluster('Admin'),
   );
-  if (typeof admin === 'object') {
-    tierStep('Admin', 'decided');
-    skipRest('Admin');
-    return admin;
-  }
-  tierStep('Admin', admin);
+  if (typeof admin === 'object') return endTier(trace, 'Admin', 'decided', admin);
+  trace?.push({ step: 'tier', tier: 'Admin', result: admin });
 
   const npCandidates =
     trace === null
-      ? []
+      ? NONE
       : (prepared.networkPoliciesByNamespace.get(
           `${c.subject.cluster.name}/${c.subject.namespace.name}`,
-        ) ?? []);
+        ) ?? NONE);
   const np = networkPolicyTier(app.networkPolicy, c, trace, npCandidates);
-  if (typeof np === 'object') {
-    tierStep('NetworkPolicy', 'decided');
-    skipRest('NetworkPolicy');
-    return np;
+  if (typeof np === 'object') return endTier(trace, 'NetworkPolicy', 'decided', np);
+  if (np === 'isolated-deny') {
+    return endTier(trace, 'NetworkPolicy', np, isolation(app.networkPolicy).deny);
   }
-  if (np === 'isolated-deny' || np === 'node-exempt') {
-    tierStep('NetworkPolicy', np);
-    skipRest('NetworkPolicy');
-    const iso = isolation(app.networkPolicy);
-    return np === 'isolated-deny' ? iso.deny : iso.exempt;
+  if (np === 'node-exempt') {
+    return endTier(trace, 'NetworkPolicy', np, isolation(app.networkPolicy).exempt);
   }
-  tierStep('NetworkPolicy', np);
+  trace?.push({ step: 'tier', tier: 'NetworkPolicy', result: np });
 
   const baseline = clusterTier(
     'Baseline',
     withAudit ? app.baselineWithAudit : app.baseline,
     c,
     trace,
-    candidates.filter((p) => p.tier === 'Baseline'),
+    inCluster('Baseline'),
   );
-  if (typeof baseline === 'object') {
-    tierStep('Baseline', 'decided');
-    return baseline;
-  }
-  tierStep('Baseline', 'no-match');
+  if (typeof baseline === 'object') return endTier(trace, 'Baseline', 'decided', baseline);
+  trace?.push({ step: 'tier', tier: 'Baseline', result: 'no-match' });
   trace?.push({ step: 'default', verdict: 'Allow' });
   return DEFAULT_ALLOW_OUTCOME;
+}
+
+const NONE: readonly CPolicy[] = Object.freeze([]);
+const TIERS: readonly TierName[] = ['Admin', 'NetworkPolicy', 'Baseline'];
+
+/** A tier decided: record it and the tiers not reached, return the outcome. */
+function endTier(
+  trace: DecisionStep[] | null,
+  tier: TierName,
+  result: TierResult,
+  outcome: Outcome,
+): Outcome {
+  if (trace !== null) {
+    trace.push({ step: 'tier', tier, result });
+    for (const t of TIERS.slice(TIERS.indexOf(tier) + 1)) {
+      trace.push({ step: 'tier', tier: t, result: 'skipped' });
+    }
+  }
+  return outcome;
 }
 
 const plainVerdicts = new WeakMap<Decision, DirectionVerdict>();

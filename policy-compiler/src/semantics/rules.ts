@@ -215,7 +215,15 @@ function cpPeer(
       // node.Status.Addresses field" of nodes of the subject's cluster. So
       // hostNetwork pods (which use those IPs) match too.
       const sel = peer.nodeSelector;
-      return (_p, ip, subject) => ix.nodeIps(subject.cluster.name, sel).has(ip.key);
+      const byCluster: (ReadonlySet<string> | undefined)[] = [];
+      return (_p, ip, subject) => {
+        let ips = byCluster[subject.cluster.index];
+        if (ips === undefined) {
+          ips = ix.nodeIps(subject.cluster.name, sel);
+          byCluster[subject.cluster.index] = ips;
+        }
+        return ips.has(ip.key);
+      };
     }
     case 'networks': {
       // networks: "cluster-internal traffic will be checked against the rule as well".
