@@ -2,3 +2,4 @@
 export * from './model/index.js';
 export * from './engine.js';
 export * from './semantics/index.js';
+export * from './load/index.js';

@@ -1,0 +1,386 @@
+/**
+ * loadWorldFromTexts: texts → World + every diagnostic. Pure (no I/O, no
+ * clock) and total: whatever the input, it returns, never throws.
+ */
+import {
+  CLUSTER_ANNOTATION,
+  CLUSTER_NAME_LABEL,
+  DEFAULT_CLUSTER,
+  NAMESPACE_NAME_LABEL,
+  NO_SOURCE,
+  type Cluster,
+  type ClusterPolicy,
+  type ClusterPolicyKind,
+  type Namespace,
+  type NetworkPolicy,
+  type Node,
+  type Pod,
+  type SourcePos,
+  type World,
+} from '../model/index.js';
+import {
+  decodeCluster,
+  decodeClusterPolicy,
+  decodeNamespace,
+  decodeNetworkPolicy,
+  decodeNode,
+  decodePod,
+  type DecodeContext,
+} from './decode.js';
+import { compareDiagnostics, type Diagnostic, type DiagnosticCode } from './diagnostics.js';
+import { KIND_BY_NAME, KINDS, type KindInfo } from './kinds.js';
+import {
+  DEFAULT_LIMITS,
+  formatPath,
+  parseYamlText,
+  type FieldPath,
+  type LoaderLimits,
+  type LocatedDocument,
+  type Span,
+} from './located.js';
+import { dns1123Subdomain } from './schema/k8s-names.js';
+import { show, validateAgainstSchema } from './validate.js';
+
+export interface LoadInput {
+  readonly file: string;
+  readonly text: string;
+}
+
+export interface LoadOptions {
+  readonly limits?: Partial<LoaderLimits>;
+}
+
+/** One object found in the input, valid or not (for `palisade lint` summaries). */
+export interface LoadedObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string | null;
+  /** Cluster the object belongs to; null for mesh-wide kinds and unknown kinds. */
+  readonly cluster: string | null;
+  readonly source: SourcePos;
+  /** False when any error was reported for it (it is then not in the world). */
+  readonly valid: boolean;
+}
+
+export interface LoadResult {
+  readonly world: World;
+  readonly diagnostics: Diagnostic[];
+  readonly objects: LoadedObject[];
+}
+
+const SUPPORTED = KINDS.map((k): string => k.kind)
+  .concat(['List'])
+  .sort();
+
+class Collector {
+  readonly diagnostics: Diagnostic[] = [];
+
+  at(file: string, span: Span, code: DiagnosticCode, path: FieldPath | string, message: string, severity: 'error' | 'warning' = 'error'): void {
+    this.diagnostics.push({
+      severity,
+      code,
+      file,
+      line: span.line,
+      col: span.col,
+      endLine: span.endLine,
+      endCol: span.endCol,
+      path: typeof path === 'string' ? path : formatPath(path),
+      message,
+    });
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+interface Decoded {
+  readonly info: KindInfo;
+  readonly key: string;
+  readonly value: unknown;
+  readonly loaded: LoadedObject;
+}
+
+class WorldBuilder {
+  readonly clusters = new Map<string, Cluster>();
+  readonly namespaces = new Map<string, Namespace>();
+  readonly pods: Pod[] = [];
+  readonly nodes: Node[] = [];
+  readonly networkPolicies: NetworkPolicy[] = [];
+  readonly clusterPolicies: ClusterPolicy[] = [];
+  readonly referencedClusters = new Set<string>();
+  readonly referencedNamespaces = new Map<string, { cluster: string; name: string }>();
+
+  build(): World {
+    for (const c of this.referencedClusters) {
+      if (!this.clusters.has(c)) {
+        this.clusters.set(c, {
+          name: c,
+          labels: { [CLUSTER_NAME_LABEL]: c },
+          podCIDRs: [],
+          serviceCIDRs: [],
+          nodeCIDRs: [],
+          gateway: null,
+          declared: false,
+          source: NO_SOURCE,
+        });
+      }
+    }
+    for (const [key, ns] of this.referencedNamespaces) {
+      if (!this.namespaces.has(key)) {
+        this.namespaces.set(key, {
+          cluster: ns.cluster,
+          name: ns.name,
+          labels: { [NAMESPACE_NAME_LABEL]: ns.name },
+          declared: false,
+          source: NO_SOURCE,
+        });
+      }
+    }
+    const by = <T>(...keys: Array<(x: T) => string>) => (a: T, b: T) => {
+      for (const k of keys) {
+        const x = k(a);
+        const y = k(b);
+        if (x !== y) return x < y ? -1 : 1;
+      }
+      return 0;
+    };
+    return {
+      clusters: [...this.clusters.values()].sort(by((c) => c.name)),
+      namespaces: [...this.namespaces.values()].sort(by((n) => n.cluster, (n) => n.name)),
+      pods: this.pods.sort(by((p) => p.cluster, (p) => p.namespace, (p) => p.name)),
+      nodes: this.nodes.sort(by((n) => n.cluster, (n) => n.name)),
+      networkPolicies: this.networkPolicies.sort(by((p) => p.cluster, (p) => p.namespace, (p) => p.name)),
+      clusterPolicies: this.clusterPolicies.sort(
+        by((p) => p.cluster ?? '', (p) => p.name, (p) => p.kind),
+      ),
+    };
+  }
+}
+
+class Loader {
+  readonly out = new Collector();
+  readonly objects: LoadedObject[] = [];
+  readonly seen = new Map<string, SourcePos>();
+  readonly world = new WorldBuilder();
+
+  constructor(private readonly limits: LoaderLimits) {}
+
+  text(input: LoadInput): void {
+    const file = input.file;
+    const start: Span = { line: 1, col: 1, endLine: 1, endCol: 1 };
+    let text = input.text;
+    if (typeof text !== 'string') {
+      this.out.at(file, start, 'PAL002', '', 'input is not text');
+      return;
+    }
+    if (text.length > this.limits.maxBytes || Buffer.byteLength(text, 'utf8') > this.limits.maxBytes) {
+      this.out.at(file, start, 'PAL003', '', `input too large (allowed: at most ${this.limits.maxBytes} bytes, got: ${Buffer.byteLength(text, 'utf8')})`);
+      return;
+    }
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const nul = text.indexOf('\u0000');
+    if (nul >= 0) {
+      const line = text.slice(0, nul).split('\n').length;
+      const hint = /^\u00ff\u00fe|^\u00fe\u00ff|^\ufffd\ufffd/.test(text) || nul < 4 ? ' (UTF-16 or UTF-32?)' : '';
+      this.out.at(file, { line, col: 1, endLine: line, endCol: 1 }, 'PAL002', '', `input contains NUL bytes: not UTF-8 text${hint} (allowed: UTF-8)`);
+      return;
+    }
+    if (text.startsWith('\ufffd\ufffd') || text.startsWith('\u00ff\u00fe') || text.startsWith('\u00fe\u00ff')) {
+      this.out.at(file, start, 'PAL002', '', 'input starts with a UTF-16 byte order mark (allowed: UTF-8)');
+      return;
+    }
+    const parsed = parseYamlText(file, text, this.limits);
+    for (const p of parsed.problems) {
+      const code: DiagnosticCode =
+        p.kind === 'limit' ? 'PAL003' : p.kind === 'duplicate-key' ? 'PAL005' : p.kind === 'encoding' ? 'PAL002' : 'PAL001';
+      this.out.at(file, p.span, code, '', p.message);
+    }
+    for (const doc of parsed.documents) this.document(doc);
+  }
+
+  document(doc: LocatedDocument): void {
+    const v = doc.value;
+    if (!isObject(v)) {
+      this.out.at(doc.file, doc.span, 'PAL004', '', `document is not an object (allowed: a mapping with apiVersion and kind, got: ${show(v)})`);
+      return;
+    }
+    if (v['kind'] === 'List') {
+      this.list(doc, v);
+      return;
+    }
+    this.object(doc, v, []);
+  }
+
+  list(doc: LocatedDocument, v: Record<string, unknown>): void {
+    if (v['apiVersion'] !== 'v1') {
+      this.out.at(doc.file, doc.spanOf(['apiVersion']), 'PAL011', 'apiVersion', `wrong apiVersion for kind List (allowed: "v1", got: ${v['apiVersion'] === undefined ? 'nothing' : show(v['apiVersion'])})`);
+    }
+    for (const k of Object.keys(v)) {
+      if (!['apiVersion', 'kind', 'metadata', 'items'].includes(k)) {
+        this.out.at(doc.file, doc.keySpanOf([k]), 'PAL020', [k], 'unknown field (allowed: apiVersion, items, kind, metadata)');
+      }
+    }
+    const items = v['items'];
+    if (items === undefined) return;
+    if (!Array.isArray(items)) {
+      this.out.at(doc.file, doc.spanOf(['items']), 'PAL021', 'items', `wrong type (allowed: array, got: ${show(items)})`);
+      return;
+    }
+    items.forEach((item, i) => {
+      if (!isObject(item)) {
+        this.out.at(doc.file, doc.spanOf(['items', i]), 'PAL004', ['items', i], `list item is not an object (allowed: a mapping with apiVersion and kind, got: ${show(item)})`);
+      } else if (item['kind'] === 'List') {
+        this.out.at(doc.file, doc.spanOf(['items', i, 'kind']), 'PAL010', ['items', i, 'kind'], 'a List cannot contain a List');
+      } else this.object(doc, item, ['items', i]);
+    });
+  }
+
+  object(doc: LocatedDocument, v: Record<string, unknown>, base: FieldPath): void {
+    const file = doc.file;
+    const errorsBefore = this.errorCount();
+    const kindV = v['kind'];
+    const apiV = v['apiVersion'];
+    const meta = isObject(v['metadata']) ? v['metadata'] : {};
+    const name = typeof meta['name'] === 'string' ? meta['name'] : '';
+    const ns = typeof meta['namespace'] === 'string' ? meta['namespace'] : null;
+    const source = this.pos(doc, base);
+    const info = typeof kindV === 'string' ? KIND_BY_NAME.get(kindV) : undefined;
+    if (!info) {
+      const got = kindV === undefined ? 'nothing' : show(kindV);
+      const msg = kindV === undefined ? 'required field is missing' : 'unknown kind';
+      this.out.at(file, kindV === undefined ? doc.spanOf(base) : doc.spanOf([...base, 'kind']), 'PAL010', [...base, 'kind'], `${msg} (allowed: ${SUPPORTED.join(', ')}, got: ${got})`);
+      this.objects.push({ apiVersion: typeof apiV === 'string' ? apiV : '', kind: typeof kindV === 'string' ? kindV : '', name, namespace: ns, cluster: null, source, valid: false });
+      return;
+    }
+    if (apiV !== info.apiVersion) {
+      const got = apiV === undefined ? 'nothing' : show(apiV);
+      this.out.at(file, apiV === undefined ? doc.spanOf(base) : doc.spanOf([...base, 'apiVersion']), 'PAL011', [...base, 'apiVersion'], `${apiV === undefined ? 'required field is missing' : `wrong apiVersion for kind ${info.kind}`} (allowed: ${JSON.stringify(info.apiVersion)}, got: ${got})`);
+    }
+
+    // The API server drops status written with the object when the kind has a status subresource.
+    const value = info.ignoresStatus && 'status' in v ? { ...v, status: undefined } : v;
+    if (info.ignoresStatus) delete (value as Record<string, unknown>)['status'];
+    for (const issue of validateAgainstSchema(value, info.schema, base)) {
+      const span = issue.at === 'key' ? doc.keySpanOf(issue.path) : doc.spanOf(issue.path);
+      this.out.at(file, span, issue.code, issue.path, issue.message);
+    }
+    if (!info.namespaced && ns !== null) {
+      this.out.at(file, doc.spanOf([...base, 'metadata', 'namespace']), 'PAL040', [...base, 'metadata', 'namespace'], `ignored: ${info.kind} is cluster-scoped (got: ${show(ns)})`, 'warning');
+    }
+
+    // Cluster membership.
+    let cluster: string | null = null;
+    if (info.kind === 'Cluster') cluster = name;
+    else if (info.inCluster) {
+      const ann = isObject(meta['annotations']) ? meta['annotations'][CLUSTER_ANNOTATION] : undefined;
+      cluster = typeof ann === 'string' ? ann : DEFAULT_CLUSTER;
+      if (typeof ann === 'string') {
+        for (const m of dns1123Subdomain(ann)) {
+          const p = [...base, 'metadata', 'annotations', CLUSTER_ANNOTATION];
+          this.out.at(file, doc.spanOf(p), 'PAL026', p, `not a valid cluster name: ${m} (got: ${show(ann)})`);
+        }
+      }
+    }
+    const namespace = info.namespaced ? (ns ?? 'default') : null;
+
+    // Duplicates: same kind, cluster, namespace and name.
+    const key = `${info.kind}/${cluster ?? '*'}/${namespace ?? ''}/${name}`;
+    const first = this.seen.get(key);
+    if (first && name !== '') {
+      const where = [...base, 'metadata', 'name'];
+      const what = `${info.kind} ${namespace ? `${namespace}/` : ''}${name}${cluster && info.kind !== 'Cluster' ? ` in cluster ${cluster}` : ''}`;
+      this.out.at(file, doc.spanOf(where), 'PAL030', where, `duplicate object: ${what} is already defined at ${first.file}:${first.line}:${first.col}`);
+    } else if (name !== '') this.seen.set(key, source);
+
+    const valid = this.errorCount() === errorsBefore;
+    this.objects.push({ apiVersion: info.apiVersion, kind: info.kind, name, namespace, cluster, source, valid });
+    if (!valid) return;
+    try {
+      this.decode({ info, key, value, loaded: this.objects[this.objects.length - 1] as LoadedObject }, { doc, base, cluster: cluster ?? DEFAULT_CLUSTER });
+    } catch (e) {
+      // A decoder bug must not take the whole run down; report it against the object.
+      this.out.at(file, doc.spanOf(base), 'PAL027', base, `internal error while decoding: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  decode(d: Decoded, ctx: DecodeContext): void {
+    const w = this.world;
+    const v = d.value;
+    const refNs = (name: string) => w.referencedNamespaces.set(`${ctx.cluster}/${name}`, { cluster: ctx.cluster, name });
+    switch (d.info.kind) {
+      case 'Cluster': {
+        const c = decodeCluster(v, ctx);
+        w.clusters.set(c.name, c);
+        return;
+      }
+      case 'Namespace': {
+        const n = decodeNamespace(v, ctx);
+        w.referencedClusters.add(n.cluster);
+        w.namespaces.set(`${n.cluster}/${n.name}`, n);
+        return;
+      }
+      case 'Pod': {
+        const p = decodePod(v, ctx);
+        w.referencedClusters.add(p.cluster);
+        refNs(p.namespace);
+        w.pods.push(p);
+        return;
+      }
+      case 'Node': {
+        const n = decodeNode(v, ctx);
+        w.referencedClusters.add(n.cluster);
+        w.nodes.push(n);
+        return;
+      }
+      case 'NetworkPolicy': {
+        const p = decodeNetworkPolicy(v, ctx);
+        w.referencedClusters.add(p.cluster);
+        refNs(p.namespace);
+        w.networkPolicies.push(p);
+        return;
+      }
+      default: {
+        const p = decodeClusterPolicy(d.info.kind as ClusterPolicyKind, v, ctx);
+        if (p.cluster !== null) w.referencedClusters.add(p.cluster);
+        w.clusterPolicies.push(p);
+      }
+    }
+  }
+
+  pos(doc: LocatedDocument, base: FieldPath): SourcePos {
+    const s = doc.spanOf(base);
+    return { file: doc.file, line: s.line, col: s.col };
+  }
+
+  errorCount(): number {
+    let n = 0;
+    for (const d of this.out.diagnostics) if (d.severity === 'error') n++;
+    return n;
+  }
+}
+
+/**
+ * Loads a world from YAML/JSON texts. Every problem of every input is in
+ * `diagnostics` (sorted by file and position); objects with errors are left
+ * out of `world`. Never throws.
+ */
+export function loadWorldFromTexts(inputs: readonly LoadInput[], opts: LoadOptions = {}): LoadResult {
+  const limits: LoaderLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const loader = new Loader(limits);
+  for (const input of inputs) {
+    try {
+      loader.text(input);
+    } catch (e) {
+      loader.out.at(input.file, { line: 1, col: 1, endLine: 1, endCol: 1 }, 'PAL003', '', `input could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
+  let world: World;
+  try {
+    world = loader.world.build();
+  } catch {
+    world = { clusters: [], namespaces: [], pods: [], nodes: [], networkPolicies: [], clusterPolicies: [] };
+  }
+  return { world, diagnostics: loader.out.diagnostics.sort(compareDiagnostics), objects: loader.objects };
+}
