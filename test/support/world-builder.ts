@@ -171,7 +171,7 @@ export interface NpRuleSpec {
 
 export interface NpOptions {
   podSelector?: LabelSelector;
-  /** Decoded policyTypes; absent = upstream defaulting (Ingress always, Egress when egress rules are given). */
+  /** Decoded policyTypes; absent = upstream defaulting (Ingress always, Egress when there are egress rules). */
   policyTypes?: ('Ingress' | 'Egress')[];
   ingress?: NpRuleSpec[];
   egress?: NpRuleSpec[];
@@ -190,7 +190,9 @@ function npRules(specs: NpRuleSpec[] | undefined): NetworkPolicyRule[] {
 /** `[cluster/]namespace/name` */
 export function np(path: string, o: NpOptions = {}): NetworkPolicy {
   const [c, ns, name] = split(path, 3) as [string, string, string];
-  const types = o.policyTypes ?? (o.egress !== undefined ? ['Ingress', 'Egress'] : ['Ingress']);
+  // pkg/apis/networking/v1/defaults.go: Ingress always, Egress when egress rules exist.
+  const types =
+    o.policyTypes ?? ((o.egress ?? []).length > 0 ? ['Ingress', 'Egress'] : ['Ingress']);
   return {
     kind: 'NetworkPolicy',
     cluster: c,

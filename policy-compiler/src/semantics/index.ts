@@ -2,7 +2,7 @@
 // and MeshNetworkPolicy, with an explanation of every verdict (docs/semantics.md).
 export { prepareWorld, type PreparedWorld } from './prepare.js';
 export { evaluate, evaluateMatrix, endpointsOf, resolveEndpoint } from './evaluate.js';
-export { formatExplanation } from './explain.js';
+export { describeDecision, formatExplanation } from './explain.js';
 export {
   SemanticsError,
   type DecisionStep,
