@@ -41,6 +41,8 @@ export class MeshTestbed {
 
   async createUnderlay(): Promise<void> {
     await this.ns(this.underlay);
+    // The underlay is IPv4 only: no IPv6 link-local chatter next to the tunnel traffic.
+    for (const k of ['all', 'default']) await run('ip', ['netns', 'exec', this.underlay, 'sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
     await run('ip', ['-n', this.underlay, 'link', 'add', 'br0', 'type', 'bridge']);
     await run('ip', ['-n', this.underlay, 'link', 'set', 'br0', 'up']);
   }
@@ -55,6 +57,7 @@ export class MeshTestbed {
     await run('ip', ['link', 'add', `${this.prefix}u${i}`, 'netns', this.underlay, 'type', 'veth', 'peer', 'name', `${this.prefix}e${i}`, 'netns', gwNs]);
     await u(['link', 'set', `${this.prefix}u${i}`, 'master', 'br0', 'up']);
     await g(['link', 'set', `${this.prefix}e${i}`, 'name', 'eth0']);
+    await run('ip', ['netns', 'exec', gwNs, 'sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=1']);
     await g(['addr', 'add', `172.31.0.${i}/24`, 'dev', 'eth0']);
     await g(['link', 'set', 'eth0', 'up']);
     await run('ip', ['link', 'add', `${this.prefix}q${i}`, 'netns', gwNs, 'type', 'veth', 'peer', 'name', `${this.prefix}r${i}`, 'netns', podNs]);

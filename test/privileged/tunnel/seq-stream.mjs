@@ -1,5 +1,5 @@
 // Sequence-numbered UDP stream for the tunnel tests and bench (runs inside a pod namespace).
-//   recv <port> <idleMs>             prints {"received","lost","reordered","duplicates","maxSeq"} when no packet came for idleMs (after the first)
+//   recv <port> <idleMs>             prints {"received","lost","reordered","maxDisplacement","duplicates","maxSeq"} when no packet came for idleMs (after the first)
 //   send <host> <port> <pps> <count> sends <count> datagrams "PALISADE-PLAINTEXT-MARKER <seq>" at <pps>
 //   echo <port>                      UDP echo server;  probe <host> <port> <timeoutMs>: exit 0 if echoed
 import dgram from 'node:dgram';
@@ -14,19 +14,23 @@ if (mode === 'recv') {
   let maxSeq = -1;
   let reordered = 0;
   let duplicates = 0;
+  let maxDisplacement = 0;
   let idle = null;
   const hardStop = setTimeout(done, 120_000);
   const s = dgram.createSocket(process.argv.includes('--v6') ? 'udp6' : 'udp4');
   function done() {
     const lost = maxSeq + 1 - seen.size;
-    process.stdout.write(JSON.stringify({ received: seen.size, lost, reordered, duplicates, maxSeq }) + '\n');
+    process.stdout.write(JSON.stringify({ received: seen.size, lost, reordered, maxDisplacement, duplicates, maxSeq }) + '\n');
     s.close();
     clearTimeout(hardStop);
   }
   s.on('message', (m) => {
     const seq = Number(m.toString().split(' ')[1]);
     if (seen.has(seq)) duplicates++;
-    else if (seq < maxSeq) reordered++;
+    else if (seq < maxSeq) {
+      reordered++;
+      maxDisplacement = Math.max(maxDisplacement, maxSeq - seq);
+    }
     seen.add(seq);
     if (seq > maxSeq) maxSeq = seq;
     if (idle) clearTimeout(idle);
