@@ -552,6 +552,36 @@ const cases: Case[] = [
     ],
   },
 
+  {
+    name: 'policyTypes defaulting: a policy with egress rules and no policyTypes isolates both directions',
+    cite: 'API NetworkPolicySpec.policyTypes: "policies that contain an egress section are assumed to affect egress"; pkg/apis/networking/v1/defaults.go',
+    world: e2eWorld({
+      networkPolicies: [
+        np('x/egress-to-y', { egress: [{ peers: [npPods(ALL, sel({ ns: 'y' }))] }] }),
+      ],
+    }),
+    probes: [
+      ['x/a', 'y/a', 'TCP/80', { v: 'Allow', eg: 'Allow NetworkPolicy/x/egress-to-y egress[0]' }],
+      ['x/a', 'z/a', 'TCP/80', { v: 'Deny', eg: 'default Deny isolatedBy x/egress-to-y' }],
+      ['y/a', 'x/a', 'TCP/80', { v: 'Deny', in: 'default Deny isolatedBy x/egress-to-y' }],
+    ],
+  },
+  {
+    name: 'namespaceSelector can use the kubernetes.io/metadata.name label every namespace has',
+    cite: 'k8s docs Network Policies, "Targeting a Namespace by its name": the control plane sets kubernetes.io/metadata.name on all namespaces',
+    world: e2eWorld({
+      networkPolicies: [
+        np('x/from-z', {
+          ingress: [{ peers: [npPods(ALL, sel({ 'kubernetes.io/metadata.name': 'z' }))] }],
+        }),
+      ],
+    }),
+    probes: [
+      ['z/b', 'x/a', 'TCP/80', 'Allow'],
+      ['y/b', 'x/a', 'TCP/80', 'Deny'],
+    ],
+  },
+
   // ============================ Admin / Baseline tiers (ClusterNetworkPolicy v1alpha2)
   {
     name: 'Admin Deny overrides a NetworkPolicy allow',
@@ -994,6 +1024,78 @@ const cases: Case[] = [
     ],
   },
 
+  {
+    name: 'subject.pods selects by namespace AND pod selector',
+    cite: 'API ClusterNetworkPolicySubject.Pods: "select pods via namespace AND pod selectors"; conformance CNPAdminTierIngressTCP',
+    world: e2eWorld({
+      clusterPolicies: [
+        cp('deny-y-to-xa', {
+          subject: { namespaces: sel({ ns: 'x' }), pods: sel({ pod: 'a' }) },
+          ingress: [DENY_ALL_INGRESS_Y],
+        }),
+      ],
+    }),
+    probes: [
+      ['y/b', 'x/a', 'TCP/80', 'Deny'],
+      ['y/b', 'x/b', 'TCP/80', 'Allow'],
+      ['y/b', 'z/a', 'TCP/80', 'Allow'],
+    ],
+  },
+  {
+    name: 'an Admin Deny applies to node traffic too (the own-node exemption is NetworkPolicy-only)',
+    cite: 'docs/semantics.md §4.7; network-policy-api conformance: CNPAdminTierEgressNodePeers (deny-egress to nodes)',
+    world: e2eWorld({
+      networkPolicies: [
+        np('x/deny', { policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] }),
+      ],
+      clusterPolicies: [cp('deny-nodes', { egress: [{ action: 'Deny', peers: [cpNodes(ALL)] }] })],
+    }),
+    probes: [
+      [
+        'x/a',
+        'node:default/n1',
+        'TCP/80',
+        { v: 'Deny', eg: 'Deny ClusterNetworkPolicy/deny-nodes egress[0]' },
+      ],
+    ],
+  },
+  {
+    name: 'IPv6: networks and nodes peers match IPv6 addresses',
+    cite: 'API EgressPeer.Networks: "IPv4 or IPv6, for example 10.0.0.0/8 or fd00::/8"; nodes peers match node.Status.Addresses of either family',
+    world: buildWorld({
+      pods: [
+        pod('v6/client', { ips: ['10.8.0.1', 'fd00::1'], node: 'v6n' }),
+        pod('v6/server', { ip: 'fd00::2', labels: { app: 'server' } }),
+      ],
+      nodes: [node('v6n', { ips: ['fd01::1'], labels: { role: 'worker' } })],
+      clusterPolicies: [
+        cp('deny-v6-net', {
+          priority: 1,
+          egress: [{ action: 'Deny', peers: [cpNetworks('fd00::2/128')] }],
+        }),
+        cp('deny-v6-nodes', {
+          priority: 2,
+          egress: [{ action: 'Deny', peers: [cpNodes(sel({ role: 'worker' }))] }],
+        }),
+      ],
+    }),
+    probes: [
+      [
+        'v6/client',
+        'v6/server',
+        'TCP/80',
+        { v: 'Deny', eg: 'Deny ClusterNetworkPolicy/deny-v6-net egress[0]' },
+      ],
+      [
+        'v6/client',
+        'node:default/v6n',
+        'TCP/80',
+        { v: 'Deny', eg: 'Deny ClusterNetworkPolicy/deny-v6-nodes egress[0]' },
+      ],
+      ['v6/client', 'ip:fd00::3', 'TCP/80', 'Allow'],
+    ],
+  },
+
   // ============================ MeshNetworkPolicy (palisade.dev/v1alpha1), across clusters
   {
     name: 'MeshNetworkPolicy without subject.clusters selects pods of every cluster; peers without clusters mean the subject pod\u2019s own cluster',
@@ -1127,6 +1229,67 @@ const cases: Case[] = [
         },
       ],
       ['x/a', 'z/a', 'TCP/80', { v: 'Allow', stEg: null, stIn: null }],
+    ],
+  },
+
+  {
+    name: 'MeshNetworkPolicy egress peers with clusters: decided at the source cluster',
+    cite: 'DESIGN.md §2 MeshNetworkPolicy peer `clusters`; "the source cluster decides egress"',
+    world: meshWorld({
+      clusterPolicies: [
+        mnp('no-egress-to-eu', {
+          egress: [{ action: 'Deny', peers: [cpPods(ALL, ALL, sel({ region: 'eu' }))] }],
+        }),
+      ],
+    }),
+    probes: [
+      [
+        'east/x/a',
+        'west/x/a',
+        'TCP/80',
+        { v: 'Deny', eg: 'Deny MeshNetworkPolicy/no-egress-to-eu egress[0]', in: 'default Allow' },
+      ],
+      ['west/x/a', 'west/y/b', 'TCP/80', 'Deny'],
+      ['east/x/a', 'east/y/b', 'TCP/80', 'Allow'],
+      ['west/x/a', 'east/y/b', 'TCP/80', 'Allow'],
+    ],
+  },
+  {
+    name: 'Audit Pass and Audit Baseline policies are staged like enforced ones',
+    cite: 'DESIGN.md §2 MeshNetworkPolicy `mode: Audit`; docs/semantics.md §6',
+    world: e2eWorld({
+      clusterPolicies: [
+        mnp('audit-pass-y', {
+          mode: 'Audit',
+          priority: 1,
+          ingress: [{ action: 'Pass', peers: [cpNamespaces(sel({ ns: 'y' }))] }],
+        }),
+        cp('deny-y', { priority: 10, ingress: [DENY_ALL_INGRESS_Y] }),
+        mnp('audit-baseline-deny-z', {
+          mode: 'Audit',
+          tier: 'Baseline',
+          priority: 1,
+          ingress: [{ action: 'Deny', peers: [cpNamespaces(sel({ ns: 'z' }))] }],
+        }),
+      ],
+    }),
+    probes: [
+      [
+        'y/a',
+        'x/a',
+        'TCP/80',
+        { v: 'Deny', in: 'Deny ClusterNetworkPolicy/deny-y ingress[0]', stIn: 'default Allow' },
+      ],
+      [
+        'z/a',
+        'x/a',
+        'TCP/80',
+        {
+          v: 'Allow',
+          in: 'default Allow',
+          stIn: 'Deny MeshNetworkPolicy/audit-baseline-deny-z ingress[0]',
+        },
+      ],
     ],
   },
 
