@@ -76,6 +76,13 @@ export interface DatapathOpenOptions {
   readonly denyEventsPerSec?: number;
   /** Emit Audit-mode disagreement events. Default true. */
   readonly auditEvents?: boolean;
+  /**
+   * Take over as the loader (default true with a pinDir): pin the programs
+   * and re-attach them on interfaces already running ours. False for a
+   * second process that only reads or writes the pinned maps (an observer,
+   * possibly in another network namespace, where ifindexes mean nothing).
+   */
+  readonly adopt?: boolean;
 }
 
 export interface ApplyResult {
@@ -180,7 +187,7 @@ export class Datapath {
       flags: opts.auditEvents === false ? 0 : CFG_F_AUDIT_EVENTS,
       denyEventsPerSec: opts.denyEventsPerSec ?? 1000,
     });
-    if (opts.pinDir !== null) {
+    if (opts.pinDir !== null && opts.adopt !== false) {
       dp.pinPrograms(opts.pinDir);
       dp.adoptAttachments();
     }
@@ -465,7 +472,9 @@ export class Datapath {
           BPF_F_NO_PREALLOC,
         );
         if (t.entries.length > 0) {
-          inner.updateBatch(t.entries.map((e) => ({ key: toTriePolicyKey(e.key), value: e.value })));
+          inner.updateBatch(
+            t.entries.map((e) => ({ key: toTriePolicyKey(e.key), value: e.value })),
+          );
         }
         this.maps.policy.update(u32Key(t.table), u32Key(inner.fd));
         this.tableHashes.set(t.table, h);
