@@ -14,8 +14,8 @@ export interface CliContext {
   readonly displayName: string;
   readonly stdout: TextSink;
   readonly stderr: TextSink;
-  /** Everything on standard input, as text (for `-f -`); only read when asked. */
-  readStdin(): Promise<string>;
+  /** Standard input (for `-f -`); a function so it is only opened when asked for. */
+  stdin(): NodeJS.ReadableStream;
   /** Set by a command: 0 ok, 1 findings / denied / changed, 2 usage or input error. */
   exitCode: number;
 }

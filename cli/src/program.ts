@@ -5,6 +5,7 @@
  * or denied, 2 usage or input error) — never a stack trace.
  */
 import { Command, CommanderError } from 'commander';
+import { SemanticsError } from '../../policy-compiler/src/index.js';
 import { commands } from './commands/index.js';
 import { CliError, EXIT_USAGE, type CliContext } from './context.js';
 import { PALISADE_VERSION } from './version.js';
@@ -54,6 +55,11 @@ function exitCodeOf(err: unknown, ctx: CliContext): number {
     ctx.stderr.write(msg);
     return err.exitCode;
   }
+  if (err instanceof SemanticsError) {
+    // Bad input the evaluator found (unknown endpoint, unprobeable pair).
+    ctx.stderr.write(`${ctx.displayName}: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
   // A bug of ours, not the user's: say so briefly; the stack only on request.
   const text = err instanceof Error ? err.message : String(err);
   ctx.stderr.write(`${ctx.displayName}: internal error: ${text}\n`);
@@ -69,11 +75,7 @@ export function processContext(displayName: string): CliContext {
     displayName,
     stdout: process.stdout,
     stderr: process.stderr,
-    readStdin: async () => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array));
-      return Buffer.concat(chunks).toString('utf8');
-    },
+    stdin: () => process.stdin,
     exitCode: 0,
   };
 }

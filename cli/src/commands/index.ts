@@ -3,12 +3,20 @@
  * commands/<name>.ts exporting a CommandRegistrar and put it in this list
  * (replacing its notBuilt placeholder).
  */
+import { diff } from './diff.js';
+import { lint } from './lint.js';
+import { matrix } from './matrix.js';
 import { notBuilt } from './not-built.js';
 import type { CommandRegistrar } from './registrar.js';
+import { verdict } from './verdict.js';
 
 export type { CommandRegistrar } from './registrar.js';
 
 export const commands: readonly CommandRegistrar[] = [
+  lint,
+  verdict,
+  matrix,
+  diff,
   notBuilt('compile', 4, 'compile policies into datapath tables'),
   notBuilt('flows', 7, 'read or follow flow logs'),
   notBuilt('agent', 7, 'run the node enforcer agent'),

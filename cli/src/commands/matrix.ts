@@ -1,0 +1,74 @@
+/**
+ * `palisade matrix`: every ordered pair of endpoints × every port, through
+ * one engine. Prints a grid per port (table), one row per probe with the
+ * deciding rules (wide), or the stable JSON shape of docs/cli.md.
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { EngineName, ProbeVerdict } from '../../../policy-compiler/src/index.js';
+import type { PortSpec } from '../args.js';
+import { CliError, type CliContext } from '../context.js';
+import { ENGINE_NAMES, engineFor } from '../engines.js';
+import { renderMatrixGrid, renderMatrixWide } from '../render/matrix-table.js';
+import { probeJson } from '../render/probes.js';
+import { loadValidWorld } from '../world-input.js';
+import {
+  externalOption,
+  filenameOption,
+  outputOption,
+  portOption,
+  portsOrDefault,
+} from './options.js';
+
+interface MatrixOptions {
+  filename: string[];
+  port?: PortSpec[];
+  external?: string[];
+  engine: EngineName;
+  namespace?: string;
+  output: 'table' | 'wide' | 'json';
+}
+
+/** A pod id `<cluster>/<namespace>/<pod>` is in namespace `ns`; nodes and externals are in none. */
+const inNamespace = (id: string, ns: string): boolean => {
+  if (id.startsWith('node:') || id.startsWith('ip:')) return false;
+  return id.split('/')[1] === ns;
+};
+
+export function keepNamespace(verdicts: readonly ProbeVerdict[], ns: string): ProbeVerdict[] {
+  return verdicts.filter((v) => inNamespace(v.probe.from, ns) && inNamespace(v.probe.to, ns));
+}
+
+export function matrix(program: Command, ctx: CliContext): void {
+  program
+    .command('matrix')
+    .description('print the verdict of every ordered pair of endpoints on every port')
+    .addOption(filenameOption())
+    .addOption(portOption())
+    .addOption(externalOption())
+    .addOption(
+      new Option('--engine <name>', 'evaluation engine').choices(ENGINE_NAMES).default('reference'),
+    )
+    .option(
+      '-n, --namespace <name>',
+      'only probes between pods of this namespace (in every cluster)',
+    )
+    .addOption(outputOption(['table', 'wide', 'json'], 'table'))
+    .action(async (opts: MatrixOptions) => {
+      const engine = engineFor(opts.engine);
+      const world = await loadValidWorld(opts.filename, ctx);
+      const ports = portsOrDefault(opts.port, world);
+      if (ports.length === 0) {
+        throw new CliError('no ports to probe: the world has no container ports; give --port PROTO/N');
+      }
+      let verdicts = await engine({ world, ports, externals: opts.external ?? [] });
+      if (opts.namespace !== undefined) verdicts = keepNamespace(verdicts, opts.namespace);
+      if (opts.output === 'json') {
+        ctx.stdout.write(`${JSON.stringify({ probes: verdicts.map(probeJson) }, null, 2)}\n`);
+      } else if (opts.output === 'wide') {
+        ctx.stdout.write(renderMatrixWide(verdicts));
+      } else {
+        ctx.stdout.write(renderMatrixGrid(verdicts));
+      }
+    });
+}

@@ -1,0 +1,46 @@
+/**
+ * The matrix engines by name. `reference` is the semantics evaluator; the
+ * compiled-table simulator (issue 4) and the real datapath (issue 5) plug in
+ * here by replacing their `null` with a MatrixEngine.
+ */
+import {
+  evaluateMatrix,
+  prepareWorld,
+  type EngineName,
+  type ProbeVerdict,
+  type World,
+} from '../../policy-compiler/src/index.js';
+import type { PortSpec } from './args.js';
+import { CliError } from './context.js';
+
+export interface MatrixRequest {
+  readonly world: World;
+  readonly ports: readonly PortSpec[];
+  /** External IPs to add as `ip:<addr>` endpoints. */
+  readonly externals: readonly string[];
+}
+
+/**
+ * Every ordered pair of endpoints (pods, nodes, externals; from != to, pairs
+ * sharing an IP family) × every port, in the order the reference engine uses.
+ */
+export type MatrixEngine = (request: MatrixRequest) => Promise<readonly ProbeVerdict[]>;
+
+const reference: MatrixEngine = async ({ world, ports, externals }) =>
+  evaluateMatrix(prepareWorld(world), { ports, externals });
+
+export const ENGINES: Readonly<Record<EngineName, { engine: MatrixEngine | null; issue: number }>> = {
+  reference: { engine: reference, issue: 3 },
+  compiled: { engine: null, issue: 4 },
+  datapath: { engine: null, issue: 5 },
+};
+
+export const ENGINE_NAMES = Object.keys(ENGINES) as EngineName[];
+
+export function engineFor(name: EngineName): MatrixEngine {
+  const entry = ENGINES[name];
+  if (entry.engine === null) {
+    throw new CliError(`engine '${name}' is not built yet (issue ${entry.issue})`);
+  }
+  return entry.engine;
+}

@@ -1,0 +1,447 @@
+// The built `palisade` / `kubectl-palisade` binaries on the example world:
+// exit codes, output shapes (text, json, sarif, table) and real verdicts that
+// specific example policies decide (examples/README.md explains them).
+import { cpSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLES, KUBECTL_MAIN, palisade, requireBuiltCli, ROOT, STACK_TRACE } from './run-cli.js';
+
+const INVALID = 'test/cli/fixtures/invalid-policies.yaml';
+
+interface Rule {
+  kind: string;
+  cluster: string | null;
+  namespace: string | null;
+  name: string;
+  tier: string;
+  direction: string;
+  ruleIndex: number;
+  ruleName: string;
+}
+type Decision =
+  | { kind: 'rule'; action: string; rule: Rule }
+  | { kind: 'default'; verdict: string; isolatedBy: { namespace: string; name: string }[] };
+interface Direction {
+  verdict: string;
+  decidedBy: Decision;
+  staged: { verdict: string; decidedBy: Decision } | null;
+}
+interface ProbeJson {
+  from: string;
+  to: string;
+  protocol: string;
+  port: number;
+  verdict: string;
+  egress: Direction;
+  ingress: Direction;
+}
+
+const ruleOf = (d: Decision): Rule => {
+  if (d.kind !== 'rule') throw new Error(`expected a rule decision, got ${JSON.stringify(d)}`);
+  return d.rule;
+};
+
+let tmp: string;
+beforeAll(() => {
+  requireBuiltCli();
+  tmp = mkdtempSync(join(tmpdir(), 'palisade-cli-'));
+});
+afterAll(() => {
+  if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The example world as one YAML stream (for `-f -`). */
+function examplesText(): string {
+  const files = ['clusters.yaml', 'workloads.yaml', ...readdirSync(join(ROOT, EXAMPLES, 'policies')).map((f) => `policies/${f}`)];
+  return files.map((f) => readFileSync(join(ROOT, EXAMPLES, f), 'utf8')).join('\n---\n');
+}
+
+describe('lint', () => {
+  it('the example world is clean: exit 0, no findings', () => {
+    const r = palisade(['lint', '-f', EXAMPLES]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^0 errors, 0 warnings in 6 files\n$/);
+  });
+
+  it('invalid input: exit 1, every finding as file:line:col: path: message [CODE]', () => {
+    const r = palisade(['lint', '-f', INVALID]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${INVALID}:8:13: spec.priority: `);
+    expect(r.stdout).toMatch(/spec\.priority: .*1000.* \[PAL024\]/);
+    expect(r.stdout).toMatch(/:19:3: spec(\.ingres)?: .*ingres.* \[PAL020\]/);
+    expect(r.stdout).toMatch(/2 errors, 0 warnings in 1 file\n$/);
+  });
+
+  it('-o json: diagnostics with positions and a summary', () => {
+    const r = palisade(['lint', '-f', INVALID, '-o', 'json']);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { diagnostics: Record<string, unknown>[]; summary: unknown };
+    expect(out.summary).toEqual({ files: 1, errors: 2, warnings: 0 });
+    expect(Object.keys(out.diagnostics[0] ?? {}).sort()).toEqual(
+      ['code', 'col', 'endCol', 'endLine', 'file', 'line', 'message', 'path', 'severity'].sort(),
+    );
+    expect(out.diagnostics.map((d) => d.code).sort()).toEqual(['PAL020', 'PAL024']);
+    expect(out.diagnostics.find((d) => d.code === 'PAL024')).toMatchObject({
+      severity: 'error',
+      file: INVALID,
+      line: 8,
+      col: 13,
+      path: 'spec.priority',
+    });
+  });
+
+  it('-o sarif: SARIF 2.1.0 with rules, regions and fingerprints (FORMATS.md)', () => {
+    const r = palisade(['lint', '-f', INVALID, '-o', 'sarif']);
+    expect(r.code).toBe(1);
+    const log = JSON.parse(r.stdout);
+    expect(log.version).toBe('2.1.0');
+    expect(log.$schema).toMatch(/sarif-schema-2\.1\.0\.json$/);
+    const run = log.runs[0];
+    const driver = run.tool.driver;
+    expect(driver).toMatchObject({ name: 'palisade', version: expect.any(String), semanticVersion: expect.any(String) });
+    expect(driver.informationUri).toMatch(/^https:\/\//);
+    for (const rule of driver.rules) {
+      expect(rule.id).toMatch(/^PAL\d{3}$/);
+      expect(rule.name).toMatch(/^[a-z-]+$/);
+      expect(rule.shortDescription.text.length).toBeGreaterThan(0);
+      expect(rule.fullDescription.text.length).toBeGreaterThan(0);
+      expect(rule.help.text.length).toBeGreaterThan(0);
+      expect(['error', 'warning', 'note']).toContain(rule.defaultConfiguration.level);
+      expect(rule.properties).toMatchObject({ tags: expect.any(Array), precision: expect.any(String) });
+      expect(Number(rule.properties['security-severity'])).toBeGreaterThan(0);
+    }
+    expect(run.results).toHaveLength(2);
+    for (const res of run.results) {
+      expect(driver.rules[res.ruleIndex].id).toBe(res.ruleId);
+      expect(res.level).toBe('error');
+      expect(res.message.text.length).toBeGreaterThan(0);
+      const loc = res.locations[0].physicalLocation;
+      expect(loc.artifactLocation.uri).toBe(INVALID);
+      expect(loc.region.startLine).toBeGreaterThanOrEqual(1);
+      expect(loc.region.startColumn).toBeGreaterThanOrEqual(1);
+      expect(loc.region.endLine).toBeGreaterThanOrEqual(loc.region.startLine);
+      expect(loc.region.endColumn).toBeGreaterThanOrEqual(1);
+      expect(res.partialFingerprints.primaryLocationLineHash).toMatch(/^[0-9a-f]{32}:\d+$/);
+    }
+    const prio = run.results.find((x: { ruleId: string }) => x.ruleId === 'PAL024');
+    expect(prio.locations[0].physicalLocation.region).toMatchObject({ startLine: 8, startColumn: 13, endLine: 8 });
+  });
+
+  it('-f - reads standard input', () => {
+    const r = palisade(['lint', '-f', '-'], { input: readFileSync(join(ROOT, INVALID), 'utf8') });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/:8:13: spec\.priority: /);
+    const clean = palisade(['lint', '-f', '-'], { input: examplesText() });
+    expect(clean.code).toBe(0);
+  });
+
+  it('a missing file is a finding, not a crash', () => {
+    const r = palisade(['lint', '-f', 'test/cli/fixtures/no-such-file.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('no-such-file.yaml');
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+});
+
+describe('verdict', () => {
+  it('denied by the Baseline tier: exit 1, the path names each tier and the deciding rule', () => {
+    // shop api -> payments ledger: the PCI guardrail passes shop traffic down, no
+    // NetworkPolicy selects the ledger, so the east baseline's deny-in-cluster decides.
+    const args = ['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/payments/ledger-0', '--port', 'tcp/9443'];
+    const r = palisade(args);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^east\/shop\/api-0 -> east\/payments\/ledger-0 TCP\/9443 .*: Deny/);
+    for (const s of ['east-pci-guardrail', 'pass-shop', 'NetworkPolicy tier', 'Baseline tier', 'east-baseline', 'deny-in-cluster']) {
+      expect(r.stdout).toContain(s);
+    }
+    const j = JSON.parse(palisade([...args, '-o', 'json']).stdout);
+    expect(j.verdict).toBe('Deny');
+    expect(j.egress.verdict).toBe('Allow');
+    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({
+      kind: 'ClusterNetworkPolicy',
+      cluster: 'east',
+      name: 'east-baseline',
+      tier: 'Baseline',
+      direction: 'Ingress',
+      ruleIndex: 1,
+      ruleName: 'deny-in-cluster',
+    });
+    const steps = j.ingress.path.map((s: { step: string }) => s.step);
+    expect(steps).toContain('tier');
+    expect(steps).toContain('rule');
+  });
+
+  it('allowed by an Admin Accept: exit 0', () => {
+    const r = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/monitoring/prometheus-0', '--to', 'east/payments/ledger-0', '--port', 'tcp/9443', '-o', 'json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.verdict).toBe('Allow');
+    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({ name: 'east-pci-guardrail', ruleName: 'accept-monitoring', tier: 'Admin' });
+  });
+
+  it('the Audit-mode mesh policy shows a staged Deny beside the enforced Allow', () => {
+    const r = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/payments/pay-0', '--port', 'tcp/8443', '-o', 'json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', namespace: 'payments', name: 'payments-ingress' });
+    expect(j.ingress.staged.verdict).toBe('Deny');
+    expect(ruleOf(j.ingress.staged.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'pci-lockdown-dry-run', ruleName: 'deny-shop-everywhere' });
+  });
+
+  it('unknown and malformed endpoint ids are input errors (exit 2) that say what is allowed', () => {
+    const unknown = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/nope', '--to', 'east/shop/db-0', '--port', 'tcp/5432']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown pod "east/shop/nope"');
+    const bad = palisade(['verdict', '-f', EXAMPLES, '--from', 'web-0', '--to', 'east/shop/db-0', '--port', 'tcp/5432']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('<cluster>/<namespace>/<pod>');
+    expect(bad.stdout).toBe('');
+    for (const r of [unknown, bad]) expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it('a bad --port value is a usage error naming what is allowed', () => {
+    const r = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/shop/db-0', '--port', 'tcp/0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--port.*out of range.*allowed: PROTO\/N/s);
+  });
+});
+
+describe('matrix', () => {
+  let probes: ProbeJson[];
+  const find = (from: string, to: string, port: number): ProbeJson => {
+    const p = probes.find((x) => x.from === from && x.to === to && x.port === port);
+    if (p === undefined) throw new Error(`no probe ${from} -> ${to} ${port}`);
+    return p;
+  };
+  beforeAll(() => {
+    const r = palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--external', '203.0.113.7']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    probes = (JSON.parse(r.stdout) as { probes: ProbeJson[] }).probes;
+  });
+
+  it('has exactly the documented JSON shape', () => {
+    const r = JSON.parse(palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--port', 'tcp/5432']).stdout);
+    expect(Object.keys(r)).toEqual(['probes']);
+    for (const p of r.probes as ProbeJson[]) {
+      expect(Object.keys(p)).toEqual(['from', 'to', 'protocol', 'port', 'verdict', 'egress', 'ingress']);
+      expect(p.protocol).toBe('TCP');
+      expect(p.port).toBe(5432);
+      expect(['Allow', 'Deny']).toContain(p.verdict);
+      for (const d of [p.egress, p.ingress]) {
+        expect(Object.keys(d)).toEqual(['verdict', 'decidedBy', 'staged']);
+        expect(['rule', 'default']).toContain(d.decidedBy.kind);
+      }
+      expect(p.verdict === 'Allow').toBe(p.egress.verdict === 'Allow' && p.ingress.verdict === 'Allow');
+    }
+  });
+
+  it('covers every ordered pair of endpoints on every default port', () => {
+    // 11 pods + 4 nodes + 1 external, 8 distinct container ports in the world.
+    const ports = [...new Set(probes.map((p) => `${p.protocol}/${p.port}`))];
+    expect(ports).toEqual(['TCP/5432', 'TCP/7000', 'TCP/8080', 'TCP/8443', 'TCP/9090', 'TCP/9100', 'TCP/9443', 'UDP/8125']);
+    const endpoints = new Set(probes.flatMap((p) => [p.from, p.to]));
+    expect(endpoints.size).toBe(16);
+    expect(probes).toHaveLength(16 * 15 * 8);
+    expect(probes.some((p) => p.from === p.to)).toBe(false);
+  });
+
+  it('mixes verdicts decided by every tier and kind', () => {
+    const deciders = new Set(
+      probes.flatMap((p) => [p.egress.decidedBy, p.ingress.decidedBy]).map((d) => (d.kind === 'rule' ? d.rule.kind : `default-${d.verdict}`)),
+    );
+    for (const k of ['NetworkPolicy', 'ClusterNetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'MeshNetworkPolicy', 'default-Deny', 'default-Allow']) {
+      expect(deciders).toContain(k);
+    }
+    const allowed = probes.filter((p) => p.verdict === 'Allow').length;
+    expect(allowed).toBeGreaterThan(0);
+    expect(allowed).toBeLessThan(probes.length);
+  });
+
+  it('the database never opens connections: egress default-denied by NetworkPolicy shop/db', () => {
+    const p = find('east/shop/db-0', 'east/shop/api-0', 9090);
+    expect(p.verdict).toBe('Deny');
+    expect(p.egress.decidedBy).toEqual({ kind: 'default', verdict: 'Deny', isolatedBy: [{ namespace: 'shop', name: 'db' }] });
+  });
+
+  it('only the platform team reaches nodes: Admin Deny by east-node-access', () => {
+    const p = find('east/shop/api-0', 'node:east/east-node-1', 9090);
+    expect(p.verdict).toBe('Deny');
+    expect(ruleOf(p.egress.decidedBy)).toMatchObject({ kind: 'ClusterNetworkPolicy', name: 'east-node-access', ruleName: 'deny-to-nodes' });
+    expect(find('east/monitoring/prometheus-0', 'node:east/east-node-1', 9090).verdict).toBe('Allow');
+  });
+
+  it('cross-cluster ingest is accepted by mesh policies at both ends', () => {
+    const p = find('east/shop/web-0', 'west/analytics/etl-0', 7000);
+    expect(p.verdict).toBe('Allow');
+    expect(ruleOf(p.egress.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'shop-to-analytics-ingest', cluster: null });
+    expect(ruleOf(p.ingress.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'analytics-accepts-us-east-shop' });
+  });
+
+  it('v1alpha1 kinds decide in west: ANP Pass to the NetworkPolicy, BANP deny', () => {
+    const pass = find('west/shop/web-0', 'west/analytics/etl-0', 7000);
+    expect(pass.verdict).toBe('Allow');
+    expect(ruleOf(pass.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', name: 'etl-ingress' });
+    const banp = find('west/analytics/etl-0', 'west/shop/web-0', 8080);
+    expect(banp.verdict).toBe('Deny');
+    expect(ruleOf(banp.ingress.decidedBy)).toMatchObject({ kind: 'BaselineAdminNetworkPolicy', name: 'default', ruleName: 'deny-all-in-cluster' });
+  });
+
+  it('--external adds ip:<addr>; the exfiltration range is denied by the ANP', () => {
+    const p = find('west/analytics/etl-0', 'ip:203.0.113.7', 7000);
+    expect(p.verdict).toBe('Deny');
+    expect(ruleOf(p.egress.decidedBy)).toMatchObject({ kind: 'AdminNetworkPolicy', name: 'west-analytics-guard', ruleName: 'deny-exfiltration-range' });
+    const web = find('ip:203.0.113.7', 'east/shop/web-0', 8080);
+    expect(web.verdict).toBe('Allow');
+    expect(ruleOf(web.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', name: 'web-ingress' });
+  });
+
+  it('table: a grid per port with UPPERCASE headers and . / X / ! cells', () => {
+    const r = palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/8443', '--port', 'tcp/9443']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('PORT TCP/8443');
+    const header = lines[1] ?? '';
+    expect(header).toMatch(/^ #  FROM \\ TO\s+1  2  3 .* 15$/);
+    // Column k's cells sit under the last digit of its number in the header.
+    const labels = [...header.slice(header.indexOf('TO') + 2).matchAll(/\d+/g)];
+    const colOf = new Map(labels.map((m) => [Number(m[0]), header.indexOf('TO') + 2 + (m.index ?? 0) + m[0].length - 1]));
+    const rows = new Map<string, { num: number; line: string }>();
+    for (const line of lines.slice(2)) {
+      const m = /^\s*(\d+)\s+(\S+)/.exec(line);
+      if (m === null) break;
+      rows.set(m[2] as string, { num: Number(m[1]), line });
+    }
+    expect(rows.size).toBe(15);
+    const cell = (from: string, to: string): string => {
+      const row = rows.get(from);
+      const col = colOf.get(rows.get(to)?.num ?? -1);
+      if (row === undefined || col === undefined) throw new Error(`no cell ${from} -> ${to}`);
+      return row.line.charAt(col) || ' ';
+    };
+    // api-0 -> pay-0 on 8443: enforced Allow, staged Deny by the Audit policy.
+    expect(cell('east/shop/api-0', 'east/payments/pay-0')).toBe('!');
+    // web-0 -> pay-0: the storefront's egress is isolated to the API and HTTPS.
+    expect(cell('east/shop/web-0', 'east/payments/pay-0')).toBe('X');
+    // Prometheus is accepted by the PCI guardrail.
+    expect(cell('east/monitoring/prometheus-0', 'east/payments/pay-0')).toBe('.');
+    expect(cell('east/shop/api-0', 'east/shop/api-0')).toBe(' ');
+    expect(r.stdout).toContain('\nPORT TCP/9443\n');
+    expect(r.stdout).toMatch(/\. allowed {3}X denied/);
+  });
+
+  it('-o wide: one row per probe with the deciding rules', () => {
+    const r = palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/9443', '-o', 'wide']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(/^FROM\s+TO\s+PORT\s+VERDICT\s+EGRESS\s+INGRESS\s+STAGED$/);
+    expect(r.stdout).toMatch(/east\/shop\/api-0\s+east\/payments\/ledger-0\s+TCP\/9443\s+Deny\s+Allow \S+\s+Deny CNP east-baseline#1:deny-in-cluster/);
+  });
+
+  it('-n keeps probes between pods of one namespace', () => {
+    const r = JSON.parse(palisade(['matrix', '-f', EXAMPLES, '-n', 'analytics', '-o', 'json', '--port', 'tcp/5432']).stdout);
+    const ids = new Set((r.probes as ProbeJson[]).flatMap((p) => [p.from, p.to]));
+    expect([...ids].sort()).toEqual(['west/analytics/etl-0', 'west/analytics/warehouse-0']);
+  });
+
+  it('reads the world from standard input with -f -', () => {
+    const r = palisade(['matrix', '-f', '-', '--port', 'tcp/5432', '-o', 'json'], { input: examplesText() });
+    expect(r.code).toBe(0);
+    const p = (JSON.parse(r.stdout).probes as ProbeJson[]).find((x) => x.from === 'east/shop/api-0' && x.to === 'east/shop/db-0');
+    expect(p?.verdict).toBe('Allow');
+  });
+
+  it('engines that are not built and unknown engines are exit 2', () => {
+    const compiled = palisade(['matrix', '-f', EXAMPLES, '--engine', 'compiled']);
+    expect(compiled.code).toBe(2);
+    expect(compiled.stderr).toContain("engine 'compiled' is not built yet");
+    const bogus = palisade(['matrix', '-f', EXAMPLES, '--engine', 'bogus']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/Allowed choices are reference, compiled, datapath/);
+  });
+
+  it('an invalid world is an input error (exit 2) with file:line:col on stderr', () => {
+    const r = palisade(['matrix', '-f', INVALID]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`${INVALID}:8:13: spec.priority:`);
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+});
+
+describe('diff', () => {
+  it('the same world twice: no changes, exit 0', () => {
+    const r = palisade(['diff', '-f', EXAMPLES, '-f', EXAMPLES, '--port', 'tcp/9443']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('no verdict changes\n');
+  });
+
+  it('removing the east cluster policies changes exactly the verdicts they decided: exit 1', () => {
+    const next = join(tmp, 'world-next');
+    cpSync(join(ROOT, EXAMPLES), next, { recursive: true });
+    rmSync(join(next, 'policies/east-cluster-policies.yaml'));
+    const r = palisade(['diff', '-f', EXAMPLES, '-f', next, '--port', 'tcp/9443', '-o', 'json']);
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.stdout);
+    expect(Object.keys(d)).toEqual(['changes', 'onlyOld', 'onlyNew', 'endpointsRemoved', 'endpointsAdded']);
+    const change = d.changes.find((c: ProbeJson) => c.from === 'east/shop/api-0' && c.to === 'east/payments/ledger-0');
+    expect(change).toMatchObject({ protocol: 'TCP', port: 9443, old: { verdict: 'Deny' }, new: { verdict: 'Allow' } });
+    expect(ruleOf(change.old.ingress.decidedBy).name).toBe('east-baseline');
+    // Every change is a probe some east cluster policy decided before.
+    for (const c of d.changes) {
+      const decided = [c.old.egress.decidedBy, c.old.ingress.decidedBy].filter((x: Decision) => x.kind === 'rule').map((x: Decision) => ruleOf(x).name);
+      expect(decided.some((n: string) => n.startsWith('east-'))).toBe(true);
+    }
+    expect(d.onlyOld + d.onlyNew).toBe(0);
+    const text = palisade(['diff', '-f', EXAMPLES, '-f', next, '--port', 'tcp/9443']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^FROM\s+TO\s+PORT\s+OLD\s+NEW\s+NOW DECIDED BY/);
+  });
+
+  it('needs exactly two inputs (exit 2)', () => {
+    const r = palisade(['diff', '-f', EXAMPLES]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('exactly two inputs');
+  });
+});
+
+describe('usage and the kubectl plugin', () => {
+  it.each([
+    [['bogus']],
+    [['matrix']],
+    [['matrix', '-f', EXAMPLES, '-o', 'yaml']],
+    [['lint', '-f', EXAMPLES, '--no-such-flag']],
+    [[]],
+  ])('%j is a usage error: exit 2, never a stack trace', (args) => {
+    const r = palisade(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.length).toBeGreaterThan(0);
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it('help and --version exit 0 on stdout', () => {
+    const h = palisade(['--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^Usage: palisade /);
+    for (const c of ['lint', 'verdict', 'matrix', 'diff']) expect(h.stdout).toMatch(new RegExp(`\\n  ${c} `));
+    expect(palisade(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('commands of later issues say they are not built yet (exit 2)', () => {
+    const r = palisade(['lab', 'up']);
+    if (r.stderr.includes('not built yet')) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/lab: not built yet \(issue 8\)/);
+    }
+  });
+
+  it('kubectl-palisade is the same program and its help says `kubectl palisade`', () => {
+    const h = palisade(['--help'], { bin: KUBECTL_MAIN });
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^Usage: kubectl palisade /);
+    expect(palisade(['matrix', '--help'], { bin: KUBECTL_MAIN }).stdout).toMatch(/^Usage: kubectl palisade matrix /);
+    const v = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/shop/db-0', '--port', 'tcp/5432'], { bin: KUBECTL_MAIN });
+    expect(v.code).toBe(0);
+  });
+});
