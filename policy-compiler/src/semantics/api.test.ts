@@ -97,6 +97,41 @@ describe('endpoints', () => {
   });
 });
 
+describe('prepareWorld: bad worlds', () => {
+  it('names a malformed CIDR of a policy', () => {
+    const bad = buildWorld({
+      pods: [pod('x/a', { ip: '10.0.0.1' })],
+      networkPolicies: [
+        np('x/bad', { ingress: [{ peers: [{ kind: 'ipBlock', cidr: '10.0.0/8', except: [] }] }] }),
+      ],
+    });
+    expect(() => prepareWorld(bad)).toThrow(
+      'NetworkPolicy default/x/bad ingress[0]: not a CIDR: "10.0.0/8" (allowed: <IPv4 or IPv6 address>/<prefix length>)',
+    );
+  });
+  it('refuses duplicate pods', () => {
+    const dup = buildWorld({
+      pods: [pod('x/a', { ip: '10.0.0.1' }), pod('x/a', { ip: '10.0.0.2' })],
+    });
+    expect(() => prepareWorld(dup)).toThrow('duplicate pod default/x/a');
+  });
+  it('uses the pod addresses of a hostNetwork pod whose node is not in the world', () => {
+    const w = buildWorld({
+      pods: [
+        pod('x/a', { ip: '10.0.0.1' }),
+        pod('x/hn', { hostNetwork: true, node: 'gone', ip: '192.168.9.9' }),
+      ],
+    });
+    const v = evaluate(prepareWorld(w), {
+      from: 'default/x/hn',
+      to: 'default/x/a',
+      protocol: 'TCP',
+      port: 80,
+    });
+    expect(v.addresses.from).toBe('192.168.9.9');
+  });
+});
+
 describe('evaluate: bad probes', () => {
   const probe = { from: 'default/y/a', to: 'default/x/a', protocol: 'TCP' as const, port: 80 };
   it('refuses endpoints without an address', () => {

@@ -36,10 +36,12 @@ function describeStep(s: DecisionStep): string {
   switch (s.step) {
     case 'subject':
       return s.subject ? `subject ${s.endpoint}` : `${s.endpoint} is not a subject: ${s.reason}`;
-    case 'policy':
-      return s.selectsSubject
-        ? `  ${policyName(s.policy)}${s.policy.mode === 'Audit' ? ' [Audit]' : ''}: selects the subject, ${s.rules} rule(s)`
-        : `  ${policyName(s.policy)}${s.policy.mode === 'Audit' ? ' [Audit]' : ''}: does not select the subject`;
+    case 'policy': {
+      const name = `  ${policyName(s.policy)}${s.policy.mode === 'Audit' ? ' [Audit]' : ''}`;
+      if (!s.selectsSubject) return `${name}: does not select the subject`;
+      const rules = s.rules === 0 ? 'no rules for this direction' : `${s.rules} rule(s)`;
+      return `${name}: selects the subject, ${rules}`;
+    }
     case 'rule': {
       const peer = s.peerMatched
         ? `peer ${s.peerIndex === null ? 'any' : `#${s.peerIndex}`} matches`

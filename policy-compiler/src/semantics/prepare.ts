@@ -66,6 +66,7 @@ export interface Applicable {
   readonly hasAudit: boolean;
 }
 
+/** A World indexed for evaluation. Treat as opaque (except `world`); build it with prepareWorld. */
 export interface PreparedWorld {
   readonly world: World;
   readonly clusters: ReadonlyMap<string, ClusterInfo>;
