@@ -293,7 +293,13 @@ export class BpfObject {
   private readonly progsByName = new Map<string, ProgramInfo>();
 
   private constructor(path: string, opts: OpenOptions) {
-    this.obj = new (load().BpfObject)(path, opts.pinRoot, opts.maxEntries ? { ...opts.maxEntries } : null);
+    try {
+      this.obj = new (load().BpfObject)(path, opts.pinRoot, opts.maxEntries ? { ...opts.maxEntries } : null);
+    } catch (e) {
+      // the verifier log belongs in the message: it is the reason
+      if (isBpfError(e) && e.log) e.message = `${e.message}\nlibbpf log:\n${e.log}`;
+      throw e;
+    }
     for (const m of this.obj.maps()) this.mapsByName.set(m.name, BpfMap.fromInfo(m));
     for (const p of this.obj.programs()) this.progsByName.set(p.name, p);
   }
