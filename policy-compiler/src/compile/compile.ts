@@ -1,0 +1,355 @@
+/**
+ * The full compile: world (+ the previous numbering) → encoded tables, side
+ * metadata for the simulator and explanations, and the numbering to pass to
+ * the next compile. Pure: no I/O, no clock. Errors (bad input, capacity) are
+ * returned as values; nothing partial is ever returned.
+ */
+import type { CompiledEndpoint, CompiledTable, EncodedTables } from '../compiled.js';
+import type { RuleRef } from '../engine.js';
+import { nodeId, podId, type EndpointId } from '../model/endpoint.js';
+import type { Direction } from '../model/policy.js';
+import type { Node, World } from '../model/world.js';
+import { PAL } from '../encode/layout.js';
+import { AddressError, parseAddress, parsePrefix } from './addr.js';
+import { allocateNumbers, type Numbering } from './allocate.js';
+import { allocate, IdentityError, type IdentityInfo } from './identities.js';
+import { buildIpcache, encodeIpcache, IpcacheLpm } from './ipcache.js';
+import { allocateCookies, classBuilder, compilePolicies, labelLookups, type CRule, type PeerMatcher, type SubjectClass } from './program.js';
+import { compileTable } from './tables.js';
+
+/** Map sizes the compiler must fit in (defaults: bpf/include/palisade.h). */
+export interface Limits {
+  /** Endpoints per node (pal_endpoints is per node). */
+  readonly endpoints: number;
+  readonly ipcache: number;
+  readonly tables: number;
+  readonly tableEntries: number;
+  readonly cookies: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  endpoints: PAL.MAX_ENDPOINTS,
+  ipcache: PAL.MAX_IPCACHE,
+  tables: PAL.MAX_TABLES,
+  tableEntries: PAL.MAX_TABLE_ENTRIES,
+  cookies: PAL.MAX_COOKIES,
+};
+
+/** The numbering a compile hands to the next one, so unchanged things keep their numbers. */
+export interface Allocation {
+  readonly identities: Numbering;
+  readonly tables: Numbering;
+  readonly cookies: Numbering;
+}
+
+export interface CompileOptions {
+  readonly limits?: Partial<Limits>;
+  readonly previous?: Allocation;
+  /** Addresses of other clusters get PAL_IPC_F_REMOTE_CLUSTER; null = no cluster is remote. */
+  readonly localCluster?: string | null;
+}
+
+export type CompileError =
+  | {
+      readonly kind: 'capacity';
+      readonly map: 'endpoints' | 'ipcache' | 'policy' | 'policy-table' | 'cookies';
+      /** What overflowed: a table (with its subject class), a node, or the whole map. */
+      readonly subject: string;
+      readonly count: number;
+      readonly limit: number;
+      readonly message: string;
+    }
+  | { readonly kind: 'input'; readonly message: string };
+
+export interface EndpointAddresses {
+  readonly kind: 'pod' | 'node';
+  /** The addresses probes use (hostNetwork pods: their node's, as the reference). */
+  readonly v4: string | null;
+  readonly v6: string | null;
+}
+
+export interface TableMeta {
+  readonly table: number;
+  readonly direction: Direction;
+  readonly cluster: string;
+  /** Subject class key (policies, exempt node, named ports). */
+  readonly subject: string;
+  /** NetworkPolicies isolating the subjects in this direction (default decisions name them). */
+  readonly isolatedBy: readonly { readonly namespace: string; readonly name: string }[];
+  readonly hasAudit: boolean;
+  /** Pods using this table. */
+  readonly members: number;
+}
+
+/** What the compiled side keeps beside the BPF maps (never loaded into the kernel). */
+export interface CompiledMeta {
+  readonly endpoints: ReadonlyMap<EndpointId, EndpointAddresses>;
+  readonly tables: ReadonlyMap<number, TableMeta>;
+  readonly identities: ReadonlyMap<number, IdentityInfo>;
+}
+
+export interface CompileStats {
+  readonly identities: number;
+  readonly ipcacheEntries: number;
+  readonly endpoints: number;
+  readonly tables: number;
+  readonly policyEntries: number;
+  readonly maxTableEntries: number;
+  readonly cookies: number;
+}
+
+export interface Compiled {
+  readonly encoded: EncodedTables;
+  readonly meta: CompiledMeta;
+  readonly allocation: Allocation;
+  readonly stats: CompileStats;
+}
+
+export type CompileResult = { readonly ok: true; readonly compiled: Compiled } | { readonly ok: false; readonly error: CompileError };
+
+function capacity(map: Extract<CompileError, { kind: 'capacity' }>['map'], subject: string, count: number, limit: number): CompileResult {
+  return {
+    ok: false,
+    error: {
+      kind: 'capacity',
+      map,
+      subject,
+      count,
+      limit,
+      message: `${map} map: ${subject} needs ${count} entries, limit ${limit}; the previous tables stay in force`,
+    },
+  };
+}
+
+function familyAddr(ips: readonly string[], family: 4 | 6): string | null {
+  for (const t of ips) {
+    try {
+      if (parseAddress(t).family === family) return t;
+    } catch {
+      /* reported by the identity allocator */
+    }
+  }
+  return null;
+}
+
+/** One table (its class and entries), reusable across compiles when its inputs are equal. */
+export interface TableWork {
+  readonly cls: SubjectClass;
+  readonly entries: CompiledTable['entries'];
+}
+
+/** A memo of table entries by a fingerprint of everything they depend on (incremental compiles). */
+export type TableMemo = Map<string, CompiledTable['entries']>;
+
+export function compile(world: World, options: CompileOptions = {}, memo?: { readonly read: TableMemo | undefined; readonly write: TableMemo }): CompileResult {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
+  const previous = options.previous;
+  let ids;
+  try {
+    ids = allocate(world, previous?.identities);
+  } catch (e) {
+    if (e instanceof IdentityError || e instanceof AddressError) return { ok: false, error: { kind: 'input', message: e.message } };
+    throw e;
+  }
+  const canon = (text: string): string => parsePrefix(text).text;
+  const L = labelLookups(world, canon);
+  const cookies = allocateCookies(world, previous?.cookies);
+  if (cookies.size > 0) {
+    const max = Math.max(...cookies.values());
+    if (max >= limits.cookies) return capacity('cookies', 'rule cookies', max + 1, limits.cookies);
+  }
+  const { cps, nps } = compilePolicies(world, cookies, L);
+  const refs = new Map<number, RuleRef>();
+  for (const p of [...cps, ...nps]) for (const r of [...p.rules.Ingress, ...p.rules.Egress]) refs.set(r.cookie, r.ref);
+
+  // ---- ipcache
+  const records = buildIpcache(ids, options.localCluster ?? null);
+  if (records.length > limits.ipcache) return capacity('ipcache', 'all addresses and policy prefixes', records.length, limits.ipcache);
+  const lpm = new IpcacheLpm(records);
+
+  // ---- subject classes
+  const classes = classBuilder(world, cps, nps, L);
+  const nodes = new Map<string, Node>(world.nodes.map((n) => [nodeId(n), n]));
+  const podClasses: { id: string; egress: SubjectClass; ingress: SubjectClass; identity: number; flags: number; node: string | null }[] = [];
+  for (const pod of world.pods) {
+    const id = podId(pod);
+    const node = pod.nodeName === null ? null : nodeId({ cluster: pod.cluster, name: pod.nodeName });
+    if (pod.hostNetwork) {
+      const n = node === null ? undefined : nodes.get(node);
+      const ips = n !== undefined && n.ips.length > 0 ? n.ips : pod.ips;
+      let identity: number = PAL.ID_WORLD;
+      if (ips.length > 0) {
+        try {
+          identity = lpm.lookup(parseAddress(ips[0] as string).n)?.identity ?? PAL.ID_WORLD;
+        } catch (e) {
+          return { ok: false, error: { kind: 'input', message: `${id}: ${(e as Error).message}` } };
+        }
+      }
+      podClasses.push({
+        id,
+        egress: classes.unpoliced(pod.cluster, 'Egress'),
+        ingress: classes.unpoliced(pod.cluster, 'Ingress'),
+        identity,
+        flags: PAL.EP_F_POLICY_READY | PAL.EP_F_HOST_NETWORK,
+        node,
+      });
+      continue;
+    }
+    podClasses.push({
+      id,
+      egress: classes.classOf(pod, 'Egress'),
+      ingress: classes.classOf(pod, 'Ingress'),
+      identity: ids.identities.get(ids.endpointKeys.get(id) as string)?.number as number,
+      flags: PAL.EP_F_POLICY_READY,
+      node,
+    });
+  }
+  const perNode = new Map<string, number>();
+  for (const p of podClasses) if (p.node !== null) perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
+  for (const [node, count] of [...perNode].sort()) {
+    if (count > limits.endpoints) return capacity('endpoints', `node ${node}`, count, limits.endpoints);
+  }
+
+  const classByKey = new Map<string, SubjectClass>();
+  const members = new Map<string, number>();
+  for (const p of podClasses) {
+    for (const c of [p.egress, p.ingress]) {
+      classByKey.set(c.key, c);
+      members.set(c.key, (members.get(c.key) ?? 0) + 1);
+    }
+  }
+  const tableNumbers = allocateNumbers(classByKey.keys(), previous?.tables, 0);
+  const maxTable = tableNumbers.size === 0 ? -1 : Math.max(...tableNumbers.values());
+  if (maxTable >= limits.tables) return capacity('policy', 'subject classes × directions', maxTable + 1, limits.tables);
+
+  // ---- tables
+  const identityList = [...ids.identities.values()].sort((a, b) => a.number - b.number);
+  const matchMemo = new Map<string, Set<number>>();
+  const matchedFor = (cluster: string) => (m: PeerMatcher): ReadonlySet<number> => {
+    const k = `${cluster}\u0000${m.key}`;
+    let hit = matchMemo.get(k);
+    if (hit === undefined) {
+      hit = new Set();
+      for (const id of identityList) if (m.match(id, cluster)) hit.add(id.number);
+      matchMemo.set(k, hit);
+    }
+    return hit;
+  };
+  const nodeIdentities = new Map<string, number[]>();
+  for (const a of ids.addresses) {
+    if (a.kind !== 'node') continue;
+    const list = nodeIdentities.get(a.owner) ?? [];
+    const n = ids.identities.get(a.key)?.number as number;
+    if (!list.includes(n)) list.push(n);
+    nodeIdentities.set(a.owner, list);
+  }
+  const tables: CompiledTable[] = [];
+  const tableMeta = new Map<number, TableMeta>();
+  let policyEntries = 0;
+  let maxEntries = 0;
+  const sortedClasses = [...classByKey.values()].sort((a, b) => (tableNumbers.get(a.key) as number) - (tableNumbers.get(b.key) as number));
+  for (const cls of sortedClasses) {
+    const table = tableNumbers.get(cls.key) as number;
+    const matched = matchedFor(cls.program.cluster);
+    const fp = memo === undefined ? '' : fingerprint(cls, matched, ids.byNumber, nodeIdentities);
+    let entries = memo?.read?.get(fp);
+    if (entries === undefined) {
+      entries = compileTable({
+        program: cls.program,
+        identities: identityList,
+        matched,
+        nodeIdentities: (n) => nodeIdentities.get(n) ?? [],
+      }).entries;
+    }
+    memo?.write.set(fp, entries);
+    if (entries.length > limits.tableEntries) return capacity('policy-table', `table ${table} (${cls.key})`, entries.length, limits.tableEntries);
+    policyEntries += entries.length;
+    maxEntries = Math.max(maxEntries, entries.length);
+    tables.push({ table, entries });
+    const p = cls.program;
+    tableMeta.set(table, {
+      table,
+      direction: p.direction,
+      cluster: p.cluster,
+      subject: cls.key,
+      isolatedBy: p.isolatedBy,
+      hasAudit: p.hasAudit,
+      members: members.get(cls.key) as number,
+    });
+  }
+
+  // ---- endpoints and their addresses
+  const endpoints: CompiledEndpoint[] = podClasses.map((p) => ({
+    endpoint: p.id,
+    identity: p.identity,
+    egressTable: tableNumbers.get(p.egress.key) as number,
+    ingressTable: tableNumbers.get(p.ingress.key) as number,
+    flags: p.flags,
+  }));
+  const addrMeta = new Map<EndpointId, EndpointAddresses>();
+  for (const pod of world.pods) {
+    const n = pod.nodeName === null ? undefined : nodes.get(nodeId({ cluster: pod.cluster, name: pod.nodeName }));
+    const ips = pod.hostNetwork && n !== undefined && n.ips.length > 0 ? n.ips : pod.ips;
+    addrMeta.set(podId(pod), { kind: 'pod', v4: familyAddr(ips, 4), v6: familyAddr(ips, 6) });
+  }
+  for (const n of world.nodes) addrMeta.set(nodeId(n), { kind: 'node', v4: familyAddr(n.ips, 4), v6: familyAddr(n.ips, 6) });
+
+  const ipcache = encodeIpcache(records);
+  const encoded: EncodedTables = { ipcache, endpoints, tables, cookies: refs };
+  return {
+    ok: true,
+    compiled: {
+      encoded,
+      meta: { endpoints: addrMeta, tables: tableMeta, identities: ids.byNumber },
+      allocation: { identities: ids.numbering, tables: tableNumbers, cookies },
+      stats: {
+        identities: ids.identities.size,
+        ipcacheEntries: ipcache.length,
+        endpoints: endpoints.length,
+        tables: tables.length,
+        policyEntries,
+        maxTableEntries: maxEntries,
+        cookies: refs.size,
+      },
+    },
+  };
+}
+
+/**
+ * Everything a table's entries depend on: the program's rules (cookies,
+ * actions, ports, flags), the identities its matchers select with their
+ * numbers and named ports, and the exempt node's identities.
+ */
+function fingerprint(
+  cls: SubjectClass,
+  matched: (m: PeerMatcher) => ReadonlySet<number>,
+  byNumber: ReadonlyMap<number, IdentityInfo>,
+  nodeIdentities: ReadonlyMap<string, number[]>,
+): string {
+  const p = cls.program;
+  const rule = (r: CRule): string => {
+    const peers = r.peers === null ? '*' : r.peers.map((m) => [...matched(m)].join('.')).join('|');
+    return `${r.cookie}:${r.action}:${r.flags}:${JSON.stringify(r.ports)}:${peers}`;
+  };
+  const list = (rs: readonly CRule[]): string => rs.map(rule).join(';');
+  const namedIds =
+    p.direction === 'Egress'
+      ? [...byNumber.values()]
+          .filter((i) => i.ports.length > 0)
+          .map((i) => `${i.number}=${JSON.stringify(i.ports)}`)
+          .join(',')
+      : '';
+  return [
+    cls.key,
+    list(p.admin),
+    list(p.adminStaged),
+    list(p.np),
+    list(p.baseline),
+    list(p.baselineStaged),
+    p.hasAudit,
+    p.isolatedBy.length,
+    p.exemptNode === null ? '' : (nodeIdentities.get(p.exemptNode) ?? []).join('.'),
+    JSON.stringify(p.dstPorts),
+    namedIds,
+  ].join('\n');
+}

@@ -1,0 +1,357 @@
+/**
+ * Policies as the compiler evaluates them: rules with cookies and peer
+ * matchers over identities, and per pod and direction the ordered program
+ * (Admin rules, NetworkPolicy rules and isolation, Baseline rules) that its
+ * subject class shares.
+ */
+import type { RuleRef } from '../engine.js';
+import { nodeId } from '../model/endpoint.js';
+import { selectorKey, selectorMatches, type LabelSelector, type Labels } from '../model/labels.js';
+import type { ClusterPolicy, ClusterPolicyPeer, Direction, NetworkPolicy, NetworkPolicyPeer, PortMatches } from '../model/policy.js';
+import { CLUSTER_NAME_LABEL, NAMESPACE_NAME_LABEL, type Pod, type World } from '../model/world.js';
+import { PAL } from '../encode/layout.js';
+import { allocateNumbers, type Numbering } from './allocate.js';
+import type { IdentityInfo } from './identities.js';
+
+export interface PeerMatcher {
+  /** Canonical text: equal keys match the same identities. */
+  readonly key: string;
+  match(id: IdentityInfo, subjectCluster: string): boolean;
+}
+
+export interface CRule {
+  readonly cookie: number;
+  readonly ref: RuleRef;
+  readonly action: 'Accept' | 'Deny' | 'Pass' | 'Allow';
+  /** null = every peer (NetworkPolicy rule without from/to). */
+  readonly peers: readonly PeerMatcher[] | null;
+  readonly ports: PortMatches;
+  readonly usesNamedPorts: boolean;
+  /** PAL_POL_F_* when this rule decides. */
+  readonly flags: number;
+}
+
+export interface CPolicy {
+  readonly id: string;
+  readonly tier: 'Admin' | 'NetworkPolicy' | 'Baseline';
+  readonly audit: boolean;
+  readonly rules: { readonly Ingress: readonly CRule[]; readonly Egress: readonly CRule[] };
+  readonly np: NetworkPolicy | null;
+  readonly cp: ClusterPolicy | null;
+}
+
+export interface Labelled {
+  readonly clusterLabels: (cluster: string) => Labels;
+  readonly namespaceLabels: (cluster: string, ns: string) => Labels;
+  /** Canonical text of a policy CIDR (as identities name the prefixes containing an address). */
+  readonly prefix: (text: string) => string;
+}
+
+export function labelLookups(world: World, prefix: (text: string) => string): Labelled {
+  const clusters = new Map<string, Labels>();
+  for (const c of world.clusters) clusters.set(c.name, { ...c.labels, [CLUSTER_NAME_LABEL]: c.name });
+  const namespaces = new Map<string, Labels>();
+  for (const n of world.namespaces) namespaces.set(`${n.cluster}/${n.name}`, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name });
+  return {
+    clusterLabels: (c) => clusters.get(c) ?? { [CLUSTER_NAME_LABEL]: c },
+    namespaceLabels: (c, ns) => namespaces.get(`${c}/${ns}`) ?? { [NAMESPACE_NAME_LABEL]: ns },
+    prefix,
+  };
+}
+
+/** Tier order inside Admin/Baseline, as docs/semantics.md: priority, MeshNetworkPolicy first, kind, name, cluster. */
+export function compareClusterPolicies(a: ClusterPolicy, b: ClusterPolicy): number {
+  if (a.priority !== b.priority) return a.priority - b.priority;
+  const am = a.kind === 'MeshNetworkPolicy' ? 0 : 1;
+  const bm = b.kind === 'MeshNetworkPolicy' ? 0 : 1;
+  if (am !== bm) return am - bm;
+  if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  const ac = a.cluster ?? '';
+  const bc = b.cluster ?? '';
+  return ac < bc ? -1 : ac > bc ? 1 : 0;
+}
+
+const npKey = (p: NetworkPolicy): string => `${p.cluster}\u0000${p.namespace}\u0000${p.name}`;
+export const cpId = (p: ClusterPolicy): string => `${p.kind}/${p.cluster ?? '*'}/${p.name}`;
+export const npId = (p: NetworkPolicy): string => `NetworkPolicy/${p.cluster}/${p.namespace}/${p.name}`;
+const ruleKey = (policyId: string, dir: Direction, index: number): string => `${policyId}/${dir}/${index}`;
+
+/** Every rule's cookie key, for the stable cookie numbering. */
+export function ruleKeys(world: World): string[] {
+  const out: string[] = [];
+  for (const p of world.networkPolicies) {
+    p.ingress.forEach((r) => out.push(ruleKey(npId(p), 'Ingress', r.index)));
+    p.egress.forEach((r) => out.push(ruleKey(npId(p), 'Egress', r.index)));
+  }
+  for (const p of world.clusterPolicies) {
+    p.ingress.forEach((r) => out.push(ruleKey(cpId(p), 'Ingress', r.index)));
+    p.egress.forEach((r) => out.push(ruleKey(cpId(p), 'Egress', r.index)));
+  }
+  return out;
+}
+
+export function allocateCookies(world: World, previous?: Numbering): Map<string, number> {
+  return allocateNumbers(ruleKeys(world), previous, 1);
+}
+
+const usesNamed = (ports: PortMatches): boolean => ports !== 'all' && ports.some((p) => p.kind === 'named');
+
+function npPeer(np: NetworkPolicy, peer: NetworkPolicyPeer, L: Labelled): PeerMatcher {
+  if (peer.kind === 'ipBlock') {
+    const cidr = L.prefix(peer.cidr);
+    const except = peer.except.map(L.prefix);
+    return {
+      key: `ipblock|${cidr}|${except.join(',')}`,
+      match: (id) => id.cidrs.has(cidr) && !except.some((e) => id.cidrs.has(e)),
+    };
+  }
+  const ps = peer.podSelector;
+  if (peer.namespaceSelector === null) {
+    return {
+      key: `np-own|${np.cluster}|${np.namespace}|${selectorKey(ps)}`,
+      match: (id) => id.kind === 'pod' && id.cluster === np.cluster && id.namespace === np.namespace && selectorMatches(ps, id.labels),
+    };
+  }
+  const ns = peer.namespaceSelector;
+  return {
+    key: `np-ns|${np.cluster}|${selectorKey(ns)}|${selectorKey(ps)}`,
+    match: (id) =>
+      id.kind === 'pod' &&
+      id.cluster === np.cluster &&
+      selectorMatches(ns, L.namespaceLabels(id.cluster, id.namespace as string)) &&
+      selectorMatches(ps, id.labels),
+  };
+}
+
+
+function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
+  switch (peer.kind) {
+    case 'pods': {
+      const ns = peer.namespaceSelector;
+      const ps = peer.podSelector;
+      const cl = peer.clusters;
+      const base = (id: IdentityInfo): boolean =>
+        id.kind === 'pod' &&
+        selectorMatches(ns, L.namespaceLabels(id.cluster as string, id.namespace as string)) &&
+        selectorMatches(ps, id.labels);
+      if (cl === null) {
+        return { key: `cp-pods|own|${selectorKey(ns)}|${selectorKey(ps)}`, match: (id, sc) => id.cluster === sc && base(id) };
+      }
+      return {
+        key: `cp-pods|${selectorKey(cl)}|${selectorKey(ns)}|${selectorKey(ps)}`,
+        match: (id) => base(id) && selectorMatches(cl, L.clusterLabels(id.cluster as string)),
+      };
+    }
+    case 'nodes': {
+      const sel: LabelSelector = peer.nodeSelector;
+      return { key: `cp-nodes|${selectorKey(sel)}`, match: (id, sc) => id.kind === 'node' && id.cluster === sc && selectorMatches(sel, id.labels) };
+    }
+    case 'networks': {
+      const cidrs = peer.cidrs.map(L.prefix);
+      return { key: `cp-net|${cidrs.join(',')}`, match: (id) => cidrs.some((c) => id.cidrs.has(c)) };
+    }
+    case 'domainNames':
+      // Offline there is no DNS: a domain name never matches an address (as the reference).
+      return { key: 'never', match: () => false };
+  }
+}
+
+function decisionFlags(action: CRule['action'], cp: ClusterPolicy | null): number {
+  let f = 0;
+  if (action === 'Deny') f |= PAL.POL_F_EXPLICIT_DENY;
+  if (cp !== null) {
+    if (action === 'Accept' && cp.logging.allowed) f |= PAL.POL_F_LOG_ALLOW;
+    if (action === 'Deny' && cp.logging.denied) f |= PAL.POL_F_LOG_DENY;
+    if (action === 'Accept' && cp.encryptionRequired) f |= PAL.POL_F_ENCRYPT_REQUIRED;
+  }
+  return f;
+}
+
+export function compilePolicies(world: World, cookies: ReadonlyMap<string, number>, L: Labelled): { cps: CPolicy[]; nps: CPolicy[] } {
+  const cps = [...world.clusterPolicies].sort(compareClusterPolicies).map((cp): CPolicy => {
+    const id = cpId(cp);
+    const rules = (dir: Direction): CRule[] =>
+      (dir === 'Ingress' ? cp.ingress : cp.egress).map((r) => {
+        const ref: RuleRef = {
+          kind: cp.kind,
+          cluster: cp.cluster,
+          namespace: null,
+          name: cp.name,
+          revision: cp.revision,
+          tier: cp.tier,
+          priority: cp.priority,
+          direction: dir,
+          ruleIndex: r.index,
+          ruleName: r.name,
+        };
+        return {
+          cookie: cookies.get(ruleKey(id, dir, r.index)) as number,
+          ref,
+          action: r.action,
+          peers: r.peers.map((p) => cpPeer(p, L)),
+          ports: r.ports,
+          usesNamedPorts: usesNamed(r.ports),
+          flags: decisionFlags(r.action, cp),
+        };
+      });
+    return { id, tier: cp.tier, audit: cp.mode === 'Audit', rules: { Ingress: rules('Ingress'), Egress: rules('Egress') }, np: null, cp };
+  });
+  const nps = [...world.networkPolicies]
+    .sort((a, b) => (npKey(a) < npKey(b) ? -1 : npKey(a) > npKey(b) ? 1 : 0))
+    .map((np): CPolicy => {
+      const id = npId(np);
+      const rules = (dir: Direction): CRule[] => {
+        const on = dir === 'Ingress' ? np.policyTypes.ingress : np.policyTypes.egress;
+        if (!on) return [];
+        return (dir === 'Ingress' ? np.ingress : np.egress).map((r) => {
+          const ref: RuleRef = {
+            kind: 'NetworkPolicy',
+            cluster: np.cluster,
+            namespace: np.namespace,
+            name: np.name,
+            revision: np.revision,
+            tier: 'NetworkPolicy',
+            priority: null,
+            direction: dir,
+            ruleIndex: r.index,
+            ruleName: '',
+          };
+          return {
+            cookie: cookies.get(ruleKey(id, dir, r.index)) as number,
+            ref,
+            action: 'Allow',
+            peers: r.peers === 'all' ? null : r.peers.map((p) => npPeer(np, p, L)),
+            ports: r.ports,
+            usesNamedPorts: usesNamed(r.ports),
+            flags: 0,
+          };
+        });
+      };
+      return { id, tier: 'NetworkPolicy', audit: false, rules: { Ingress: rules('Ingress'), Egress: rules('Egress') }, np, cp: null };
+    });
+  return { cps, nps };
+}
+
+/** What one direction of one subject class evaluates. */
+export interface Program {
+  readonly direction: Direction;
+  readonly cluster: string;
+  readonly admin: readonly CRule[];
+  readonly adminStaged: readonly CRule[];
+  /** NetworkPolicy rules of the isolating policies, policy then rule order. */
+  readonly np: readonly CRule[];
+  readonly isolatedBy: readonly { readonly namespace: string; readonly name: string }[];
+  readonly baseline: readonly CRule[];
+  readonly baselineStaged: readonly CRule[];
+  readonly hasAudit: boolean;
+  /** Node whose addresses are exempt from isolation (the pod's own node), when isolated. */
+  readonly exemptNode: string | null;
+  /** Ingress: the subject's named ports (resolution of named-port rules). */
+  readonly dstPorts: Pod['ports'];
+}
+
+export interface SubjectClass {
+  readonly key: string;
+  readonly program: Program;
+}
+
+function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
+  return (
+    (cp.cluster === null || pod.cluster === cp.cluster) &&
+    (cp.subject.clusters === null || selectorMatches(cp.subject.clusters, L.clusterLabels(pod.cluster))) &&
+    selectorMatches(cp.subject.namespaceSelector, L.namespaceLabels(pod.cluster, pod.namespace)) &&
+    selectorMatches(cp.subject.podSelector, pod.labels)
+  );
+}
+
+export interface ClassBuilder {
+  classOf(pod: Pod, dir: Direction): SubjectClass;
+  /** The class of endpoints no policy applies to (hostNetwork pods), per cluster. */
+  unpoliced(cluster: string, dir: Direction): SubjectClass;
+}
+
+export function classBuilder(world: World, cps: readonly CPolicy[], nps: readonly CPolicy[], L: Labelled): ClassBuilder {
+  const npsByNs = new Map<string, CPolicy[]>();
+  for (const p of nps) {
+    const np = p.np as NetworkPolicy;
+    const k = `${np.cluster}/${np.namespace}`;
+    const list = npsByNs.get(k) ?? [];
+    list.push(p);
+    npsByNs.set(k, list);
+  }
+  const nodeHasIps = new Set(world.nodes.filter((n) => n.ips.length > 0).map((n) => nodeId(n)));
+  // Which policies select a pod depends on (cluster, namespace, labels) only.
+  const selMemo = new Map<string, { cps: CPolicy[]; nps: CPolicy[] }>();
+  const selected = (pod: Pod): { cps: CPolicy[]; nps: CPolicy[] } => {
+    const k = `${pod.cluster}|${pod.namespace}|${JSON.stringify(Object.entries(pod.labels).sort())}`;
+    let hit = selMemo.get(k);
+    if (hit === undefined) {
+      hit = {
+        cps: cps.filter((p) => selectsCp(p.cp as ClusterPolicy, pod, L)),
+        nps: (npsByNs.get(`${pod.cluster}/${pod.namespace}`) ?? []).filter((p) => selectorMatches((p.np as NetworkPolicy).podSelector, pod.labels)),
+      };
+      selMemo.set(k, hit);
+    }
+    return hit;
+  };
+  const build = (dir: Direction, cluster: string, sel: { cps: CPolicy[]; nps: CPolicy[] }, pod: Pod | null): SubjectClass => {
+    const adminAll = sel.cps.filter((p) => p.tier === 'Admin');
+    const baseAll = sel.cps.filter((p) => p.tier === 'Baseline');
+    const isolating = sel.nps.filter((p) => (dir === 'Ingress' ? p.np?.policyTypes.ingress : p.np?.policyTypes.egress));
+    const rules = (ps: CPolicy[]): CRule[] => ps.flatMap((p) => p.rules[dir]);
+    const enforced = (ps: CPolicy[]): CPolicy[] => ps.filter((p) => !p.audit);
+    const hasAudit = sel.cps.some((p) => p.audit && p.rules[dir].length > 0);
+    const nodeName = pod?.nodeName ?? null;
+    const node = nodeName === null || pod === null ? null : nodeId({ cluster: pod.cluster, name: nodeName });
+    const exemptNode = isolating.length > 0 && node !== null && nodeHasIps.has(node) ? node : null;
+    const named = dir === 'Ingress' && [...adminAll, ...isolating, ...baseAll].some((p) => p.rules.Ingress.some((r) => r.usesNamedPorts));
+    const dstPorts = named && pod !== null ? pod.ports : [];
+    const program: Program = {
+      direction: dir,
+      cluster,
+      admin: rules(enforced(adminAll)),
+      adminStaged: rules(adminAll),
+      np: rules(isolating),
+      isolatedBy: isolating.map((p) => ({ namespace: (p.np as NetworkPolicy).namespace, name: (p.np as NetworkPolicy).name })),
+      baseline: rules(enforced(baseAll)),
+      baselineStaged: rules(baseAll),
+      hasAudit,
+      exemptNode,
+      dstPorts,
+    };
+    const portsKey = dstPorts
+      .filter((p) => p.name !== null)
+      .map((p) => `${p.name}/${p.protocol}/${p.containerPort}`)
+      .sort()
+      .join(',');
+    const key = [
+      dir,
+      cluster,
+      `A:${adminAll.map((p) => p.id).join(',')}`,
+      `N:${isolating.map((p) => p.id).join(',')}`,
+      `B:${baseAll.map((p) => p.id).join(',')}`,
+      `node:${exemptNode ?? ''}`,
+      `ports:${portsKey}`,
+    ].join('|');
+    return { key, program };
+  };
+  const memo = new Map<string, SubjectClass>();
+  return {
+    classOf(pod, dir) {
+      const sc = build(dir, pod.cluster, selected(pod), pod);
+      const hit = memo.get(sc.key);
+      if (hit !== undefined) return hit;
+      memo.set(sc.key, sc);
+      return sc;
+    },
+    unpoliced(cluster, dir) {
+      const sc = build(dir, cluster, { cps: [], nps: [] }, null);
+      const hit = memo.get(sc.key);
+      if (hit !== undefined) return hit;
+      memo.set(sc.key, sc);
+      return sc;
+    },
+  };
+}
+

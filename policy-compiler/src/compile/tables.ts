@@ -1,0 +1,333 @@
+/**
+ * One policy table (subject class × direction) as LPM entries.
+ *
+ * The datapath looks up (peer identity, proto, port) and (ANY, proto, port)
+ * and keeps the entry with the higher precedence (identity on a tie); no
+ * entry = deny, cookie 0. The compiler evaluates the whole program (Admin
+ * with Pass, NetworkPolicy union and isolation, Baseline, default) for:
+ * - ANY: a peer that only rules without peer restriction match;
+ * - every identity that some peer-restricted rule (or the own-node
+ *   exemption, or a named port on the peer) can match;
+ * and emits, per identity, entries only where its answer differs from the
+ * ANY answer. Precedence = 2 × rank of the first rule that matched (Pass
+ * included; earlier rule = higher rank) + 1 for identity entries. Rules the
+ * ANY peer matches also match every identity, so an identity's first match
+ * is never later than ANY's: wherever both have an entry and the answers
+ * differ, the identity entry has the higher precedence (docs/compiler.md).
+ */
+import type { Direction } from '../model/policy.js';
+import type { ContainerPort, Protocol } from '../model/world.js';
+import { encodePolicyKey, encodePolicyValue, compareBytes } from '../encode/codec.js';
+import { IPPROTO, PAL } from '../encode/layout.js';
+import type { MapEntry } from '../compiled.js';
+import { portRangeCover, portRangeCoverSize } from './port-ranges.js';
+import type { IdentityInfo } from './identities.js';
+import type { CRule, PeerMatcher, Program } from './program.js';
+
+const PROTOS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+interface Val {
+  readonly verdict: number;
+  readonly cookie: number;
+  readonly flags: number;
+  readonly staged: number;
+  readonly stagedCookie: number;
+  readonly rank: number;
+  /** Everything but the rank: what the datapath answers. */
+  readonly answer: string;
+  /** answer + rank. */
+  readonly full: string;
+}
+
+const NO_ENTRY_ANSWER = `${PAL.VERDICT_DENY},0,0,${PAL.STAGED_NONE},0`;
+
+/** Whether a rule's ports include (proto, port); 'other' = a protocol without ports (ICMP...). */
+function portMatches(rule: CRule, proto: Protocol | 'other', port: number, dst: readonly ContainerPort[]): boolean {
+  if (rule.ports === 'all') return true;
+  if (proto === 'other') return false;
+  for (const pm of rule.ports) {
+    switch (pm.kind) {
+      case 'all':
+        if (pm.protocol === proto) return true;
+        break;
+      case 'range':
+        if (pm.protocol === proto && port >= pm.start && port <= pm.end) return true;
+        break;
+      case 'named':
+        for (const cp of dst) {
+          if (cp.name === pm.name && cp.protocol === proto && cp.containerPort === port && (pm.protocol === 'any' || pm.protocol === cp.protocol)) {
+            return true;
+          }
+        }
+        break;
+    }
+  }
+  return false;
+}
+
+interface Outcome {
+  verdict: number;
+  cookie: number;
+  flags: number;
+}
+
+const ALLOW_DEFAULT: Outcome = { verdict: PAL.VERDICT_ALLOW, cookie: 0, flags: 0 };
+const DENY_DEFAULT: Outcome = { verdict: PAL.VERDICT_DENY, cookie: 0, flags: 0 };
+
+function decide(rule: CRule): Outcome {
+  return { verdict: rule.action === 'Deny' ? PAL.VERDICT_DENY : PAL.VERDICT_ALLOW, cookie: rule.cookie, flags: rule.flags };
+}
+
+/** Peer context of one evaluation. */
+interface Peer {
+  ok(rule: CRule): boolean;
+  readonly dst: readonly ContainerPort[];
+  readonly ownNode: boolean;
+}
+
+/** The tier walk of docs/semantics.md at one point; returns the outcome and the position of the first rule that matched. */
+function walk(
+  admin: readonly CRule[],
+  np: readonly CRule[],
+  isolated: boolean,
+  baseline: readonly CRule[],
+  peer: Peer,
+  proto: Protocol | 'other',
+  port: number,
+): { o: Outcome; first: number } {
+  const m = (r: CRule): boolean => peer.ok(r) && portMatches(r, proto, port, peer.dst);
+  let first = -1;
+  let pos = 0;
+  let passed = false;
+  for (const r of admin) {
+    if (m(r)) {
+      if (first < 0) first = pos;
+      if (r.action === 'Pass') {
+        passed = true;
+        break;
+      }
+      return { o: decide(r), first };
+    }
+    pos++;
+  }
+  if (passed) pos = admin.length;
+  if (isolated) {
+    for (const r of np) {
+      if (m(r)) return { o: decide(r), first: first < 0 ? pos : first };
+      pos++;
+    }
+    return { o: peer.ownNode ? ALLOW_DEFAULT : DENY_DEFAULT, first: first < 0 ? pos : first };
+  }
+  pos += np.length + 1;
+  for (const r of baseline) {
+    if (r.action !== 'Pass' && m(r)) return { o: decide(r), first: first < 0 ? pos : first };
+    pos++;
+  }
+  return { o: ALLOW_DEFAULT, first: first < 0 ? pos : first };
+}
+
+function evaluate(p: Program, peer: Peer, proto: Protocol | 'other', port: number): Val {
+  const isolated = p.isolatedBy.length > 0;
+  const e = walk(p.admin, p.np, isolated, p.baseline, peer, proto, port);
+  const total = p.admin.length + p.np.length + 1 + p.baseline.length + 1;
+  const rank = total - e.first;
+  let staged = PAL.STAGED_NONE as number;
+  let stagedCookie = 0;
+  if (p.hasAudit) {
+    const s = walk(p.adminStaged, p.np, isolated, p.baselineStaged, peer, proto, port);
+    staged = s.o.verdict === PAL.VERDICT_ALLOW ? PAL.STAGED_ALLOW : PAL.STAGED_DENY;
+    stagedCookie = s.o.cookie;
+  }
+  const answer = `${e.o.verdict},${e.o.cookie},${e.o.flags},${staged},${stagedCookie}`;
+  return { verdict: e.o.verdict, cookie: e.o.cookie, flags: e.o.flags, staged, stagedCookie, rank, answer, full: `${answer},${rank}` };
+}
+
+interface Run {
+  start: number;
+  end: number;
+  val: Val;
+  need: boolean;
+}
+
+/** Port boundaries where any rule's match can change, for one protocol. */
+function boundaries(rules: readonly CRule[], proto: Protocol, dst: readonly ContainerPort[]): number[] {
+  const b = new Set<number>([0]);
+  for (const r of rules) {
+    if (r.ports === 'all') continue;
+    for (const pm of r.ports) {
+      if (pm.kind === 'range' && pm.protocol === proto) {
+        b.add(pm.start);
+        if (pm.end < 65535) b.add(pm.end + 1);
+      }
+    }
+  }
+  for (const cp of dst) {
+    if (cp.protocol !== proto || cp.name === null) continue;
+    b.add(cp.containerPort);
+    if (cp.containerPort < 65535) b.add(cp.containerPort + 1);
+  }
+  return [...b].sort((x, y) => x - y);
+}
+
+export interface TableInput {
+  readonly program: Program;
+  readonly identities: readonly IdentityInfo[];
+  /** Identities each peer matcher selects (for the program's cluster), memoized by the caller. */
+  readonly matched: (m: PeerMatcher) => ReadonlySet<number>;
+  /** Identities of the exempt node's addresses. */
+  readonly nodeIdentities: (node: string) => readonly number[];
+}
+
+function allRules(p: Program): CRule[] {
+  return [...p.adminStaged, ...p.np, ...p.baselineStaged];
+}
+
+/** The identities that may answer differently from ANY in this table, ascending. */
+function relevantIdentities(t: TableInput, rules: readonly CRule[]): number[] {
+  const out = new Set<number>();
+  for (const r of rules) {
+    if (r.peers === null) {
+      if (t.program.direction === 'Egress' && r.usesNamedPorts) {
+        for (const id of t.identities) if (id.ports.length > 0) out.add(id.number);
+      }
+      continue;
+    }
+    for (const m of r.peers) for (const n of t.matched(m)) out.add(n);
+  }
+  if (t.program.exemptNode !== null) for (const n of t.nodeIdentities(t.program.exemptNode)) out.add(n);
+  return [...out].sort((a, b) => a - b);
+}
+
+interface Emit {
+  push(identity: number, prefixlen: number, protocol: number, port: number, v: Val, specific: boolean): void;
+}
+
+/**
+ * Emits one peer's entries: `need(val, proto, start)` says where its answer
+ * must be given; elsewhere entries are optional (same answer either way).
+ */
+function emitPeer(
+  identity: number,
+  specific: boolean,
+  other: { val: Val; need: boolean },
+  runsByProto: ReadonlyMap<Protocol, Run[]>,
+  out: Emit,
+): void {
+  const wide = other.need; // a /32 entry answers protocols without ports, and is the fallback of all others
+  if (wide) out.push(identity, 32, 0, 0, other.val, specific);
+  for (const proto of PROTOS) {
+    const runs = runsByProto.get(proto) as Run[];
+    const covers = runs.map((r) => portRangeCoverSize(r.start, r.end));
+    const total = covers.reduce((a, b) => a + b, 0);
+    // Option A: no proto-wide entry (fallback is the /32 entry, or ANY).
+    let bestCost = 0;
+    runs.forEach((r, i) => {
+      if (wide ? r.val.full !== other.val.full : r.need) bestCost += covers[i] as number;
+    });
+    let bg: Val | null = null;
+    // Option B: a proto-wide /40 entry with the value covering most blocks.
+    const byVal = new Map<string, { val: Val; blocks: number }>();
+    runs.forEach((r, i) => {
+      const e = byVal.get(r.val.full) ?? { val: r.val, blocks: 0 };
+      e.blocks += covers[i] as number;
+      byVal.set(r.val.full, e);
+    });
+    for (const e of byVal.values()) {
+      const cost = 1 + total - e.blocks;
+      if (cost < bestCost) {
+        bestCost = cost;
+        bg = e.val;
+      }
+    }
+    const pnum = IPPROTO[proto];
+    if (bg !== null) out.push(identity, 40, pnum, 0, bg, specific);
+    for (const r of runs) {
+      const covered = bg !== null ? r.val.full !== bg.full : wide ? r.val.full !== other.val.full : r.need;
+      if (!covered) continue;
+      for (const b of portRangeCover(r.start, r.end)) out.push(identity, 40 + b.bits, pnum, b.port, r.val, specific);
+    }
+  }
+}
+
+export interface CompiledTableEntries {
+  readonly entries: MapEntry[];
+  readonly identitiesWithEntries: number;
+}
+
+/** All entries of one table, sorted by key bytes. */
+export function compileTable(t: TableInput): CompiledTableEntries {
+  const p = t.program;
+  const rules = allRules(p);
+  const anyRules = new Set(rules.filter((r) => r.peers === null));
+  const anyPeer: Peer = { ok: (r) => anyRules.has(r), dst: p.direction === 'Ingress' ? p.dstPorts : [], ownNode: false };
+  const entries: MapEntry[] = [];
+  const out: Emit = {
+    push(identity, prefixlen, protocol, port, v, specific) {
+      entries.push({
+        key: encodePolicyKey({ prefixlen, identity, protocol, port }),
+        value: encodePolicyValue({
+          verdict: v.verdict,
+          stagedVerdict: v.staged,
+          flags: v.flags,
+          precedence: 2 * v.rank + (specific ? 1 : 0),
+          cookie: v.cookie,
+          stagedCookie: v.stagedCookie,
+        }),
+      });
+    },
+  };
+  const runsFor = (peer: Peer, need: (v: Val, proto: Protocol, port: number) => boolean): Map<Protocol, Run[]> => {
+    const m = new Map<Protocol, Run[]>();
+    for (const proto of PROTOS) {
+      const bs = boundaries(rules, proto, peer.dst);
+      const runs: Run[] = [];
+      bs.forEach((start, i) => {
+        const end = i + 1 < bs.length ? (bs[i + 1] as number) - 1 : 65535;
+        const val = evaluate(p, peer, proto, start);
+        const nd = need(val, proto, start);
+        const last = runs[runs.length - 1];
+        if (last !== undefined && last.val.full === val.full) {
+          last.end = end;
+          last.need ||= nd;
+        } else runs.push({ start, end, val, need: nd });
+      });
+      m.set(proto, runs);
+    }
+    return m;
+  };
+
+  // ANY: needed wherever the answer is not "no entry".
+  const anyOther = evaluate(p, anyPeer, 'other', 0);
+  emitPeer(PAL.ID_ANY, false, { val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER }, runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER), out);
+
+  // Identities: needed wherever the answer differs from ANY's.
+  const relevant = relevantIdentities(t, rules);
+  const byNumber = new Map(t.identities.map((i) => [i.number, i]));
+  let withEntries = 0;
+  for (const n of relevant) {
+    const id = byNumber.get(n) as IdentityInfo;
+    const okCache = new Map<CRule, boolean>();
+    const peer: Peer = {
+      ok(r) {
+        if (r.peers === null) return true;
+        let hit = okCache.get(r);
+        if (hit === undefined) {
+          hit = r.peers.some((m) => t.matched(m).has(n));
+          okCache.set(r, hit);
+        }
+        return hit;
+      },
+      dst: p.direction === 'Ingress' ? p.dstPorts : id.ports,
+      ownNode: p.exemptNode !== null && id.node === p.exemptNode,
+    };
+    const before = entries.length;
+    const other = evaluate(p, peer, 'other', 0);
+    const runs = runsFor(peer, (v, proto, port) => v.answer !== evaluate(p, anyPeer, proto, port).answer);
+    emitPeer(n, true, { val: other, need: other.answer !== anyOther.answer }, runs, out);
+    if (entries.length > before) withEntries++;
+  }
+  entries.sort((a, b) => compareBytes(a.key, b.key));
+  return { entries, identitiesWithEntries: withEntries };
+}
+
+export type { Direction };
