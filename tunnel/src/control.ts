@@ -18,6 +18,7 @@ import {
   parseGet,
   type DeviceConfig,
   type DeviceState,
+  type PeerConfig,
   type PeerState,
 } from './uapi-protocol.js';
 import { uapiRequest, uapiSocketPath } from './uapi-client.js';
@@ -179,4 +180,18 @@ export function detectBackend(): BackendDetection {
     };
   }
   return { backend: 'none', reason: 'neither the wireguard kernel module (with wg) nor wireguard-go is available' };
+}
+
+/**
+ * Changes an existing peer and refuses an unknown one with a clear error
+ * (UAPI's update_only silently ignores unknown keys; an operator's typo
+ * should not pass for success).
+ */
+export async function updatePeer(control: WireGuardControl, peer: Omit<PeerConfig, 'updateOnly' | 'remove'>): Promise<void> {
+  encodeSet({ peers: [peer] });
+  const cur = await control.get();
+  if (!cur.peers.some((p) => p.publicKey === peer.publicKey)) {
+    throw new UapiError(`peer ${peer.publicKey} is not configured on ${control.iface} (known: ${cur.peers.length} peers); nothing changed`);
+  }
+  await control.set({ peers: [{ ...peer, updateOnly: true }] });
 }

@@ -67,6 +67,8 @@ export interface GatewayStatus {
   readonly devices: readonly { readonly iface: string; readonly epoch: number; readonly pid: number | null; readonly listenPort: number; readonly mtu: number }[];
   readonly peers: readonly PeerStatus[];
   readonly refused: Admission['refused'];
+  /** Unreadable mesh store records (their last good version stays in use). */
+  readonly storeErrors: readonly string[];
   readonly lastError: string | null;
 }
 
@@ -407,6 +409,7 @@ export class Gateway {
       devices: [...this.devices].map(([iface, d]) => ({ iface, epoch: d.epoch, pid: d.pid, listenPort: epochSlot(this.options(), d.epoch).port, mtu: d.mtu })),
       peers: this.peerStatuses,
       refused: this.plan?.admission.refused ?? [],
+      storeErrors: this.snapshot.errors,
       lastError: this.lastError,
     };
   }

@@ -49,8 +49,8 @@ export function classify(o: PeerObservation, keepaliveSec: number, nowMs: number
   const k = Math.max(keepaliveSec, 1) * 1000;
   const handshakeAgeSec = o.lastHandshakeSec > 0 ? Math.max(0, nowMs / 1000 - o.lastHandshakeSec) : null;
   const silentMs = o.lastRxChangeMs === null ? null : nowMs - o.lastRxChangeMs;
-  // Initiations are retried every 5 s (REKEY_TIMEOUT); after three of them and 3 K, it is not a blip.
-  const handshakeFailing = o.lastHandshakeSec === 0 && o.txBytes > 0 && nowMs - o.firstSeenMs > Math.max(3 * k, 15_000);
+  // Initiations are retried every 5 s (REKEY_TIMEOUT): after two retries and 3 K, it is not a blip.
+  const handshakeFailing = o.lastHandshakeSec === 0 && o.txBytes > 0 && nowMs - o.firstSeenMs > Math.max(3 * k, 10_000);
   let state: PeerHealthState;
   if (handshakeAgeSec === null || handshakeAgeSec > REJECT_AFTER_TIME_SEC || silentMs === null) state = 'down';
   else if (silentMs <= 1.5 * k) state = 'up';

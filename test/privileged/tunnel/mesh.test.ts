@@ -15,7 +15,7 @@ import { Gateway, JoinRefusedError, type GatewayConfig, type PeerStatus } from '
 import { MeshStore } from '../../../tunnel/src/mesh-store.js';
 import { freePort, startEtcd, type EtcdHandle } from '../../../tunnel/src/etcd-process.js';
 import { MeshTestbed, WG_BASE_PORT, type TestCluster } from '../../../tunnel/src/testbed.js';
-import { UapiControl } from '../../../tunnel/src/control.js';
+import { UapiControl, updatePeer } from '../../../tunnel/src/control.js';
 import { generateKeyPair } from '../../../tunnel/src/keys.js';
 import { isWireguardGo } from '../../../tunnel/src/wireguard-go-process.js';
 
@@ -53,7 +53,7 @@ function config(c: TestCluster): GatewayConfig {
     ifaceBase: c.ifaceBase,
     underlayMtu: 1500,
     keepaliveSec: KEEPALIVE,
-    leaseTtlSec: 3,
+    leaseTtlSec: 6,
     keyDir: join(tmp, 'keys', c.name),
     stateDir: join(tmp, 'state', c.name),
     etcdEndpoints: [etcd!.endpoint],
@@ -189,6 +189,9 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
       await until('peer c3 reported down', Math.max(100, bound - (Date.now() - killedAt)), async () => (await peerOf(gw, c.name))?.state === 'down');
     }
     expect(await reach(a, c, 500)).toBe(false);
+    // Its lease expires: the dead cluster ages out of the store and out of every peer's device.
+    await until('c3 aged out of the store', 15_000, async () => !(await stores[0]!.snapshot()).members.some((m) => m.name === c.name));
+    await until('c1 dropped c3', 5000, async () => (await peerOf(gateways.get(a.name)!, c.name)) === undefined);
     await until('wireguard-go gone', 3000, async () => pids.every((p) => !isWireguardGo(p, `${c.ifaceBase}a`)));
     const gw2 = await startGateway(c);
     expect(gw2.pids()[0]).not.toBe(pids[0]);
@@ -237,5 +240,97 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
     expect(existsSync(join(tmp, 'keys', a.name, `${a.name}.${epoch0}.key`))).toBe(false);
     expect(existsSync(join(tmp, 'keys', a.name, `${a.name}.${epoch1}.key`))).toBe(true);
     for (const c of clusters) for (const d of clusters) if (c !== d) expect(await reach(c, d)).toBe(true);
+  });
+
+  it('a cluster joining with an overlapping pod CIDR is refused with the report, and nothing is routed', async () => {
+    const d = await tb.addCluster(4, { podCIDR: '10.1.128.0/17' });
+    const err = await startGateway(d).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JoinRefusedError);
+    expect(String((err as Error).message)).toContain(
+      'conflict: cluster c1 pod CIDR 10.1.0.0/16 overlaps cluster c4 pod CIDR 10.1.128.0/17 (overlap 10.1.128.0/17)',
+    );
+    const snap = await stores[0]!.snapshot();
+    expect(snap.members.map((m) => m.name)).not.toContain('c4');
+    expect(await tb.exec(d.gwNs, 'ip', ['-o', 'link', 'show'])).not.toContain(d.ifaceBase);
+    // A conflicting record that reaches the store anyway (a race, a hand-written record) is refused by every gateway.
+    const rogue = MeshStore.connect([etcd!.endpoint]);
+    stores.push(rogue);
+    await rogue.join(
+      { name: 'rogue', labels: {}, podCIDRs: ['10.2.0.0/24'], serviceCIDRs: [], nodeCIDRs: [], gateway: { endpoint: '172.31.0.9:51820' } },
+      { endpointHost: '172.31.0.9', keys: [{ epoch: snap.epoch, publicKey: generateKeyPair().publicKey, port: 51820 }], routesEpoch: snap.epoch },
+      5,
+    );
+    for (const c of clusters) {
+      const gw = gateways.get(c.name)!;
+      await until(`${c.name} refuses rogue`, 5000, async () => (await gw.status()).refused.some((r) => r.cluster === 'rogue'));
+      const st = await gw.status();
+      expect(st.peers.map((p) => p.cluster)).not.toContain('rogue');
+      const routes = await tb.exec(c.gwNs, 'ip', ['route']);
+      expect(routes).not.toContain('10.1.128.0/17');
+      expect(routes).not.toMatch(/^10\.2\.0\.0\/24 /m);
+    }
+    await rogue.leave();
+    expect(await reach(clusters[0]!, clusters[1]!)).toBe(true);
+  });
+
+  it('bad input gives clear errors and keeps the previous state', async () => {
+    const gw = gateways.get('c1')!;
+    const iface = (await gw.status()).devices[0]!.iface;
+    const ctl = new UapiControl(iface);
+    const before = await ctl.get();
+    const strip = (s: typeof before) => s.peers.map((p) => [p.publicKey, p.endpoint, [...p.allowedIPs].sort()]);
+    // Malformed key: refused before anything is sent.
+    await expect(ctl.set({ peers: [{ publicKey: 'not-a-key', allowedIPs: ['10.9.0.0/16'] }] })).rejects.toThrow(/peer public key: not a WireGuard key/);
+    // Unknown peer: refused, not silently ignored.
+    const stranger = generateKeyPair().publicKey;
+    await expect(updatePeer(ctl, { publicKey: stranger, endpoint: '172.31.0.9:51820' })).rejects.toThrow(/is not configured on/);
+    expect(strip(await ctl.get())).toEqual(strip(before));
+    // Unreachable UAPI sockets: missing, and one that never answers (bounded by the call timeout).
+    await expect(new UapiControl('pwnosuch0').get()).rejects.toThrow(/no such socket/);
+    const silentPath = join(tmp, 'silent.sock');
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(silentPath, r));
+    await expect(new UapiControl('silent', 300, silentPath).get()).rejects.toThrow(/no answer within 300 ms/);
+    silent.close();
+
+    // A member whose record turns malformed keeps its last good peer and route; the error is reported.
+    const snap = await stores[0]!.snapshot();
+    const ghost = MeshStore.connect([etcd!.endpoint]);
+    stores.push(ghost);
+    const ghostKey = generateKeyPair().publicKey;
+    await ghost.join(
+      { name: 'ghost', labels: {}, podCIDRs: ['10.8.0.0/16'], serviceCIDRs: [], nodeCIDRs: [], gateway: { endpoint: '172.31.0.8:51820' } },
+      { endpointHost: '172.31.0.8', keys: [{ epoch: snap.epoch, publicKey: ghostKey, port: WG_BASE_PORT + (snap.epoch % 2) }], routesEpoch: snap.epoch },
+      5,
+    );
+    await until('c1 adds ghost', 5000, async () => (await gw.status()).peers.some((p) => p.cluster === 'ghost'));
+    await ghost.updateGateway({ endpointHost: '172.31.0.8', keys: [{ epoch: snap.epoch, publicKey: 'garbage', port: 1 }], routesEpoch: snap.epoch });
+    await until('c1 reports the bad record', 5000, async () => (await gw.status()).storeErrors.some((e) => e.includes('ghost') && e.includes('not a WireGuard key')));
+    const st = await gw.status();
+    expect(st.peers.find((p) => p.cluster === 'ghost')?.endpoint).toBe(`172.31.0.8:${WG_BASE_PORT + (snap.epoch % 2)}`);
+    expect(await tb.exec(clusters[0]!.gwNs, 'ip', ['route'])).toMatch(/^10\.8\.0\.0\/16 dev /m);
+    // It never answers a handshake although we keep initiating: reported (key mismatch or unreachable).
+    await until('ghost handshake failing', 15_000, async () => {
+      const p = (await gw.status()).peers.find((x) => x.cluster === 'ghost');
+      return p?.state === 'down' && p.handshakeFailing;
+    });
+    await ghost.leave();
+    await until('ghost removed with its route', 5000, async () =>
+      !(await gw.status()).peers.some((p) => p.cluster === 'ghost') && !/^10\.8\.0\.0\/16/m.test(await tb.exec(clusters[0]!.gwNs, 'ip', ['route'])));
+  });
+
+  it('down removes devices, routes, processes and store records', async () => {
+    const pids = [...gateways.values()].flatMap((g) => g.pids());
+    for (const [name, gw] of [...gateways]) {
+      await gw.down();
+      gateways.delete(name);
+    }
+    for (const c of clusters) {
+      expect(await tb.exec(c.gwNs, 'ip', ['-o', 'link', 'show'])).not.toContain(c.ifaceBase);
+      expect(await tb.exec(c.gwNs, 'ip', ['route'])).not.toMatch(/^10\.\d+\.0\.0\/16/m);
+      expect(existsSync(`/var/run/wireguard/${c.ifaceBase}a.sock`) || existsSync(`/var/run/wireguard/${c.ifaceBase}b.sock`)).toBe(false);
+    }
+    for (const pid of pids) expect(isWireguardGo(pid, '')).toBe(false);
+    await until('records gone', 5000, async () => (await stores[0]!.snapshot()).members.length === 0);
   });
 });
