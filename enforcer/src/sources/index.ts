@@ -1,0 +1,3 @@
+export * from './snapshot.js';
+export * from './directory.js';
+export * from './kubernetes.js';
