@@ -854,19 +854,30 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'Pass in the Baseline tier (invalid input) is a no-op',
-    cite: 'docs/semantics.md "Pass in the Baseline tier"; API RuleAction Pass only names the Admin tier',
+    name: 'Pass in the Baseline tier skips the rest of the Baseline tier (default allow)',
+    cite: 'network-policy-api v0.2.0 RuleAction Pass: "Skips all further ClusterNetworkPolicy rules in the current tier ... passes evaluation to the next tier"; NPEP-285: "allow using Pass for BANP, meaning that the rest of BANPs will be skipped"',
     world: e2eWorld({
       clusterPolicies: [
-        cp('baseline', {
+        cp('baseline-pass-y', {
           tier: 'Baseline',
-          ingress: [{ action: 'Pass', peers: [cpNamespaces(ALL)] }, DENY_ALL_INGRESS_Y],
+          priority: 1,
+          ingress: [{ action: 'Pass', peers: [cpNamespaces(sel({ ns: 'y' }))] }],
+        }),
+        cp('baseline-deny', {
+          tier: 'Baseline',
+          priority: 2,
+          ingress: [{ action: 'Deny', peers: [cpNamespaces(ALL)] }],
         }),
       ],
     }),
     probes: [
-      ['y/a', 'x/a', 'TCP/80', { v: 'Deny', in: 'Deny ClusterNetworkPolicy/baseline ingress[1]' }],
-      ['z/a', 'x/a', 'TCP/80', { v: 'Allow', in: 'default Allow' }],
+      ['y/a', 'x/a', 'TCP/80', { v: 'Allow', in: 'default Allow' }],
+      [
+        'z/a',
+        'x/a',
+        'TCP/80',
+        { v: 'Deny', in: 'Deny ClusterNetworkPolicy/baseline-deny ingress[0]' },
+      ],
     ],
   },
   {

@@ -103,8 +103,7 @@ function ruleMatches(
   let result: RuleResult = 'no-match';
   if (matched) {
     if (tier === 'NetworkPolicy') result = npDecided ? 'matched' : 'decided';
-    else if (rule.action !== 'Pass') result = 'decided';
-    else result = tier === 'Admin' ? 'pass' : 'ignored';
+    else result = rule.action === 'Pass' ? 'pass' : 'decided';
   }
   trace.push({
     step: 'rule',
@@ -124,8 +123,8 @@ type TierEnd = Outcome | 'passed' | 'no-match';
 
 /**
  * Admin or Baseline tier: policies in order, rules in order, first match wins.
- * Pass ends the Admin tier (go to NetworkPolicy tier); in the Baseline tier
- * Pass is invalid input and ignored (evaluation goes on with the next rule).
+ * Pass ends the tier: from Admin evaluation goes on at the NetworkPolicy tier,
+ * from Baseline at the default (allow).
  */
 function clusterTier(
   tier: 'Admin' | 'Baseline',
@@ -148,12 +147,9 @@ function clusterTier(
       if (!sel) continue;
     }
     for (const rule of p.rules[c.dir]) {
-      const pass = rule.action === 'Pass';
-      const matched = ruleMatches(rule, c, trace, tier, false);
-      if (!matched) continue;
-      if (!pass)
-        return { verdict: rule.action === 'Deny' ? 'Deny' : 'Allow', decidedBy: rule.decision };
-      if (tier === 'Admin') return 'passed';
+      if (!ruleMatches(rule, c, trace, tier, false)) continue;
+      if (rule.action === 'Pass') return 'passed';
+      return { verdict: rule.action === 'Deny' ? 'Deny' : 'Allow', decidedBy: rule.decision };
     }
   }
   return 'no-match';
@@ -266,7 +262,7 @@ function evaluatePodDirection(
     inCluster('Baseline'),
   );
   if (typeof baseline === 'object') return endTier(trace, 'Baseline', 'decided', baseline);
-  trace?.push({ step: 'tier', tier: 'Baseline', result: 'no-match' });
+  trace?.push({ step: 'tier', tier: 'Baseline', result: baseline });
   trace?.push({ step: 'default', verdict: 'Allow' });
   return DEFAULT_ALLOW_OUTCOME;
 }

@@ -52,6 +52,9 @@ function describeStep(s: DecisionStep): string {
       return `    ${ruleName(s.rule)} ${s.action}: ${peer}, ${port} -> ${s.result}`;
     }
     case 'tier':
+      if (s.result === 'passed' && s.tier === 'Baseline') {
+        return 'Baseline tier: Pass: the rest of the Baseline tier is skipped';
+      }
       return `${s.tier} tier: ${TIER_TEXT[s.result] ?? s.result}`;
     case 'default':
       return `default: ${s.verdict}`;

@@ -29,7 +29,8 @@ export interface PolicyRef {
 /**
  * How a tier ended:
  * - `decided`: a rule of this tier gave the verdict;
- * - `passed`: an Admin rule said Pass, evaluation continues at the NetworkPolicy tier;
+ * - `passed`: a rule said Pass: the rest of the tier is skipped; from Admin
+ *   evaluation continues at the NetworkPolicy tier, from Baseline at the default (allow);
  * - `no-match`: no rule of this tier matched, evaluation continues;
  * - `not-isolated`: no NetworkPolicy selects the pod for this direction;
  * - `isolated-deny`: NetworkPolicies isolate the pod and none of their rules matched;
@@ -43,13 +44,11 @@ export type TierResult =
 /**
  * How one rule fared:
  * - `decided`: it matched and gave the verdict;
- * - `pass`: it matched with action Pass (Admin tier: jump to NetworkPolicy tier);
- * - `ignored`: it matched with action Pass in the Baseline tier, which is
- *   invalid input and treated as a no-op;
+ * - `pass`: it matched with action Pass (the rest of its tier is skipped);
  * - `matched`: a NetworkPolicy rule that matched after another one already allowed;
  * - `no-match`: its peers or its ports did not match.
  */
-export type RuleResult = 'decided' | 'pass' | 'ignored' | 'matched' | 'no-match';
+export type RuleResult = 'decided' | 'pass' | 'matched' | 'no-match';
 
 export type DecisionStep =
   /** Whether this end of the probe is subject to policy in this direction at all. */
