@@ -1,0 +1,27 @@
+// Public surface of the node datapath: map sync, attach, test runs, events,
+// and the `datapath` probe engine.
+export {
+  Datapath,
+  DatapathCapacityError,
+  TC_HANDLE,
+  TC_PRIORITY,
+  type ApplyResult,
+  type DatapathOpenOptions,
+  type DatapathSizes,
+  type HookDirection,
+  type IfindexOf,
+  type TestRunVerdict,
+} from './datapath.js';
+export {
+  DatapathProber,
+  addressPair,
+  addressesOf,
+  datapathMatrix,
+  defaultDecisionOf,
+  type DatapathMatrixRequest,
+  type DecisionOf,
+  type HookResult,
+  type ProberOptions,
+} from './engine.js';
+export { frame, fragment, frameWithExtensions, type FrameSpec } from './packets.js';
+export * as structs from './structs.js';
