@@ -39,6 +39,7 @@ const PORTS = [
   { protocol: 'UDP' as const, port: 53 },
 ];
 const RUNS = { seed: 20260402, numRuns: 60 };
+const ALL_SEL = sel();
 
 const label = fc.constantFrom('a', 'b', 'c');
 const selector: fc.Arbitrary<LabelSelector> = fc.oneof(
@@ -315,6 +316,32 @@ describe('laws of the reference evaluator', () => {
           expect(s.ingress.staged).toBeNull();
           if (!hasAudit) expect(r.ingress.staged).toBeNull();
         });
+      }),
+      RUNS,
+    );
+  });
+
+  it('an Admin Pass that matches everything first gives the verdicts of the world without Admin policies', () => {
+    const everything = [cpNamespaces(ALL_SEL), cpNodes(ALL_SEL), cpNetworks('0.0.0.0/0', '::/0')];
+    const passAll = mnp('0-pass-all', {
+      priority: 0,
+      ingress: [{ action: 'Pass', peers: everything }],
+      egress: [{ action: 'Pass', peers: everything }],
+    });
+    fc.assert(
+      fc.property(podsArb(), networkPolicies, clusterPolicies, (pods, nps, cps) => {
+        const w = baseWorld(pods, nps, cps);
+        const withPass: World = { ...w, clusterPolicies: [passAll, ...w.clusterPolicies] };
+        const noAdmin: World = {
+          ...w,
+          clusterPolicies: w.clusterPolicies.filter((p) => p.tier !== 'Admin'),
+        };
+        const opts = { ports: PORTS, externals: ['8.8.8.8'] };
+        const enforced = (m: ProbeVerdict[]) =>
+          m.map((r) => [r.probe, r.verdict, r.egress.decidedBy, r.ingress.decidedBy]);
+        expect(enforced(evaluateMatrix(prepareWorld(withPass), opts))).toEqual(
+          enforced(evaluateMatrix(prepareWorld(noAdmin), opts)),
+        );
       }),
       RUNS,
     );
