@@ -10,6 +10,7 @@ import {
   resourcePath,
   type SourceSnapshot,
 } from '../../enforcer/src/sources/index.js';
+import { loadWorldFromTexts } from '../../policy-compiler/src/load/index.js';
 import { FakeApiServer } from './fake-apiserver.js';
 import { waitFor } from './wait.js';
 
@@ -149,6 +150,15 @@ describe('Kubernetes informer source against a list/watch server', () => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
     });
+    // The documents are what the loader accepts: no diagnostics, objects in the agent's cluster.
+    const loaded = loadWorldFromTexts(latest?.inputs ?? []);
+    expect(loaded.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(
+      loaded.world.pods.map((p) => `${p.cluster}/${p.namespace}/${p.name} ${p.ips.join(',')}`),
+    ).toEqual(['east/shop/db-0 10.0.0.2', 'east/shop/web-1 10.0.0.1']);
+    expect(loaded.world.networkPolicies.map((n) => [n.cluster, n.name, n.revision])).toEqual([
+      ['east', 'deny', '1'],
+    ]);
     server.update(PODS, pod('db-0', { app: 'db', tier: 'data' }, '10.0.0.2'));
     await waitFor(
       'update',

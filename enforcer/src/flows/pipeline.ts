@@ -88,7 +88,14 @@ export class FlowPipeline {
     accepted: 0,
     filtered: 0,
     delivered: 0,
-    lost: { queue_full: 0, sink_error: 0, sampled: 0, ringbuf_full: 0, rate_limited: 0 },
+    lost: {
+      queue_full: 0,
+      sink_error: 0,
+      sampled: 0,
+      ringbuf_full: 0,
+      rate_limited: 0,
+      decode_error: 0,
+    },
   };
 
   constructor(private readonly opts: PipelineOptions) {

@@ -9,7 +9,8 @@ export type MetricDirection = 'ingress' | 'egress';
 export type MetricAction = 'allow' | 'deny' | 'audit';
 export type MetricTier = 'Admin' | 'NetworkPolicy' | 'Baseline' | 'Default';
 export type RealizedState = 'enforced' | 'pending' | 'error';
-export type LossReason = 'queue_full' | 'sink_error' | 'sampled' | 'ringbuf_full' | 'rate_limited';
+export type LossReason =
+  'queue_full' | 'sink_error' | 'sampled' | 'ringbuf_full' | 'rate_limited' | 'decode_error';
 
 const DIRECTIONS: readonly MetricDirection[] = ['ingress', 'egress'];
 const ACTIONS: readonly MetricAction[] = ['allow', 'deny', 'audit'];
