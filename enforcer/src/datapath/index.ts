@@ -13,15 +13,13 @@ export {
   type TestRunVerdict,
 } from './datapath.js';
 export {
+  DatapathEngineError,
   DatapathProber,
-  addressPair,
   addressesOf,
   datapathMatrix,
-  defaultDecisionOf,
   type DatapathMatrixRequest,
-  type DecisionOf,
+  type EndpointAddrs,
   type HookResult,
-  type ProberOptions,
 } from './engine.js';
 export { frame, fragment, frameWithExtensions, type FrameSpec } from './packets.js';
 export * as structs from './structs.js';

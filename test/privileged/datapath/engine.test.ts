@@ -50,11 +50,14 @@ beforeAll(() => requirePrivileges('root', 'bpffs'));
 
 describe('datapath engine (BPF_PROG_TEST_RUN per probe)', () => {
   let prober: DatapathProber;
-  beforeAll(() => (prober = DatapathProber.open(encoded)));
+  beforeAll(() => {
+    prober = DatapathProber.open();
+    prober.load(encoded);
+  });
   afterAll(() => prober?.close());
 
   it('answers allow with the deciding rule and the staged Audit verdict', () => {
-    const v = prober.probe({ from: 'c/ns/a', to: 'c/ns/b', protocol: 'TCP', port: 80 }, '10.0.0.1', '10.0.0.2');
+    const v = prober.probe({ from: 'c/ns/a', to: 'c/ns/b', protocol: 'TCP', port: 80 }, { from: { v4: '10.0.0.1', v6: null }, to: { v4: '10.0.0.2', v6: null } });
     expect(v.verdict).toBe('Allow');
     expect(v.egress.decidedBy).toEqual({ kind: 'default', verdict: 'Allow', isolatedBy: [] });
     expect(v.ingress.decidedBy).toEqual({ kind: 'rule', rule: ref('allow-a'), action: 'Allow' });
@@ -62,18 +65,18 @@ describe('datapath engine (BPF_PROG_TEST_RUN per probe)', () => {
   });
 
   it('answers deny by default and by explicit rule, per direction', () => {
-    const v = prober.probe({ from: 'c/ns/a', to: 'c/ns/b', protocol: 'TCP', port: 81 }, '10.0.0.1', '10.0.0.2');
+    const v = prober.probe({ from: 'c/ns/a', to: 'c/ns/b', protocol: 'TCP', port: 81 }, { from: { v4: '10.0.0.1', v6: null }, to: { v4: '10.0.0.2', v6: null } });
     expect(v.verdict).toBe('Deny');
     expect(v.ingress.decidedBy).toEqual({ kind: 'default', verdict: 'Deny', isolatedBy: [] });
-    const u = prober.probe({ from: 'c/ns/a', to: 'c/ns/c', protocol: 'UDP', port: 53 }, 'fd00::1', 'fd00::3');
+    const u = prober.probe({ from: 'c/ns/a', to: 'c/ns/c', protocol: 'UDP', port: 53 }, { from: { v4: null, v6: 'fd00::1' }, to: { v4: null, v6: 'fd00::3' } });
     expect(u.ingress.decidedBy).toEqual({ kind: 'rule', rule: mnp('deny-udp'), action: 'Deny' });
     expect(u.egress.verdict).toBe('Allow');
   });
 
   it('repeated probes give the same answer (no conntrack leaks between probes)', () => {
     const p = { from: 'c/ns/b', to: 'c/ns/a', protocol: 'TCP', port: 80 } as const;
-    const first = prober.probe(p, '10.0.0.2', '10.0.0.1');
-    const again = prober.probe(p, '10.0.0.2', '10.0.0.1');
+    const first = prober.probe(p, { from: { v4: '10.0.0.2', v6: null }, to: { v4: '10.0.0.1', v6: null } });
+    const again = prober.probe(p, { from: { v4: '10.0.0.2', v6: null }, to: { v4: '10.0.0.1', v6: null } });
     expect(again).toEqual(first);
   });
 
