@@ -35,6 +35,8 @@ export interface GatewayConfig {
   readonly addresses?: readonly string[];
   readonly pollIntervalMs?: number;
   readonly callTimeoutMs?: number;
+  /** Scheduled rotation: start a mesh-wide rotation when the epoch is older than this (0/absent = only on demand). */
+  readonly rotateEverySec?: number;
 }
 
 export class JoinRefusedError extends Error {
@@ -93,7 +95,8 @@ export class Gateway {
   private readonly ownsStore: boolean;
   private ownKeys = new Map<number, OwnKey>();
   private devices = new Map<string, { pid: number | null; epoch: number; control: WireGuardControl; mtu: number }>();
-  private snapshot: MeshSnapshot = { epoch: 0, members: [], errors: [] };
+  private snapshot: MeshSnapshot = { epoch: 0, epochStartedAtMs: 0, members: [], errors: [] };
+  private createdAtMs = Date.now();
   private lastGood = new Map<string, Member>();
   private obs = new Map<string, PeerObservation>();
   private handshaken = new Map<number, Set<string>>();
@@ -294,6 +297,8 @@ export class Gateway {
       }
       this.plan = plan;
       await this.writeState();
+      await this.writeStatusFile();
+      await this.maybeScheduleRotation();
       const rec = this.gatewayRecord(epoch);
       const text = JSON.stringify(rec);
       if (text !== this.published) {
@@ -357,6 +362,25 @@ export class Gateway {
     }
   }
 
+  /** The last observed status, for `palisade tunnel status` (no secrets in it). */
+  statusFilePath(): string {
+    return join(this.config.stateDir, `${this.name}.status.json`);
+  }
+
+  private async writeStatusFile(): Promise<void> {
+    const st = this.currentStatus();
+    const tmp = `${this.statusFilePath()}.tmp`;
+    await writeFile(tmp, JSON.stringify({ observedAtMs: Date.now(), managerPid: process.pid, ...st }, null, 2), { mode: 0o600 });
+    await rename(tmp, this.statusFilePath());
+  }
+
+  private async maybeScheduleRotation(): Promise<void> {
+    const every = this.config.rotateEverySec ?? 0;
+    if (every <= 0) return;
+    const since = this.snapshot.epochStartedAtMs || this.createdAtMs;
+    if (Date.now() - since >= every * 1000) await this.store.bumpEpoch(this.snapshot.epoch);
+  }
+
   private clusterOfKey(publicKey: string, epoch: number): string | null {
     for (const m of this.lastGood.values()) if (m.keys.some((k) => k.epoch === epoch && k.publicKey === publicKey)) return m.name;
     return this.plan?.devices.find((d) => d.epoch === epoch)?.peers.find((p) => p.publicKey === publicKey)?.cluster ?? null;
@@ -402,6 +426,10 @@ export class Gateway {
   /** Current status (polls the devices once). */
   async status(): Promise<GatewayStatus> {
     await this.observeHealth();
+    return this.currentStatus();
+  }
+
+  private currentStatus(): GatewayStatus {
     return {
       cluster: this.name,
       backend: this.backend,
@@ -437,6 +465,7 @@ export class Gateway {
       await this.removeDevice(iface, d.epoch);
     }
     await rm(this.statePath(), { force: true });
+    await rm(this.statusFilePath(), { force: true });
     if (this.ownsStore) this.store.close();
   }
 

@@ -34,6 +34,8 @@ export interface GatewayRecord {
 
 export interface MeshSnapshot {
   readonly epoch: number;
+  /** When the current epoch began (ms since the Unix epoch; 0 = never rotated). */
+  readonly epochStartedAtMs: number;
   readonly members: readonly Member[];
   /** Records that could not be read, by key (never silently ignored). */
   readonly errors: readonly string[];
@@ -153,22 +155,39 @@ export class MeshStore {
         errors.push(`${CLUSTERS}${name}: ${(err as Error).message}`);
       }
     }
-    return { epoch: await this.epoch(), members, errors };
+    const e = await this.epochInfo();
+    return { epoch: e.epoch, epochStartedAtMs: e.startedAtMs, members, errors };
+  }
+
+  async epochInfo(): Promise<{ epoch: number; startedAtMs: number }> {
+    const v = await this.client.get(EPOCH).string();
+    let rec: { epoch?: unknown; startedAtMs?: unknown } = {};
+    try {
+      rec = v === null ? {} : (JSON.parse(v) as typeof rec);
+    } catch {
+      rec = {};
+    }
+    const n = Number(rec.epoch ?? 0);
+    const t = Number(rec.startedAtMs ?? 0);
+    return { epoch: Number.isInteger(n) && n >= 0 ? n : 0, startedAtMs: Number.isFinite(t) ? t : 0 };
   }
 
   async epoch(): Promise<number> {
-    const v = await this.client.get(EPOCH).string();
-    const n = v === null ? 0 : Number(JSON.parse(v).epoch);
-    return Number.isInteger(n) && n >= 0 ? n : 0;
+    return (await this.epochInfo()).epoch;
   }
 
-  /** Starts a mesh-wide key rotation: epoch + 1 (compare-and-swap, so concurrent requests make one step). */
-  async bumpEpoch(): Promise<number> {
+  /**
+   * Starts a mesh-wide key rotation: epoch + 1 (compare-and-swap, so concurrent
+   * requests make one step). With `ifEpoch`, only if the epoch is still that one
+   * (scheduled rotation: every gateway may ask, one step happens).
+   */
+  async bumpEpoch(ifEpoch?: number): Promise<number> {
     for (let i = 0; i < 5; i++) {
       const cur = await this.client.get(EPOCH).exec();
       const kv = cur.kvs[0];
       const epoch = kv ? Number(JSON.parse(kv.value.toString()).epoch) : 0;
-      const next = JSON.stringify({ epoch: epoch + 1 });
+      if (ifEpoch !== undefined && epoch !== ifEpoch) return epoch;
+      const next = JSON.stringify({ epoch: epoch + 1, startedAtMs: Date.now() });
       const txn = kv
         ? this.client.if(EPOCH, 'Mod', '==', Number(kv.mod_revision))
         : this.client.if(EPOCH, 'Create', '==', 0);
@@ -207,6 +226,12 @@ export class MeshStore {
 
   async deletePolicy(name: string): Promise<void> {
     await this.client.delete().key(`${POLICIES}${name}`);
+  }
+
+  /** Deletes a cluster's records (clean-up after a manager that died without `down`). */
+  async deleteCluster(name: string): Promise<void> {
+    checkClusterName(name);
+    await this.client.delete().prefix(`${CLUSTERS}${name}/`);
   }
 
   close(): void {

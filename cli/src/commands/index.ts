@@ -9,6 +9,7 @@ import { matrix } from './matrix.js';
 import { notBuilt } from './not-built.js';
 import type { CommandRegistrar } from './registrar.js';
 import { verdict } from './verdict.js';
+import { tunnel } from './tunnel.js';
 
 export type { CommandRegistrar } from './registrar.js';
 
@@ -20,6 +21,6 @@ export const commands: readonly CommandRegistrar[] = [
   notBuilt('compile', 4, 'compile policies into datapath tables'),
   notBuilt('flows', 7, 'read or follow flow logs'),
   notBuilt('agent', 7, 'run the node enforcer agent'),
-  notBuilt('tunnel', 6, 'manage WireGuard tunnels between clusters'),
+  tunnel,
   notBuilt('lab', 8, 'multicluster lab in network namespaces'),
 ];
