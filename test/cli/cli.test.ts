@@ -345,6 +345,12 @@ describe('matrix', () => {
     expect([...ids].sort()).toEqual(['west/analytics/etl-0', 'west/analytics/warehouse-0']);
   });
 
+  it('-n with a namespace no cluster has is an input error listing the known ones', () => {
+    const r = palisade(['matrix', '-f', EXAMPLES, '-n', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no namespace "nope" in any cluster (known: analytics, monitoring, payments, shop)');
+  });
+
   it('reads the world from standard input with -f -', () => {
     const r = palisade(['matrix', '-f', '-', '--port', 'tcp/5432', '-o', 'json'], { input: examplesText() });
     expect(r.code).toBe(0);
@@ -426,14 +432,6 @@ describe('usage and the kubectl plugin', () => {
     expect(h.stdout).toMatch(/^Usage: palisade /);
     for (const c of ['lint', 'verdict', 'matrix', 'diff']) expect(h.stdout).toMatch(new RegExp(`\\n  ${c} `));
     expect(palisade(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-  });
-
-  it('commands of later issues say they are not built yet (exit 2)', () => {
-    const r = palisade(['lab', 'up']);
-    if (r.stderr.includes('not built yet')) {
-      expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/lab: not built yet \(issue 8\)/);
-    }
   });
 
   it('kubectl-palisade is the same program and its help says `kubectl palisade`', () => {

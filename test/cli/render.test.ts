@@ -1,7 +1,10 @@
 // Pure parts of the CLI: flag parsers, the matrix grid and the matrix diff,
 // checked on small worlds evaluated by the reference engine.
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { CliError, type CliContext } from '../../cli/src/context.js';
+import { notBuilt } from '../../cli/src/commands/not-built.js';
+import { jsonArrayLines, writeAll } from '../../cli/src/output.js';
 import { evaluateMatrix, prepareWorld } from '../../policy-compiler/src/index.js';
 import { collectExternal, parsePortSpec } from '../../cli/src/args.js';
 import { defaultPorts } from '../../cli/src/commands/options.js';
@@ -95,5 +98,37 @@ describe('matrix diff', () => {
     expect(d.endpointsAdded).toEqual(['c/prod/d']);
     expect(d.onlyNew).toBe(6); // d to and from each of a, b, c
     expect(d.onlyOld).toBe(0);
+  });
+});
+
+describe('placeholders of commands not built yet', () => {
+  it('answer "not built yet (issue N)" as a usage error, whatever the arguments', async () => {
+    const ctx: CliContext = {
+      displayName: 'palisade',
+      stdout: { write: () => true },
+      stderr: { write: () => true },
+      stdin: () => process.stdin,
+      exitCode: 0,
+    };
+    const program = new Command().exitOverride();
+    notBuilt('lab', 8, 'the lab')(program, ctx);
+    const run = program.parseAsync(['lab', 'up', '--clusters', '3'], { from: 'user' });
+    await expect(run).rejects.toThrow(CliError);
+    await expect(run).rejects.toMatchObject({ exitCode: 2, message: 'palisade lab: not built yet (issue 8)' });
+  });
+});
+
+describe('large JSON output', () => {
+  it('is one valid document, one item a line, extra keys after the array', async () => {
+    const chunks: string[] = [];
+    await writeAll({ write: (t: string) => chunks.push(t) }, jsonArrayLines('probes', [{ a: 1 }, { b: [2] }], { n: 2 }));
+    const text = chunks.join('');
+    expect(JSON.parse(text)).toEqual({ probes: [{ a: 1 }, { b: [2] }], n: 2 });
+    expect(text).toBe('{"probes":[\n{"a":1},\n{"b":[2]}\n],"n":2}\n');
+  });
+  it('an empty array is still valid JSON', async () => {
+    let text = '';
+    await writeAll({ write: (t: string) => (text += t) }, jsonArrayLines('changes', []));
+    expect(JSON.parse(text)).toEqual({ changes: [] });
   });
 });

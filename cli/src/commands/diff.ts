@@ -12,6 +12,7 @@ import { engineFor } from '../engines.js';
 import { decisionShort } from '../render/names.js';
 import { probeJson, probeKey } from '../render/probes.js';
 import { renderTable } from '../render/table.js';
+import { jsonArrayLines, writeAll } from '../output.js';
 import { loadValidWorld } from '../world-input.js';
 import { externalOption, filenameOption, outputOption, portOption, portsOrDefault } from './options.js';
 
@@ -63,25 +64,30 @@ export function diffMatrices(
   };
 }
 
-function diffJson(d: MatrixDiff): unknown {
+/** The JSON of docs/cli.md, one change per line (a big diff never becomes one huge string). */
+function* diffJson(d: MatrixDiff): Generator<string> {
   const side = (v: ProbeVerdict) => {
     const { verdict, egress, ingress } = probeJson(v);
     return { verdict, egress, ingress };
   };
-  return {
-    changes: d.changes.map((c) => ({
-      from: c.new.probe.from,
-      to: c.new.probe.to,
-      protocol: c.new.probe.protocol,
-      port: c.new.probe.port,
-      old: side(c.old),
-      new: side(c.new),
-    })),
+  const changes = function* () {
+    for (const c of d.changes) {
+      yield {
+        from: c.new.probe.from,
+        to: c.new.probe.to,
+        protocol: c.new.probe.protocol,
+        port: c.new.probe.port,
+        old: side(c.old),
+        new: side(c.new),
+      };
+    }
+  };
+  yield* jsonArrayLines('changes', changes(), {
     onlyOld: d.onlyOld,
     onlyNew: d.onlyNew,
     endpointsRemoved: d.endpointsRemoved,
     endpointsAdded: d.endpointsAdded,
-  };
+  });
 }
 
 /** Which direction decided a probe's verdict: the denying one, else both allowed. */
@@ -145,9 +151,8 @@ export function diff(program: Command, ctx: CliContext): void {
         await reference({ world: oldWorld, ports, externals }),
         await reference({ world: newWorld, ports, externals }),
       );
-      ctx.stdout.write(
-        opts.output === 'json' ? `${JSON.stringify(diffJson(d), null, 2)}\n` : diffText(d),
-      );
+      if (opts.output === 'json') await writeAll(ctx.stdout, diffJson(d));
+      else ctx.stdout.write(diffText(d));
       ctx.exitCode = d.changes.length > 0 ? EXIT_FINDINGS : EXIT_OK;
     });
 }

@@ -11,6 +11,7 @@ import { CliError, type CliContext } from '../context.js';
 import { ENGINE_NAMES, engineFor } from '../engines.js';
 import { renderMatrixGrid, renderMatrixWide } from '../render/matrix-table.js';
 import { probeJson } from '../render/probes.js';
+import { jsonArrayLines, writeAll } from '../output.js';
 import { loadValidWorld } from '../world-input.js';
 import {
   externalOption,
@@ -35,6 +36,10 @@ const inNamespace = (id: string, ns: string): boolean => {
   return id.split('/')[1] === ns;
 };
 
+function* mapIter<T, U>(xs: readonly T[], f: (x: T) => U): Generator<U> {
+  for (const x of xs) yield f(x);
+}
+
 export function keepNamespace(verdicts: readonly ProbeVerdict[], ns: string): ProbeVerdict[] {
   return verdicts.filter((v) => inNamespace(v.probe.from, ns) && inNamespace(v.probe.to, ns));
 }
@@ -57,6 +62,12 @@ export function matrix(program: Command, ctx: CliContext): void {
     .action(async (opts: MatrixOptions) => {
       const engine = engineFor(opts.engine);
       const world = await loadValidWorld(opts.filename, ctx);
+      if (opts.namespace !== undefined && !world.namespaces.some((n) => n.name === opts.namespace)) {
+        const known = [...new Set(world.namespaces.map((n) => n.name))].sort().join(', ');
+        throw new CliError(
+          `${ctx.displayName} matrix: no namespace "${opts.namespace}" in any cluster (known: ${known})`,
+        );
+      }
       const ports = portsOrDefault(opts.port, world);
       if (ports.length === 0) {
         throw new CliError('no ports to probe: the world has no container ports; give --port PROTO/N');
@@ -64,7 +75,7 @@ export function matrix(program: Command, ctx: CliContext): void {
       let verdicts = await engine({ world, ports, externals: opts.external ?? [] });
       if (opts.namespace !== undefined) verdicts = keepNamespace(verdicts, opts.namespace);
       if (opts.output === 'json') {
-        ctx.stdout.write(`${JSON.stringify({ probes: verdicts.map(probeJson) }, null, 2)}\n`);
+        await writeAll(ctx.stdout, jsonArrayLines('probes', mapIter(verdicts, probeJson)));
       } else if (opts.output === 'wide') {
         ctx.stdout.write(renderMatrixWide(verdicts));
       } else {
