@@ -47,8 +47,6 @@ export interface Ep {
   readonly id: string;
   /** Set for pods that take part in pod selection (not hostNetwork). */
   readonly pod: PodInfo | null;
-  /** Set for every pod, hostNetwork included. */
-  readonly anyPod: PodInfo | null;
   readonly cluster: ClusterInfo | null;
   readonly v4: IpAddr | null;
   readonly v6: IpAddr | null;
@@ -252,7 +250,6 @@ export function prepareWorld(world: World): PreparedWorld {
       endpoint: { kind: 'pod', id, pod: p },
       id,
       pod: p.hostNetwork ? null : info,
-      anyPod: info,
       cluster: info.cluster,
       v4: familyOf(ips, 4, id),
       v6: familyOf(ips, 6, id),
@@ -272,7 +269,6 @@ export function prepareWorld(world: World): PreparedWorld {
       endpoint: { kind: 'node', id, node: n },
       id,
       pod: null,
-      anyPod: null,
       cluster: cluster(n.cluster),
       v4: familyOf(n.ips, 4, id),
       v6: familyOf(n.ips, 6, id),
@@ -392,12 +388,11 @@ export function prepareWorld(world: World): PreparedWorld {
 /** An `ip:<addr>` endpoint; never a pod or node, whatever its address (docs/semantics.md). */
 export function externalEp(ipText: string): Ep {
   const ip = parseIp(ipText);
-  const canonical = ipText;
+  const id = ipId(ipText);
   return {
-    endpoint: { kind: 'external', id: ipId(canonical), ip: canonical },
-    id: ipId(canonical),
+    endpoint: { kind: 'external', id, ip: ipText },
+    id,
     pod: null,
-    anyPod: null,
     cluster: null,
     v4: ip.family === 4 ? ip : null,
     v6: ip.family === 6 ? ip : null,
