@@ -33,6 +33,8 @@ export interface ConformanceCase {
 /** A probe of a case that fails because of the implementation, recorded in known-failures.json. */
 export interface KnownFailure {
   readonly case: string;
+  /** The engine that fails; absent = reference. */
+  readonly engine?: Engine;
   /** Absent: the whole case fails (the CLI rejects the world); present: this probe gives the wrong verdict. */
   readonly probe?: { readonly from: string; readonly to: string; readonly port: string };
   readonly expected?: Verdict;
@@ -82,6 +84,20 @@ function stringList(file: string, obj: Record<string, unknown>, key: string): st
   if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
     fail(file, `${key}: expected a list of strings`);
   return v as string[];
+}
+
+/** PALISADE_CONFORMANCE_ENGINES=reference,compiled → the engines to run every case with. */
+export function enginesFrom(value: string | undefined): Engine[] {
+  if (value === undefined || value.trim() === '') return ['reference'];
+  const list = value.split(',').map((s) => s.trim());
+  for (const e of list) {
+    if (!(ENGINES as readonly string[]).includes(e)) {
+      throw new Error(
+        `PALISADE_CONFORMANCE_ENGINES: "${e}" is not an engine (allowed: ${ENGINES.join(', ')})`,
+      );
+    }
+  }
+  return list as Engine[];
 }
 
 /** Reads and checks one expected.json; every mistake in the data is an error naming the file and field. */
@@ -157,10 +173,16 @@ export function loadCases(root: string): ConformanceCase[] {
   return out;
 }
 
+/** The evaluation engines of `palisade matrix --engine` (DESIGN.md §4). */
+export const ENGINES = ['reference', 'compiled', 'datapath'] as const;
+export type Engine = (typeof ENGINES)[number];
+
 /** The `palisade matrix` arguments for one case. */
-export function matrixArgs(c: ConformanceCase): string[] {
+export function matrixArgs(c: ConformanceCase, engine: Engine = 'reference'): string[] {
   return [
     'matrix',
+    '--engine',
+    engine,
     ...c.files.flatMap((f) => ['-f', f]),
     ...c.ports.flatMap((p) => ['--port', p]),
     ...c.externals.flatMap((ip) => ['--external', ip]),
@@ -208,6 +230,9 @@ export function loadKnownFailures(file: string, cases: readonly ConformanceCase[
     const e = item as Record<string, unknown>;
     const id = stringField(file, e, 'case', `[${i}]`);
     if (!ids.has(id)) fail(file, `[${i}].case: no case ${id}`);
+    if (e['engine'] !== undefined && !(ENGINES as readonly unknown[]).includes(e['engine'])) {
+      fail(file, `[${i}].engine: expected one of ${ENGINES.join(', ')}`);
+    }
     stringField(file, e, 'upstream', `[${i}]`);
     stringField(file, e, 'reason', `[${i}]`);
     const probe = e['probe'] as Record<string, unknown> | undefined;

@@ -23,12 +23,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   compare,
   describeMismatch,
+  enginesFrom,
   loadCases,
   loadKnownFailures,
   matrixArgs,
   parseMatrix,
   probeKey,
   type ConformanceCase,
+  type Engine,
   type KnownFailure,
 } from './cases.js';
 
@@ -38,6 +40,8 @@ const repo = resolve(here, '..', '..');
 const cli = process.env['PALISADE_CLI'] ?? join(repo, 'dist', 'cli', 'src', 'main.js');
 const program = join(dirname(cli), 'program.js');
 const spawnAll = process.env['PALISADE_CONFORMANCE_SPAWN'] === 'all';
+// reference by default; add compiled/datapath once `matrix --engine` serves them.
+const engines = enginesFrom(process.env['PALISADE_CONFORMANCE_ENGINES']);
 const cases = loadCases(here);
 const known = loadKnownFailures(join(here, 'known-failures.json'), cases);
 
@@ -61,7 +65,13 @@ interface BuiltProgram {
   ): Promise<number>;
 }
 
-async function runInProcess(built: BuiltProgram, c: ConformanceCase): Promise<Run> {
+interface Job {
+  readonly c: ConformanceCase;
+  readonly engine: Engine;
+}
+const jobKey = (j: Job): string => `${j.engine}:${j.c.id}`;
+
+async function runInProcess(built: BuiltProgram, { c, engine }: Job): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const ctx = {
@@ -73,15 +83,15 @@ async function runInProcess(built: BuiltProgram, c: ConformanceCase): Promise<Ru
     },
     exitCode: 0,
   };
-  const code = await built.runCli(matrixArgs(c), ctx);
+  const code = await built.runCli(matrixArgs(c, engine), ctx);
   return { code, stdout, stderr };
 }
 
-function runSpawned(c: ConformanceCase): Promise<Run> {
+function runSpawned({ c, engine }: Job): Promise<Run> {
   return new Promise((done) => {
     execFile(
       process.execPath,
-      [cli, ...matrixArgs(c)],
+      [cli, ...matrixArgs(c, engine)],
       { cwd: repo, maxBuffer: 256 * 1024 * 1024, timeout: 60_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
@@ -109,11 +119,12 @@ async function pool<T, R>(
   return out;
 }
 
+const jobs: Job[] = engines.flatMap((engine) => cases.map((c) => ({ c, engine })));
 const results = new Map<string, Run>();
-/** Cases also run as a process: the first of each suite (or all, see above). */
+/** Jobs also run as a process: the first case of each suite (or all, see above). */
 const spawnChecked = spawnAll
   ? []
-  : cases.filter((c, i) => i === 0 || (cases[i - 1] as ConformanceCase).suite !== c.suite);
+  : jobs.filter((j, i) => i === 0 || (jobs[i - 1] as Job).c.suite !== j.c.suite);
 const spawnedRuns = new Map<string, Run>();
 
 beforeAll(async () => {
@@ -123,22 +134,22 @@ beforeAll(async () => {
     );
   }
   if (spawnAll) {
-    const runs = await pool(cases, 4, runSpawned);
-    cases.forEach((c, i) => results.set(c.id, runs[i] as Run));
+    const runs = await pool(jobs, 4, runSpawned);
+    jobs.forEach((j, i) => results.set(jobKey(j), runs[i] as Run));
     return;
   }
   const built = (await import(pathToFileURL(program).href)) as BuiltProgram;
   if (typeof built.runCli !== 'function') throw new Error(`${program} does not export runCli`);
-  for (const c of cases) results.set(c.id, await runInProcess(built, c));
+  for (const j of jobs) results.set(jobKey(j), await runInProcess(built, j));
   const runs = await pool(spawnChecked, 2, runSpawned);
-  spawnChecked.forEach((c, i) => spawnedRuns.set(c.id, runs[i] as Run));
+  spawnChecked.forEach((j, i) => spawnedRuns.set(jobKey(j), runs[i] as Run));
 }, 120_000);
 
 afterAll(() => {
   if (known.length > 0) {
     const lines = known.map(
       (k) =>
-        `  ${k.case}${k.probe ? `: ${k.probe.from} -> ${k.probe.to} ${k.probe.port} expected ${k.expected ?? '?'}, got ${k.got ?? '?'}` : ''}\n    ${k.reason}`,
+        `  ${k.engine ?? 'reference'} ${k.case}${k.probe ? `: ${k.probe.from} -> ${k.probe.to} ${k.probe.port} expected ${k.expected ?? '?'}, got ${k.got ?? '?'}` : ''}\n    ${k.reason}`,
     );
     console.warn(
       `\nKNOWN CONFORMANCE FAILURES (${known.length}, test/conformance/known-failures.json):\n${lines.join('\n')}\n`,
@@ -146,17 +157,17 @@ afterAll(() => {
   }
 });
 
-function resultOf(c: ConformanceCase): Run {
-  const r = results.get(c.id);
-  if (!r) throw new Error(`${c.id}: the CLI was not run`);
+function resultOf(j: Job): Run {
+  const r = results.get(jobKey(j));
+  if (!r) throw new Error(`${jobKey(j)}: the CLI was not run`);
   return r;
 }
 
 describe('conformance: the binary answers like the program', () => {
-  for (const c of spawnChecked) {
-    it(`${c.id}: node dist/cli/src/main.js prints what runCli prints`, () => {
-      const spawned = spawnedRuns.get(c.id);
-      const inProcess = resultOf(c);
+  for (const j of spawnChecked) {
+    it(`${jobKey(j)}: node dist/cli/src/main.js prints what runCli prints`, () => {
+      const spawned = spawnedRuns.get(jobKey(j));
+      const inProcess = resultOf(j);
       expect(spawned, 'the binary was not run').toBeDefined();
       expect({ code: spawned?.code, stdout: spawned?.stdout }).toEqual({
         code: inProcess.code,
@@ -167,13 +178,11 @@ describe('conformance: the binary answers like the program', () => {
 });
 
 /** All mismatches of a case as text, or the CLI error when it did not answer. */
-function failuresOf(
-  c: ConformanceCase,
-  r: Run,
-): { error?: string; mismatches: Map<string, string> } {
+function failuresOf(j: Job, r: Run): { error?: string; mismatches: Map<string, string> } {
+  const { c, engine } = j;
   if (r.code !== 0) {
     return {
-      error: `${c.id}: palisade ${matrixArgs(c).join(' ')} exited ${r.code}\n${r.stderr.trim()}\n    upstream: ${c.source}`,
+      error: `${c.id}: palisade ${matrixArgs(c, engine).join(' ')} exited ${r.code}\n${r.stderr.trim()}\n    upstream: ${c.source}`,
       mismatches: new Map(),
     };
   }
@@ -182,49 +191,57 @@ function failuresOf(
     verdicts = parseMatrix(r.stdout);
   } catch (e) {
     return {
-      error: `${c.id}: unreadable matrix output: ${(e as Error).message}`,
+      error: `${c.id}: unreadable matrix output (engine ${engine}): ${(e as Error).message}`,
       mismatches: new Map(),
     };
   }
   const mismatches = new Map<string, string>();
-  for (const m of compare(c, verdicts))
-    mismatches.set(probeKey(m.probe.from, m.probe.to, m.probe.port), describeMismatch(c, m));
+  for (const m of compare(c, verdicts)) {
+    mismatches.set(
+      probeKey(m.probe.from, m.probe.to, m.probe.port),
+      `[engine ${engine}] ${describeMismatch(c, m)}`,
+    );
+  }
   return { mismatches };
 }
 
 const suites = [...new Set(cases.map((c) => c.suite))];
-for (const suite of suites) {
-  describe(`conformance: ${suite}`, () => {
-    for (const c of cases.filter((x) => x.suite === suite)) {
-      const mine: KnownFailure[] = known.filter((k) => k.case === c.id);
-      const wholeCase = mine.some((k) => k.probe === undefined);
-      const knownProbes = new Set(
-        mine.flatMap((k) => (k.probe ? [probeKey(k.probe.from, k.probe.to, k.probe.port)] : [])),
-      );
-      it(`${c.id}: ${c.expect.length} probes (${c.source})`, () => {
-        const { error, mismatches } = failuresOf(c, resultOf(c));
-        if (wholeCase) {
-          // Known to fail as a whole: it must still fail, or the entry goes.
+for (const engine of engines) {
+  for (const suite of suites) {
+    describe(`conformance (${engine} engine): ${suite}`, () => {
+      for (const c of cases.filter((x) => x.suite === suite)) {
+        const mine: KnownFailure[] = known.filter(
+          (k) => k.case === c.id && (k.engine ?? 'reference') === engine,
+        );
+        const wholeCase = mine.some((k) => k.probe === undefined);
+        const knownProbes = new Set(
+          mine.flatMap((k) => (k.probe ? [probeKey(k.probe.from, k.probe.to, k.probe.port)] : [])),
+        );
+        it(`${c.id}: ${c.expect.length} probes (${c.source})`, () => {
+          const { error, mismatches } = failuresOf({ c, engine }, resultOf({ c, engine }));
+          if (wholeCase) {
+            // Known to fail as a whole: it must still fail, or the entry goes.
+            expect(
+              error !== undefined || mismatches.size > 0,
+              `${c.id} (${engine}) now passes: remove it from test/conformance/known-failures.json`,
+            ).toBe(true);
+            return;
+          }
+          if (error !== undefined) expect.fail(error);
+          const unexpected = [...mismatches]
+            .filter(([k]) => !knownProbes.has(k))
+            .map(([, text]) => text);
+          const fixed = [...knownProbes].filter((k) => !mismatches.has(k));
           expect(
-            error !== undefined || mismatches.size > 0,
-            `${c.id} now passes: remove it from test/conformance/known-failures.json`,
-          ).toBe(true);
-          return;
-        }
-        if (error !== undefined) expect.fail(error);
-        const unexpected = [...mismatches]
-          .filter(([k]) => !knownProbes.has(k))
-          .map(([, text]) => text);
-        const fixed = [...knownProbes].filter((k) => !mismatches.has(k));
-        expect(
-          unexpected,
-          `${unexpected.length} probe(s) disagree with upstream:\n${unexpected.join('\n')}`,
-        ).toEqual([]);
-        expect(
-          fixed,
-          `now correct, remove from test/conformance/known-failures.json: ${fixed.join(', ')}`,
-        ).toEqual([]);
-      });
-    }
-  });
+            unexpected,
+            `${unexpected.length} probe(s) disagree with upstream:\n${unexpected.join('\n')}`,
+          ).toEqual([]);
+          expect(
+            fixed,
+            `now correct, remove from test/conformance/known-failures.json: ${fixed.join(', ')}`,
+          ).toEqual([]);
+        });
+      }
+    });
+  }
 }
