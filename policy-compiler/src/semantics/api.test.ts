@@ -289,3 +289,48 @@ describe('evaluateMatrix', () => {
     ).toThrow(/bad port 0/);
   });
 });
+
+describe('explanation text of tier endings', () => {
+  const w = buildWorld({
+    pods: [pod('x/a', { ip: '10.0.1.1', node: 'n1' }), pod('y/b', { ip: '10.0.2.1' })],
+    nodes: [node('n1', { ip: '192.168.0.1' })],
+    networkPolicies: [np('x/deny', { ingress: [] })],
+    clusterPolicies: [
+      cp('baseline-pass', {
+        tier: 'Baseline',
+        priority: 1,
+        ingress: [{ action: 'Pass', peers: [cpNamespaces(ALL)] }],
+      }),
+      cp('baseline-deny', {
+        tier: 'Baseline',
+        priority: 2,
+        ingress: [{ action: 'Deny', peers: [cpNamespaces(ALL)] }],
+      }),
+    ],
+  });
+  const p = prepareWorld(w);
+  it('names the own-node exemption', () => {
+    const v = evaluate(p, {
+      from: 'node:default/n1',
+      to: 'default/x/a',
+      protocol: 'TCP',
+      port: 22,
+    });
+    expect(v.ingress.path).toContainEqual({
+      step: 'tier',
+      tier: 'NetworkPolicy',
+      result: 'node-exempt',
+    });
+    expect(formatExplanation(v)).toContain(
+      "ingress: Allow — Allow: isolated by NetworkPolicy x/deny, but traffic with the pod's own node is always allowed",
+    );
+  });
+  it('names a Baseline Pass', () => {
+    const v = evaluate(p, { from: 'default/x/a', to: 'default/y/b', protocol: 'TCP', port: 22 });
+    expect(v.ingress.path).toContainEqual({ step: 'tier', tier: 'Baseline', result: 'passed' });
+    expect(v.ingress.decidedBy).toEqual({ kind: 'default', verdict: 'Allow', isolatedBy: [] });
+    expect(formatExplanation(v)).toContain(
+      'Baseline tier: Pass: the rest of the Baseline tier is skipped',
+    );
+  });
+});
