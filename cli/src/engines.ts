@@ -29,10 +29,21 @@ export type MatrixEngine = (request: MatrixRequest) => Promise<readonly ProbeVer
 const reference: MatrixEngine = async ({ world, ports, externals }) =>
   evaluateMatrix(prepareWorld(world), { ports, externals });
 
+/** Real BPF programs via BPF_PROG_TEST_RUN (root); the binding is loaded only when this engine runs. */
+const datapath: MatrixEngine = async ({ world, ports, externals }) => {
+  const { datapathWorldMatrix } = await import('../../enforcer/src/datapath/world-engine.js');
+  try {
+    return datapathWorldMatrix(world, ports, externals);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'DatapathEngineError') throw new CliError(e.message);
+    throw e;
+  }
+};
+
 export const ENGINES: Readonly<Record<EngineName, { engine: MatrixEngine | null; issue: number }>> = {
   reference: { engine: reference, issue: 3 },
   compiled: { engine: null, issue: 4 },
-  datapath: { engine: null, issue: 5 },
+  datapath: { engine: datapath, issue: 5 },
 };
 
 export const ENGINE_NAMES = Object.keys(ENGINES) as EngineName[];
