@@ -69,8 +69,19 @@ function exitCodeOf(err: unknown, ctx: CliContext): number {
   return EXIT_USAGE;
 }
 
-/** The context of a real process: the standard streams. */
+/**
+ * The context of a real process: the standard streams. A reader that goes
+ * away early (`palisade matrix | head`) ends the program quietly, as SIGPIPE
+ * would a C tool, instead of an unhandled EPIPE with a stack trace.
+ */
 export function processContext(displayName: string): CliContext {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      process.stderr.write(`${displayName}: cannot write output: ${err.code ?? err.message}\n`);
+      process.exit(EXIT_USAGE);
+    });
+  }
   return {
     displayName,
     stdout: process.stdout,

@@ -5,7 +5,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXAMPLES, KUBECTL_MAIN, palisade, requireBuiltCli, ROOT, STACK_TRACE } from './run-cli.js';
+import { spawn } from 'node:child_process';
+import { EXAMPLES, KUBECTL_MAIN, MAIN, palisade, requireBuiltCli, ROOT, STACK_TRACE } from './run-cli.js';
 
 const INVALID = 'test/cli/fixtures/invalid-policies.yaml';
 
@@ -135,6 +136,19 @@ describe('lint', () => {
     expect(r.stdout).toMatch(/:8:13: spec\.priority: /);
     const clean = palisade(['lint', '-f', '-'], { input: examplesText() });
     expect(clean.code).toBe(0);
+  });
+
+  it('warnings alone exit 0; --strict makes them findings', () => {
+    const file = 'test/cli/fixtures/warning-only.yaml';
+    const r = palisade(['lint', '-f', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${file}:6:14: metadata.namespace: `);
+    expect(r.stdout).toMatch(/\[PAL040\]\n0 errors, 1 warning in 1 file\n$/);
+    expect(palisade(['lint', '--strict', '-f', file]).code).toBe(1);
+    // Other commands print warnings on stderr and go on.
+    const m = palisade(['matrix', '-f', file, '--port', 'tcp/80']);
+    expect(m.code).toBe(0);
+    expect(m.stderr).toContain(`${file}:6:14: metadata.namespace: `);
   });
 
   it('a missing file is a finding, not a crash', () => {
@@ -424,6 +438,16 @@ describe('usage and the kubectl plugin', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.length).toBeGreaterThan(0);
     expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it('a reader that goes away early ends the program quietly (no EPIPE trace)', async () => {
+    const child = spawn(process.execPath, [MAIN, 'matrix', '-f', EXAMPLES, '-o', 'json'], { cwd: ROOT });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('help and --version exit 0 on stdout', () => {

@@ -4,6 +4,7 @@
  * (replacing its notBuilt placeholder).
  */
 import { diff } from './diff.js';
+import { flows } from './flows.js';
 import { lint } from './lint.js';
 import { matrix } from './matrix.js';
 import { notBuilt } from './not-built.js';
@@ -19,7 +20,7 @@ export const commands: readonly CommandRegistrar[] = [
   matrix,
   diff,
   notBuilt('compile', 4, 'compile policies into datapath tables'),
-  notBuilt('flows', 7, 'read or follow flow logs'),
+  flows,
   notBuilt('agent', 7, 'run the node enforcer agent'),
   tunnel,
   notBuilt('lab', 8, 'multicluster lab in network namespaces'),

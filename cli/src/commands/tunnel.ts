@@ -11,18 +11,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import {
-  Gateway,
-  JoinRefusedError,
-  MeshStore,
-  findConflicts,
-  formatConflicts,
-  isWireguardGo,
-  loadGatewayConfig,
-  stopWireguardGo,
-  type GatewayConfig,
-  type GatewayStatus,
-} from '../../../tunnel/src/index.js';
+import type { GatewayConfig, GatewayStatus } from '../../../tunnel/src/index.js';
+import { findConflicts, formatConflicts } from '../../../tunnel/src/cidr-conflicts.js';
+import { loadGatewayConfig } from '../../../tunnel/src/config.js';
+
+// The gateway side (etcd client, grpc) loads only when a tunnel command runs,
+// so other commands do not pay for it at start-up.
+const gatewayModule = () => import('../../../tunnel/src/index.js');
 import { CliError, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, type CliContext } from '../context.js';
 import { renderTable } from '../render/table.js';
 import { loadValidWorld } from '../world-input.js';
@@ -99,6 +94,7 @@ export function tunnel(program: Command, ctx: CliContext): void {
 
   configOption(t.command('up').description('run this cluster\'s gateway in the foreground (SIGINT/SIGTERM removes it)')).action(async (opts: ConfigOpts) => {
     const cfg = await config(opts.config);
+    const { Gateway, JoinRefusedError } = await gatewayModule();
     const gw = new Gateway(cfg);
     try {
       await gw.up();
@@ -120,6 +116,7 @@ export function tunnel(program: Command, ctx: CliContext): void {
 
   configOption(t.command('down').description('stop the running gateway of this config, or clean up after one that died')).action(async (opts: ConfigOpts) => {
     const cfg = await config(opts.config);
+    const { MeshStore, isWireguardGo, stopWireguardGo } = await gatewayModule();
     const statePath = join(cfg.stateDir, `${cfg.cluster.name}.json`);
     const st = readJson<StateFile>(statePath);
     if (st && st.managerPid !== process.pid && alive(st.managerPid) && isOurManager(st.managerPid)) {
@@ -158,6 +155,7 @@ export function tunnel(program: Command, ctx: CliContext): void {
 
   configOption(t.command('rotate').description('start a mesh-wide key rotation now (every gateway hands over without loss)')).action(async (opts: ConfigOpts) => {
     const cfg = await config(opts.config);
+    const { MeshStore } = await gatewayModule();
     const store = MeshStore.connect(cfg.etcdEndpoints);
     try {
       const epoch = await store.bumpEpoch();
