@@ -4,7 +4,7 @@
  * refused before the (recursive) composer sees it; aliases are expanded by
  * our own walk, which counts the nodes it produces.
  */
-import { Composer, LineCounter, Parser, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
+import { Composer, Lexer, LineCounter, Parser, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { Document, Node as YamlNode, CST } from 'yaml';
 
 export type PathSegment = string | number;
@@ -34,6 +34,8 @@ export interface LoaderLimits {
   readonly maxAliases: number;
   /** Documents per input text. */
   readonly maxDocuments: number;
+  /** YAML tokens per input text (bounds the parser's memory). */
+  readonly maxTokens: number;
 }
 
 export const DEFAULT_LIMITS: LoaderLimits = Object.freeze({
@@ -41,7 +43,8 @@ export const DEFAULT_LIMITS: LoaderLimits = Object.freeze({
   maxDepth: 64,
   maxNodes: 1_000_000,
   maxAliases: 1_000,
-  maxDocuments: 100_000,
+  maxDocuments: 10_000,
+  maxTokens: 2_000_000,
 });
 
 export interface ParseProblem {
@@ -142,6 +145,38 @@ function cstDepth(token: CST.Token, cap: number): number {
 }
 
 class LimitError extends Error {}
+
+/** Raised while lexing: the whole text is refused, at the offset reached. */
+class TextLimitError extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The CST tokens of a text, driving lexer and parser one lexeme at a time so
+ * that the parser's nesting stack and the token count stay bounded (a text of
+ * 16 MiB of `[` would otherwise take gigabytes before any check could run).
+ */
+function* boundedCst(parser: Parser, text: string, limits: LoaderLimits, lc: LineCounter): Generator<CST.Token> {
+  lc.addNewLine(0);
+  let lexemes = 0;
+  let offset = 0;
+  for (const lexeme of new Lexer().lex(text, false)) {
+    if (++lexemes > limits.maxTokens) {
+      throw new TextLimitError(`more than ${limits.maxTokens} YAML tokens`, offset);
+    }
+    if (parser.stack.length > limits.maxDepth + 4) {
+      throw new TextLimitError(`nesting deeper than ${limits.maxDepth} levels`, offset);
+    }
+    offset += lexeme.length;
+    yield* parser.next(lexeme);
+  }
+  yield* parser.end();
+}
 
 /** Converts a composed YAML node to a plain value, recording spans. */
 class Converter {
@@ -256,6 +291,7 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
   const atStart: Span = { line: 1, col: 1, endLine: 1, endCol: 1 };
   try {
     const parser = new Parser(lc.addNewLine);
+    // Parser.parse() would call lc.addNewLine(0) itself; boundedCst does.
     const composer = new Composer({
       prettyErrors: false,
       // Duplicate keys are reported by the converter (with the key's position).
@@ -267,7 +303,7 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
     });
     const composed: Document.Parsed[] = [];
     let count = 0;
-    for (const token of parser.parse(text)) {
+    for (const token of boundedCst(parser, text, limits, lc)) {
       if (token.type === 'document') {
         if (++count > limits.maxDocuments) {
           problems.push({ kind: 'limit', span: atStart, message: `more than ${limits.maxDocuments} documents` });
@@ -285,7 +321,9 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
     for (const d of composer.end()) composed.push(d);
 
     composed.forEach((doc, i) => {
-      const docSpan = doc.range ? spanFrom(lc, doc.range[0], doc.range[1]) : atStart;
+      // Position of a document = its contents (after any `---` marker).
+      const r = (doc.contents as YamlNode | null)?.range ?? doc.range;
+      const docSpan = r ? spanFrom(lc, r[0], r[1]) : atStart;
       let fatal = false;
       for (const e of doc.errors) {
         const s = spanFrom(lc, e.pos[0], e.pos[1]);
@@ -313,6 +351,10 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
       }
     });
   } catch (e) {
+    if (e instanceof TextLimitError) {
+      const s = spanFrom(lc, e.offset, e.offset);
+      return { documents: [], problems: [{ kind: 'limit', span: s, message: e.message }] };
+    }
     problems.push({
       kind: 'syntax',
       span: atStart,

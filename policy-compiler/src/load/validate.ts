@@ -14,8 +14,11 @@ export interface SchemaIssue {
   readonly code: DiagnosticCode;
   readonly path: FieldPath;
   readonly message: string;
-  /** Point at the key of the entry (unknown fields, duplicates) rather than its value. */
-  readonly at: 'key' | 'value';
+  /**
+   * What to point at: the value, the key of the entry (unknown fields, label
+   * keys) or, for missing fields, the key of the parent object.
+   */
+  readonly at: 'key' | 'value' | 'parent';
 }
 
 const INT32_MIN = -2147483648;
@@ -108,7 +111,7 @@ class Validator {
   /** Type errors and missing required fields so far: cross-field rules above them cannot run. */
   structural = 0;
 
-  add(code: DiagnosticCode, path: FieldPath, message: string, at: 'key' | 'value' = 'value'): void {
+  add(code: DiagnosticCode, path: FieldPath, message: string, at: SchemaIssue['at'] = 'value'): void {
     if (code === 'PAL021' || code === 'PAL022') this.structural++;
     this.issues.push({ code, path, message, at });
   }
@@ -137,7 +140,7 @@ class Validator {
         for (const i of native(v)) {
           const code: DiagnosticCode =
             i.kind === 'required' ? 'PAL022' : i.kind === 'format' ? 'PAL026' : i.kind === 'range' ? 'PAL024' : 'PAL027';
-          this.add(code, [...path, ...i.path], i.message);
+          this.add(code, [...path, ...i.path], i.message, i.at ?? 'value');
         }
       }
       for (const rule of s['x-kubernetes-validations'] ?? []) this.cel(v, s, rule, path);
@@ -239,7 +242,7 @@ class Validator {
     }
     for (const r of s.required ?? []) {
       if (!(r in v) && props[r]?.default === undefined) {
-        this.add('PAL022', [...path, r], 'required field is missing');
+        this.add('PAL022', [...path, r], 'required field is missing', 'parent');
       }
     }
     const n = keys.length;

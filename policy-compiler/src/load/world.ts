@@ -260,11 +260,13 @@ class Loader {
     }
 
     // The API server drops status written with the object when the kind has a status subresource.
-    const value = info.ignoresStatus && 'status' in v ? { ...v, status: undefined } : v;
-    if (info.ignoresStatus) delete (value as Record<string, unknown>)['status'];
+    let value: Record<string, unknown> = v;
+    if (info.ignoresStatus && 'status' in v) {
+      const { status: _ignored, ...rest } = v;
+      value = rest;
+    }
     for (const issue of validateAgainstSchema(value, info.schema, base)) {
-      const span = issue.at === 'key' ? doc.keySpanOf(issue.path) : doc.spanOf(issue.path);
-      this.out.at(file, span, issue.code, issue.path, issue.message);
+      this.out.at(file, this.issueSpan(doc, issue.path, issue.at), issue.code, issue.path, issue.message);
     }
     if (!info.namespaced && ns !== null) {
       this.out.at(file, doc.spanOf([...base, 'metadata', 'namespace']), 'PAL040', [...base, 'metadata', 'namespace'], `ignored: ${info.kind} is cluster-scoped (got: ${show(ns)})`, 'warning');
@@ -347,6 +349,13 @@ class Loader {
         w.clusterPolicies.push(p);
       }
     }
+  }
+
+  /** Unknown fields point at their key; missing fields at the key of their parent. */
+  issueSpan(doc: LocatedDocument, path: FieldPath, at: 'key' | 'value' | 'parent'): Span {
+    if (at === 'key') return doc.keySpanOf(path);
+    if (at === 'parent') return path.length > 1 ? doc.keySpanOf(path.slice(0, -1)) : doc.span;
+    return doc.spanOf(path);
   }
 
   pos(doc: LocatedDocument, base: FieldPath): SourcePos {

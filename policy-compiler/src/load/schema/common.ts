@@ -13,7 +13,7 @@ const strMap: Schema = { type: 'object', additionalProperties: str };
 const checkLabels: NativeCheck = (v) => {
   const out: NativeIssue[] = [];
   for (const [k, val] of Object.entries(v as Record<string, string>)) {
-    for (const m of qualifiedName(k)) out.push({ path: [k], kind: 'format', message: `invalid label key: ${m} (got: ${JSON.stringify(k)})` });
+    for (const m of qualifiedName(k)) out.push({ path: [k], kind: 'format', message: `invalid label key: ${m} (got: ${JSON.stringify(k)})`, at: 'key' });
     for (const m of labelValue(val)) out.push({ path: [k], kind: 'format', message: `invalid label value: ${m} (got: ${JSON.stringify(val)})` });
   }
   return out;
@@ -26,7 +26,7 @@ const checkAnnotations: NativeCheck = (v) => {
   let size = 0;
   for (const [k, val] of Object.entries(v as Record<string, string>)) {
     size += k.length + val.length;
-    for (const m of qualifiedName(k.toLowerCase())) out.push({ path: [k], kind: 'format', message: `invalid annotation key: ${m} (got: ${JSON.stringify(k)})` });
+    for (const m of qualifiedName(k.toLowerCase())) out.push({ path: [k], kind: 'format', message: `invalid annotation key: ${m} (got: ${JSON.stringify(k)})`, at: 'key' });
   }
   if (size > TOTAL_ANNOTATION_SIZE) {
     out.push({ path: [], kind: 'rule', message: `annotations too long (allowed: at most ${TOTAL_ANNOTATION_SIZE} bytes, got: ${size})` });
@@ -73,7 +73,7 @@ export const checkSelector: NativeCheck = (v) => {
   const out: NativeIssue[] = [];
   const sel = v as { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
   for (const [k, val] of Object.entries(sel.matchLabels ?? {})) {
-    for (const m of qualifiedName(k)) out.push({ path: ['matchLabels', k], kind: 'format', message: `invalid label key: ${m} (got: ${JSON.stringify(k)})` });
+    for (const m of qualifiedName(k)) out.push({ path: ['matchLabels', k], kind: 'format', message: `invalid label key: ${m} (got: ${JSON.stringify(k)})`, at: 'key' });
     for (const m of labelValue(val)) out.push({ path: ['matchLabels', k], kind: 'format', message: `invalid label value: ${m} (got: ${JSON.stringify(val)})` });
   }
   (sel.matchExpressions ?? []).forEach((e, i) => {

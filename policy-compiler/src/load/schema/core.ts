@@ -5,7 +5,7 @@
  * (pkg/apis/networking/validation, pkg/apis/core/validation) are the native
  * checks attached with `x-palisade-check`.
  */
-import { cidrContainsCidr, parseCidr } from '../../cel/net.js';
+import { cidrContainsCidr, parseCidr, parseIp } from '../../cel/net.js';
 import { LABELS, LABEL_SELECTOR, objectMeta, topLevel } from './common.js';
 import { portName, portNumber } from './k8s-names.js';
 import type { NativeCheck, NativeIssue, Schema } from './types.js';
@@ -199,7 +199,16 @@ export const POD: Schema = topLevel(objectMeta('dns1123-subdomain', true), {
       hostIPs: { type: 'array', items: IP_ENTRY },
     },
   },
-});
+}, ['spec']);
+
+/** The loader reads InternalIP/ExternalIP addresses as the node's IPs: they must be IPs. */
+const checkNodeAddress: NativeCheck = (v) => {
+  const a = v as { type: string; address: string };
+  if ((a.type === 'InternalIP' || a.type === 'ExternalIP') && !parseIp(a.address)) {
+    return [{ path: ['address'], kind: 'format', message: `must be a valid IP address for type ${a.type} (allowed: e.g. 10.9.8.7 or 2001:db8::ffff, got: ${JSON.stringify(a.address)})` }];
+  }
+  return [];
+};
 
 export const NODE: Schema = topLevel(objectMeta('dns1123-subdomain', false), {
   spec: {
@@ -220,7 +229,12 @@ export const NODE: Schema = topLevel(objectMeta('dns1123-subdomain', false), {
     properties: {
       addresses: {
         type: 'array',
-        items: { type: 'object', required: ['type', 'address'], properties: { type: str, address: str } },
+        items: {
+          type: 'object',
+          required: ['type', 'address'],
+          properties: { type: str, address: str },
+          'x-palisade-check': checkNodeAddress,
+        },
       },
     },
   },

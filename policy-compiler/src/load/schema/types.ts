@@ -30,6 +30,8 @@ export interface NativeIssue {
   readonly path: FieldPath;
   readonly kind: 'required' | 'format' | 'rule' | 'range';
   readonly message: string;
+  /** Point at the key of the entry (map keys such as label keys). */
+  readonly at?: 'key';
 }
 
 /** A Go-side validation function of a built-in kind, given the (type-checked) value. */
