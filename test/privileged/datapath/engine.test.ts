@@ -95,3 +95,29 @@ describe('datapath engine (BPF_PROG_TEST_RUN per probe)', () => {
     ]);
   });
 });
+
+describe('palisade matrix --engine datapath (cli/src/engines.ts)', () => {
+  it('answers the examples world exactly like the reference engine', async () => {
+    const { engineFor } = await import('../../../cli/src/engines.js');
+    const { loadWorldFromTexts } = await import('../../../policy-compiler/src/load/index.js');
+    const { readdirSync, readFileSync, statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = join(import.meta.dirname, '..', '..', '..', 'examples', 'world');
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d).sort()) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (/\.ya?ml$/.test(f)) files.push(p);
+      }
+    };
+    walk(root);
+    const { world, diagnostics } = loadWorldFromTexts(files.map((file) => ({ file, text: readFileSync(file, 'utf8') })));
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const req = { world, ports: [{ protocol: 'TCP' as const, port: 80 }, { protocol: 'UDP' as const, port: 53 }], externals: ['8.8.8.8'] };
+    const ref = await engineFor('reference')(req);
+    const dpm = await engineFor('datapath')(req);
+    expect(ref.length).toBeGreaterThan(10);
+    expect(dpm).toEqual(ref);
+  });
+});
