@@ -294,6 +294,14 @@ describe('matrix', () => {
     expect(ruleOf(p.ingress.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'analytics-accepts-us-east-shop' });
   });
 
+  it('cluster policies do not see other clusters; the mesh Audit rule would close the gap', () => {
+    const p = find('west/shop/web-0', 'east/payments/ledger-0', 9443);
+    expect(p.verdict).toBe('Allow');
+    expect(p.ingress.decidedBy).toEqual({ kind: 'default', verdict: 'Allow', isolatedBy: [] });
+    expect(p.ingress.staged?.verdict).toBe('Deny');
+    expect(ruleOf(p.ingress.staged?.decidedBy as Decision).name).toBe('pci-lockdown-dry-run');
+  });
+
   it('v1alpha1 kinds decide in west: ANP Pass to the NetworkPolicy, BANP deny', () => {
     const pass = find('west/shop/web-0', 'west/analytics/etl-0', 7000);
     expect(pass.verdict).toBe('Allow');
