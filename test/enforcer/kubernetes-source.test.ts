@@ -18,7 +18,6 @@ const TOKEN = 'kube-token-for-tests';
 const PODS = '/api/v1/pods';
 const NS = '/api/v1/namespaces';
 const NP = '/apis/networking.k8s.io/v1/networkpolicies';
-const MNP = '/apis/palisade.dev/v1alpha1/meshnetworkpolicies';
 
 // A throwaway CA-less self-signed certificate for 127.0.0.1: the client verifies it.
 const tlsDir = mkdtempSync(join(tmpdir(), 'palisade-kube-'));

@@ -35,15 +35,8 @@ const DROP_REASONS = [
   'OTHER',
 ] as const;
 const SINKS = ['ndjson', 'ocsf', 'stdout', 'memory', 'other'] as const;
-const MAPS = [
-  'ipcache',
-  'endpoints',
-  'policy_tables',
-  'policy_entries',
-  'conntrack',
-  'cookies',
-] as const;
-export type MapName = (typeof MAPS)[number];
+export type MapName =
+  'ipcache' | 'endpoints' | 'policy_tables' | 'policy_entries' | 'conntrack' | 'cookies';
 export type SinkKind = (typeof SINKS)[number];
 
 function oneOf<T extends string>(allowed: readonly T[], v: string, fallback: T): T {
