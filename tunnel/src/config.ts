@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { parsePrefix } from './cidr.js';
 import type { GatewayConfig } from './gateway.js';
-import { checkClusterName } from './mesh-store.js';
+import { checkClusterName } from './cluster-name.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -10,6 +10,7 @@
 import { Etcd3, type Lease } from 'etcd3';
 import type { GatewayKey, Member } from './plan.js';
 import { parsePublicKey } from './keys.js';
+import { checkClusterName } from './cluster-name.js';
 
 export const ROOT = '/palisade/';
 const CLUSTERS = `${ROOT}clusters/`;
@@ -41,11 +42,7 @@ export interface MeshSnapshot {
   readonly errors: readonly string[];
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-export function checkClusterName(name: string): void {
-  if (!NAME.test(name)) throw new Error(`cluster name ${JSON.stringify(name)}: must be a DNS label (lowercase letters, digits, '-', at most 63)`);
-}
+export { checkClusterName };
 
 function parseMember(name: string, cluster: unknown, gateway: unknown, joinRevision: number): Member {
   const c = cluster as ClusterRecord;
