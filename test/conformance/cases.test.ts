@@ -158,7 +158,9 @@ describe('the translated suites', () => {
     expect([...suites.keys()].sort()).toEqual([
       'kubernetes-docs',
       'netpol-e2e',
+      'netpol-e2e-ipv6',
       'network-policy-api',
+      'network-policy-api-ipv6',
       'network-policy-api-v1alpha1',
     ]);
     for (const verdicts of suites.values()) expect([...verdicts].sort()).toEqual(['Allow', 'Deny']);
