@@ -6,7 +6,7 @@
  *
  * Every case runs the built program (dist/cli/src/program.js, `runCli`, the
  * function dist/cli/src/main.js calls) in this process: one node start per
- * case would take minutes for 255 cases on two cores. The first case of every
+ * case would take minutes for 400 cases on two cores. The first case of every
  * suite is also run by spawning dist/cli/src/main.js, and must print the same
  * bytes with the same exit code; PALISADE_CONFORMANCE_SPAWN=all spawns the
  * binary for every case instead.
