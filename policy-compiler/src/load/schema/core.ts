@@ -124,7 +124,7 @@ export const NETWORK_POLICY: Schema = topLevel(objectMeta('dns1123-subdomain', t
 
 export const NAMESPACE: Schema = topLevel(objectMeta('dns1123-label', false), {
   spec: { type: 'object', properties: { finalizers: { type: 'array', items: str } } },
-  status: any,
+  status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
 });
 
 const checkContainerPort: NativeCheck = (v) => {
