@@ -130,6 +130,10 @@ export function diff(program: Command, ctx: CliContext): void {
     .addOption(portOption())
     .addOption(externalOption())
     .addOption(outputOption(['table', 'json'], 'table'))
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 no verdict changes, 1 verdicts change, 2 usage or input error.\nExample:\n  ${ctx.displayName} diff -f world-before/ -f world-after/ --port tcp/443\n`,
+    )
     .action(async (opts: DiffOptions) => {
       if (opts.filename.length !== 2) {
         throw new CliError(

@@ -36,6 +36,10 @@ export function lint(program: Command, ctx: CliContext): void {
     .addOption(filenameOption('policy or world'))
     .addOption(outputOption(['text', 'json', 'sarif'], 'text'))
     .option('--strict', 'warnings count as findings too (exit 1)')
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 no errors, 1 findings, 2 usage error.\nExamples:\n  ${ctx.displayName} lint -f examples/world\n  ${ctx.displayName} lint -f policies/ -o sarif > palisade.sarif\n`,
+    )
     .action(async (opts: LintOptions) => {
       const loaded = await loadInputs(opts.filename, ctx);
       const ds = loaded.diagnostics;

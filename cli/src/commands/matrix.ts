@@ -59,6 +59,10 @@ export function matrix(program: Command, ctx: CliContext): void {
       'only probes between pods of this namespace (in every cluster)',
     )
     .addOption(outputOption(['table', 'wide', 'json'], 'table'))
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 ok (whatever the verdicts), 2 usage or input error.\nExamples:\n  ${ctx.displayName} matrix -f examples/world --port tcp/8443 --external 203.0.113.7\n  ${ctx.displayName} matrix -f examples/world -n shop -o wide\n`,
+    )
     .action(async (opts: MatrixOptions) => {
       const engine = engineFor(opts.engine);
       const world = await loadValidWorld(opts.filename, ctx);

@@ -28,6 +28,10 @@ export function verdict(program: Command, ctx: CliContext): void {
     .requiredOption('--to <id>', 'destination, same forms as --from')
     .requiredOption('--port <proto/n>', 'destination port, e.g. tcp/80', parsePortSpec)
     .addOption(outputOption(['text', 'json'], 'text'))
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 allowed, 1 denied, 2 usage or input error.\nExample:\n  ${ctx.displayName} verdict -f examples/world --from east/shop/api-0 --to east/payments/ledger-0 --port tcp/9443\n`,
+    )
     .action(async (opts: VerdictOptions) => {
       const world = await loadValidWorld(opts.filename, ctx);
       // Unknown or malformed ids throw SemanticsError: an input error (exit 2).
