@@ -2,7 +2,8 @@
  * The program each test pod runs (plain JS, started with `node -e` inside
  * the pod's netns): JSON commands on stdin, JSON replies on stdout. Servers
  * echo (TCP and UDP, dual stack) and count UDP datagrams per port; clients
- * probe, hold a long TCP connection, or send a bounded UDP flood.
+ * probe, hold a long TCP connection, send a bounded UDP flood, or time
+ * request/response round trips.
  */
 export const POD_AGENT_JS = String.raw`
 const net = require('node:net');
@@ -67,6 +68,25 @@ function flood(c) {
     for (let k = 0; k < c.burst; k++) { const p = c.ports[i++ % c.ports.length]; s.send('f', p, c.host); sent[p]++; }
   }, 1);
 }
+function rr(c) {
+  const sock = net.connect({ host: c.host, port: c.port });
+  const lat = []; let t0 = 0n; let n = 0;
+  sock.setNoDelay(true);
+  const fail = () => { sock.destroy(); out({ id: c.id, ok: false }); };
+  const timer = setTimeout(fail, c.timeoutMs);
+  sock.on('error', () => { clearTimeout(timer); fail(); });
+  sock.on('connect', () => { t0 = process.hrtime.bigint(); sock.write('r'); });
+  sock.on('data', () => {
+    lat.push(Number(process.hrtime.bigint() - t0) / 1000);
+    if (++n >= c.count) {
+      clearTimeout(timer); sock.destroy();
+      lat.sort((a, b) => a - b);
+      const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
+      return out({ id: c.id, ok: true, p50: q(0.5), p99: q(0.99) });
+    }
+    t0 = process.hrtime.bigint(); sock.write('r');
+  });
+}
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   const c = JSON.parse(line);
   if (c.op === 'serve') serve(c);
@@ -75,6 +95,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   else if (c.op === 'udp') udp(c);
   else if (c.op === 'hold') hold(c);
   else if (c.op === 'flood') flood(c);
+  else if (c.op === 'rr') rr(c);
 });
 process.stdin.on('end', () => process.exit(0));
 out({ ready: true });
