@@ -320,6 +320,22 @@ describe('matrix', () => {
     expect(ruleOf(web.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', name: 'web-ingress' });
   });
 
+  it('an IPv6 external pairs only with dual-stack pods, and the IPv4 ipBlock does not admit it', () => {
+    const r = palisade(['matrix', '-f', EXAMPLES, '--external', '2001:db8::7', '--port', 'tcp/8080', '-o', 'json']);
+    expect(r.code).toBe(0);
+    const v6 = (JSON.parse(r.stdout).probes as ProbeJson[]).filter((p) => p.from === 'ip:2001:db8::7');
+    expect(v6.map((p) => p.to).sort()).toEqual([
+      'east/payments/pay-0',
+      'east/shop/web-0',
+      'east/shop/web-1',
+      'west/analytics/warehouse-0',
+      'west/shop/web-0',
+    ]);
+    const web = v6.find((p) => p.to === 'east/shop/web-0');
+    expect(web?.verdict).toBe('Deny');
+    expect(web?.ingress.decidedBy).toMatchObject({ kind: 'default', verdict: 'Deny' });
+  });
+
   it('table: a grid per port with UPPERCASE headers and . / X / ! cells', () => {
     const r = palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/8443', '--port', 'tcp/9443']);
     expect(r.code).toBe(0);
