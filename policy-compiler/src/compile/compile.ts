@@ -14,8 +14,8 @@ import { AddressError, parseAddress, parsePrefix } from './addr.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
 import { allocate, IdentityError, type IdentityInfo } from './identities.js';
 import { buildIpcache, encodeIpcache, IpcacheLpm } from './ipcache.js';
-import { allocateCookies, classBuilder, compilePolicies, labelLookups, type CRule, type PeerMatcher, type SubjectClass } from './program.js';
-import { compileTable } from './tables.js';
+import { allocateCookies, classBuilder, compilePolicies, labelLookups, type PeerMatcher, type SubjectClass } from './program.js';
+import { planTable } from './tables.js';
 
 /** Map sizes the compiler must fit in (defaults: bpf/include/palisade.h). */
 export interface Limits {
@@ -226,7 +226,7 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
   const identityList = [...ids.identities.values()].sort((a, b) => a.number - b.number);
   const matchMemo = new Map<string, Set<number>>();
   const matchedFor = (cluster: string) => (m: PeerMatcher): ReadonlySet<number> => {
-    const k = `${cluster}\u0000${m.key}`;
+    const k = m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
     let hit = matchMemo.get(k);
     if (hit === undefined) {
       hit = new Set();
@@ -251,16 +251,16 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
   for (const cls of sortedClasses) {
     const table = tableNumbers.get(cls.key) as number;
     const matched = matchedFor(cls.program.cluster);
-    const fp = memo === undefined ? '' : fingerprint(cls, matched, ids.byNumber, nodeIdentities);
+    const plan = planTable({
+      program: cls.program,
+      identities: identityList,
+      byNumber: ids.byNumber,
+      matched,
+      nodeIdentities: (n) => nodeIdentities.get(n) ?? [],
+    });
+    const fp = plan.fingerprint;
     let entries = memo?.read?.get(fp);
-    if (entries === undefined) {
-      entries = compileTable({
-        program: cls.program,
-        identities: identityList,
-        matched,
-        nodeIdentities: (n) => nodeIdentities.get(n) ?? [],
-      }).entries;
-    }
+    if (entries === undefined) entries = plan.build().entries;
     memo?.write.set(fp, entries);
     if (entries.length > limits.tableEntries) return capacity('policy-table', `table ${table} (${cls.key})`, entries.length, limits.tableEntries);
     policyEntries += entries.length;
@@ -313,43 +313,4 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
       },
     },
   };
-}
-
-/**
- * Everything a table's entries depend on: the program's rules (cookies,
- * actions, ports, flags), the identities its matchers select with their
- * numbers and named ports, and the exempt node's identities.
- */
-function fingerprint(
-  cls: SubjectClass,
-  matched: (m: PeerMatcher) => ReadonlySet<number>,
-  byNumber: ReadonlyMap<number, IdentityInfo>,
-  nodeIdentities: ReadonlyMap<string, number[]>,
-): string {
-  const p = cls.program;
-  const rule = (r: CRule): string => {
-    const peers = r.peers === null ? '*' : r.peers.map((m) => [...matched(m)].join('.')).join('|');
-    return `${r.cookie}:${r.action}:${r.flags}:${JSON.stringify(r.ports)}:${peers}`;
-  };
-  const list = (rs: readonly CRule[]): string => rs.map(rule).join(';');
-  const namedIds =
-    p.direction === 'Egress'
-      ? [...byNumber.values()]
-          .filter((i) => i.ports.length > 0)
-          .map((i) => `${i.number}=${JSON.stringify(i.ports)}`)
-          .join(',')
-      : '';
-  return [
-    cls.key,
-    list(p.admin),
-    list(p.adminStaged),
-    list(p.np),
-    list(p.baseline),
-    list(p.baselineStaged),
-    p.hasAudit,
-    p.isolatedBy.length,
-    p.exemptNode === null ? '' : (nodeIdentities.get(p.exemptNode) ?? []).join('.'),
-    JSON.stringify(p.dstPorts),
-    namedIds,
-  ].join('\n');
 }

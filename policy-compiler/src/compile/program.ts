@@ -16,6 +16,8 @@ import type { IdentityInfo } from './identities.js';
 export interface PeerMatcher {
   /** Canonical text: equal keys match the same identities. */
   readonly key: string;
+  /** Whether the answer depends on the subject's cluster (else memoized across clusters). */
+  readonly subjectCluster?: boolean;
   match(id: IdentityInfo, subjectCluster: string): boolean;
 }
 
@@ -136,7 +138,7 @@ function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
         selectorMatches(ns, L.namespaceLabels(id.cluster as string, id.namespace as string)) &&
         selectorMatches(ps, id.labels);
       if (cl === null) {
-        return { key: `cp-pods|own|${selectorKey(ns)}|${selectorKey(ps)}`, match: (id, sc) => id.cluster === sc && base(id) };
+        return { key: `cp-pods|own|${selectorKey(ns)}|${selectorKey(ps)}`, subjectCluster: true, match: (id, sc) => id.cluster === sc && base(id) };
       }
       return {
         key: `cp-pods|${selectorKey(cl)}|${selectorKey(ns)}|${selectorKey(ps)}`,
@@ -145,7 +147,7 @@ function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
     }
     case 'nodes': {
       const sel: LabelSelector = peer.nodeSelector;
-      return { key: `cp-nodes|${selectorKey(sel)}`, match: (id, sc) => id.kind === 'node' && id.cluster === sc && selectorMatches(sel, id.labels) };
+      return { key: `cp-nodes|${selectorKey(sel)}`, subjectCluster: true, match: (id, sc) => id.kind === 'node' && id.cluster === sc && selectorMatches(sel, id.labels) };
     }
     case 'networks': {
       const cidrs = peer.cidrs.map(L.prefix);

@@ -17,7 +17,7 @@
  */
 import type { Direction } from '../model/policy.js';
 import type { ContainerPort, Protocol } from '../model/world.js';
-import { encodePolicyKey, encodePolicyValue, compareBytes } from '../encode/codec.js';
+import { encodePolicyKey, encodePolicyValue } from '../encode/codec.js';
 import { IPPROTO, PAL } from '../encode/layout.js';
 import type { MapEntry } from '../compiled.js';
 import { portRangeCover, portRangeCoverSize } from './port-ranges.js';
@@ -172,6 +172,7 @@ function boundaries(rules: readonly CRule[], proto: Protocol, dst: readonly Cont
 export interface TableInput {
   readonly program: Program;
   readonly identities: readonly IdentityInfo[];
+  readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   /** Identities each peer matcher selects (for the program's cluster), memoized by the caller. */
   readonly matched: (m: PeerMatcher) => ReadonlySet<number>;
   /** Identities of the exempt node's addresses. */
@@ -199,7 +200,7 @@ function relevantIdentities(t: TableInput, rules: readonly CRule[]): number[] {
 }
 
 interface Emit {
-  push(identity: number, prefixlen: number, protocol: number, port: number, v: Val, specific: boolean): void;
+  push(prefixlen: number, protocol: number, port: number, v: Val): void;
 }
 
 /**
@@ -207,14 +208,12 @@ interface Emit {
  * must be given; elsewhere entries are optional (same answer either way).
  */
 function emitPeer(
-  identity: number,
-  specific: boolean,
   other: { val: Val; need: boolean },
   runsByProto: ReadonlyMap<Protocol, Run[]>,
   out: Emit,
 ): void {
   const wide = other.need; // a /32 entry answers protocols without ports, and is the fallback of all others
-  if (wide) out.push(identity, 32, 0, 0, other.val, specific);
+  if (wide) out.push(32, 0, 0, other.val);
   for (const proto of PROTOS) {
     const runs = runsByProto.get(proto) as Run[];
     const covers = runs.map((r) => portRangeCoverSize(r.start, r.end));
@@ -240,11 +239,11 @@ function emitPeer(
       }
     }
     const pnum = IPPROTO[proto];
-    if (bg !== null) out.push(identity, 40, pnum, 0, bg, specific);
+    if (bg !== null) out.push(40, pnum, 0, bg);
     for (const r of runs) {
       const covered = bg !== null ? r.val.full !== bg.full : wide ? r.val.full !== other.val.full : r.need;
       if (!covered) continue;
-      for (const b of portRangeCover(r.start, r.end)) out.push(identity, 40 + b.bits, pnum, b.port, r.val, specific);
+      for (const b of portRangeCover(r.start, r.end)) out.push(40 + b.bits, pnum, b.port, r.val);
     }
   }
 }
@@ -254,17 +253,29 @@ export interface CompiledTableEntries {
   readonly identitiesWithEntries: number;
 }
 
-/** All entries of one table, sorted by key bytes. */
-export function compileTable(t: TableInput): CompiledTableEntries {
-  const p = t.program;
-  const rules = allRules(p);
-  const anyRules = new Set(rules.filter((r) => r.peers === null));
-  const anyPeer: Peer = { ok: (r) => anyRules.has(r), dst: p.direction === 'Ingress' ? p.dstPorts : [], ownNode: false };
-  const entries: MapEntry[] = [];
-  const out: Emit = {
-    push(identity, prefixlen, protocol, port, v, specific) {
-      entries.push({
-        key: encodePolicyKey({ prefixlen, identity, protocol, port }),
+interface Template {
+  readonly prefixlen: number;
+  readonly protocol: number;
+  readonly port: number;
+  readonly value: Uint8Array;
+}
+
+interface Row {
+  readonly prefixlen: number;
+  readonly identity: number;
+  readonly protocol: number;
+  readonly port: number;
+  readonly value: Uint8Array;
+}
+
+function templates(emit: (out: Emit) => void, specific: boolean): Template[] {
+  const list: Template[] = [];
+  emit({
+    push(prefixlen, protocol, port, v) {
+      list.push({
+        prefixlen,
+        protocol,
+        port,
         value: encodePolicyValue({
           verdict: v.verdict,
           stagedVerdict: v.staged,
@@ -275,7 +286,86 @@ export function compileTable(t: TableInput): CompiledTableEntries {
         }),
       });
     },
+  });
+  return list;
+}
+
+export interface TablePlan {
+  /**
+   * Everything the entries depend on, as text: the program (rules in order
+   * with cookie, action, flags, ports), and each identity that may differ
+   * from ANY with the rules its peer matches, its named ports and node
+   * exemption. Equal fingerprints give byte-identical entries.
+   */
+  readonly fingerprint: string;
+  build(): CompiledTableEntries;
+}
+
+const ruleText = (r: CRule): string => `${r.cookie}:${r.action}:${r.flags}:${r.peers === null ? '*' : 'p'}:${JSON.stringify(r.ports)}`;
+
+/** All entries of one table, sorted by key bytes. */
+export function compileTable(t: TableInput): CompiledTableEntries {
+  return planTable(t).build();
+}
+
+export function planTable(t: TableInput): TablePlan {
+  const p = t.program;
+  const rules = allRules(p);
+  const relevant = relevantIdentities(t, rules);
+  // Which rules (by index) each relevant identity's peer matches.
+  const matching = new Map<number, number[]>();
+  rules.forEach((r, i) => {
+    if (r.peers === null) return;
+    const seen = new Set<number>();
+    for (const m of r.peers) {
+      for (const n of t.matched(m)) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        let list = matching.get(n);
+        if (list === undefined) matching.set(n, (list = []));
+        list.push(i);
+      }
+    }
+  });
+  const sigs = relevant.map((n) => {
+    const id = t.byNumber.get(n) as IdentityInfo;
+    const ownNode = p.exemptNode !== null && id.node === p.exemptNode;
+    return `${(matching.get(n) ?? []).join(',')}|${ownNode ? 1 : 0}|${p.direction === 'Egress' ? JSON.stringify(id.ports) : ''}`;
+  });
+  const pos = new Map(rules.map((r, i) => [r, i]));
+  const refs = (rs: readonly CRule[]): string => rs.map((r) => pos.get(r)).join(',');
+  const fingerprint = [
+    p.direction,
+    rules.map(ruleText).join(';'),
+    refs(p.admin),
+    refs(p.np),
+    refs(p.baseline),
+    p.hasAudit ? 1 : 0,
+    p.isolatedBy.length > 0 ? 1 : 0,
+    JSON.stringify(p.dstPorts),
+    relevant.map((n, i) => `${n}=${sigs[i]}`).join(' '),
+  ].join('\n');
+  return { fingerprint, build: () => buildTable(t, rules, relevant, sigs, matching) };
+}
+
+function buildTable(
+  t: TableInput,
+  rules: readonly CRule[],
+  relevant: readonly number[],
+  sigs: readonly string[],
+  matching: ReadonlyMap<number, number[]>,
+): CompiledTableEntries {
+  const p = t.program;
+  const anyRules = new Set(rules.filter((r) => r.peers === null));
+  const anyPeer: Peer = { ok: (r) => anyRules.has(r), dst: p.direction === 'Ingress' ? p.dstPorts : [], ownNode: false };
+  const anyCache = new Map<string, Val>();
+  const anyAt = (proto: Protocol, port: number): Val => {
+    const k = `${proto}${port}`;
+    let v = anyCache.get(k);
+    if (v === undefined) anyCache.set(k, (v = evaluate(p, anyPeer, proto, port)));
+    return v;
   };
+  const rows: Row[] = [];
   const runsFor = (peer: Peer, need: (v: Val, proto: Protocol, port: number) => boolean): Map<Protocol, Run[]> => {
     const m = new Map<Protocol, Run[]>();
     for (const proto of PROTOS) {
@@ -295,38 +385,47 @@ export function compileTable(t: TableInput): CompiledTableEntries {
     }
     return m;
   };
+  const add = (identity: number, ts: readonly Template[]): void => {
+    for (const x of ts) rows.push({ prefixlen: x.prefixlen, identity, protocol: x.protocol, port: x.port, value: x.value });
+  };
 
   // ANY: needed wherever the answer is not "no entry".
   const anyOther = evaluate(p, anyPeer, 'other', 0);
-  emitPeer(PAL.ID_ANY, false, { val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER }, runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER), out);
+  add(
+    PAL.ID_ANY,
+    templates((out) => emitPeer({ val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER }, runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER), out), false),
+  );
 
-  // Identities: needed wherever the answer differs from ANY's.
-  const relevant = relevantIdentities(t, rules);
-  const byNumber = new Map(t.identities.map((i) => [i.number, i]));
+  // Identities: needed wherever the answer differs from ANY's. Identities
+  // with the same signature (rules matched, node exemption, named ports) get
+  // the same entries: computed once per signature.
+  const bySignature = new Map<string, Template[]>();
   let withEntries = 0;
-  for (const n of relevant) {
-    const id = byNumber.get(n) as IdentityInfo;
-    const okCache = new Map<CRule, boolean>();
-    const peer: Peer = {
-      ok(r) {
-        if (r.peers === null) return true;
-        let hit = okCache.get(r);
-        if (hit === undefined) {
-          hit = r.peers.some((m) => t.matched(m).has(n));
-          okCache.set(r, hit);
-        }
-        return hit;
-      },
-      dst: p.direction === 'Ingress' ? p.dstPorts : id.ports,
-      ownNode: p.exemptNode !== null && id.node === p.exemptNode,
-    };
-    const before = entries.length;
-    const other = evaluate(p, peer, 'other', 0);
-    const runs = runsFor(peer, (v, proto, port) => v.answer !== evaluate(p, anyPeer, proto, port).answer);
-    emitPeer(n, true, { val: other, need: other.answer !== anyOther.answer }, runs, out);
-    if (entries.length > before) withEntries++;
-  }
-  entries.sort((a, b) => compareBytes(a.key, b.key));
+  relevant.forEach((n, k) => {
+    const id = t.byNumber.get(n) as IdentityInfo;
+    const sig = sigs[k] as string;
+    let ts = bySignature.get(sig);
+    if (ts === undefined) {
+      const ok = new Set((matching.get(n) ?? []).map((i) => rules[i] as CRule));
+      const peer: Peer = {
+        ok: (r) => r.peers === null || ok.has(r),
+        dst: p.direction === 'Ingress' ? p.dstPorts : id.ports,
+        ownNode: p.exemptNode !== null && id.node === p.exemptNode,
+      };
+      const other = evaluate(p, peer, 'other', 0);
+      const runs = runsFor(peer, (v, proto, port) => v.answer !== anyAt(proto, port).answer);
+      ts = templates((out) => emitPeer({ val: other, need: other.answer !== anyOther.answer }, runs, out), true);
+      bySignature.set(sig, ts);
+    }
+    if (ts.length > 0) withEntries++;
+    add(n, ts);
+  });
+  // Key bytes order = (prefixlen, identity, protocol, port) numerically.
+  rows.sort((a, b) => a.prefixlen - b.prefixlen || a.identity - b.identity || a.protocol - b.protocol || a.port - b.port);
+  const entries: MapEntry[] = rows.map((r) => ({
+    key: encodePolicyKey({ prefixlen: r.prefixlen, identity: r.identity, protocol: r.protocol, port: r.port }),
+    value: r.value,
+  }));
   return { entries, identitiesWithEntries: withEntries };
 }
 

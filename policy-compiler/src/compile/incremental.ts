@@ -1,0 +1,162 @@
+/**
+ * Recompiling after a change. `recompile(state, world)` compiles the new
+ * world with the previous numbering (so unchanged identities, tables and
+ * cookies keep their numbers) and reuses the entries of every table whose
+ * inputs are unchanged (same fingerprint: program and the identities its
+ * rules can match); only tables whose inputs changed are evaluated again.
+ * The result is, by construction, the full compile of the new world given
+ * the previous numbering, byte for byte; the delta lists only what differs.
+ * On an error (bad input, capacity) nothing changes: the caller keeps the
+ * previous state and its tables stay in force.
+ */
+import type { CompiledEndpoint, CompiledTable, EncodedDelta, EncodedTables, MapEntry } from '../compiled.js';
+import { podId, type EndpointId } from '../model/endpoint.js';
+import type { ClusterPolicy, NetworkPolicy } from '../model/policy.js';
+import type { Namespace, Node, Pod, World } from '../model/world.js';
+import { hex } from '../encode/codec.js';
+import { compile, type Compiled, type CompileError, type CompileOptions, type TableMemo } from './compile.js';
+
+export interface CompilerState {
+  readonly world: World;
+  readonly options: Omit<CompileOptions, 'previous'>;
+  readonly compiled: Compiled;
+  /** Table entries by fingerprint, for the next recompile. */
+  readonly memo: TableMemo;
+}
+
+export type StateResult = { readonly ok: true; readonly state: CompilerState } | { readonly ok: false; readonly error: CompileError };
+export type RecompileResult =
+  | { readonly ok: true; readonly state: CompilerState; readonly delta: EncodedDelta; readonly reusedTables: number; readonly rebuiltTables: number }
+  | { readonly ok: false; readonly error: CompileError };
+
+export function initialState(world: World, options: Omit<CompileOptions, 'previous'> = {}): StateResult {
+  const memo: TableMemo = new Map();
+  const r = compile(world, options, { read: undefined, write: memo });
+  return r.ok ? { ok: true, state: { world, options, compiled: r.compiled, memo } } : r;
+}
+
+export function recompile(prev: CompilerState, world: World): RecompileResult {
+  const memo: TableMemo = new Map();
+  const r = compile(world, { ...prev.options, previous: prev.compiled.allocation }, { read: prev.memo, write: memo });
+  if (!r.ok) return r;
+  let reused = 0;
+  for (const fp of memo.keys()) if (prev.memo.has(fp)) reused++;
+  return {
+    ok: true,
+    state: { world, options: prev.options, compiled: r.compiled, memo },
+    delta: diffTables(prev.compiled.encoded, r.compiled.encoded),
+    reusedTables: reused,
+    rebuiltTables: memo.size - reused,
+  };
+}
+
+/** One change of the world, as informers report them. */
+export type WorldChange =
+  | { readonly kind: 'upsertPod'; readonly pod: Pod }
+  | { readonly kind: 'removePod'; readonly cluster: string; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'upsertNamespace'; readonly namespace: Namespace }
+  | { readonly kind: 'upsertNode'; readonly node: Node }
+  | { readonly kind: 'upsertNetworkPolicy'; readonly policy: NetworkPolicy }
+  | { readonly kind: 'removeNetworkPolicy'; readonly cluster: string; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'upsertClusterPolicy'; readonly policy: ClusterPolicy }
+  | { readonly kind: 'removeClusterPolicy'; readonly policyKind: ClusterPolicy['kind']; readonly cluster: string | null; readonly name: string };
+
+export function compileIncremental(prev: CompilerState, change: WorldChange): RecompileResult {
+  return recompile(prev, applyChange(prev.world, change));
+}
+
+const nsKey = (x: { cluster: string; namespace: string; name: string }): string => `${x.cluster}\u0000${x.namespace}\u0000${x.name}`;
+
+function upsert<T>(list: readonly T[], item: T, key: (t: T) => string): T[] {
+  const k = key(item);
+  const out = list.filter((x) => key(x) !== k);
+  out.push(item);
+  return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/** The world after one change (arrays stay sorted as World requires). */
+export function applyChange(w: World, c: WorldChange): World {
+  switch (c.kind) {
+    case 'upsertPod':
+      return { ...w, pods: upsert(w.pods, c.pod, nsKey) };
+    case 'removePod': {
+      const id = podId(c);
+      return { ...w, pods: w.pods.filter((p) => podId(p) !== id) };
+    }
+    case 'upsertNamespace':
+      return { ...w, namespaces: upsert(w.namespaces, c.namespace, (n) => `${n.cluster}\u0000${n.name}`) };
+    case 'upsertNode':
+      return { ...w, nodes: upsert(w.nodes, c.node, (n) => `${n.cluster}\u0000${n.name}`) };
+    case 'upsertNetworkPolicy':
+      return { ...w, networkPolicies: upsert(w.networkPolicies, c.policy, nsKey) };
+    case 'removeNetworkPolicy': {
+      const k = nsKey(c);
+      return { ...w, networkPolicies: w.networkPolicies.filter((p) => nsKey(p) !== k) };
+    }
+    case 'upsertClusterPolicy': {
+      const key = (p: ClusterPolicy): string => `${p.cluster ?? ''}\u0000${p.name}\u0000${p.kind}`;
+      return { ...w, clusterPolicies: upsert(w.clusterPolicies, c.policy, key) };
+    }
+    case 'removeClusterPolicy':
+      return { ...w, clusterPolicies: w.clusterPolicies.filter((p) => !(p.kind === c.policyKind && p.cluster === c.cluster && p.name === c.name)) };
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as MapEntry;
+    const y = b[i] as MapEntry;
+    if (!sameBytes(x.key, y.key) || !sameBytes(x.value, y.value)) return false;
+  }
+  return true;
+}
+
+const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
+  a.identity === b.identity && a.egressTable === b.egressTable && a.ingressTable === b.ingressTable && a.flags === b.flags;
+
+/** The minimal change that turns `a` into `b`. */
+export function diffTables(a: EncodedTables, b: EncodedTables): EncodedDelta {
+  const oldIpc = new Map(a.ipcache.map((e) => [hex(e.key), e]));
+  const upsertIpc: MapEntry[] = [];
+  const seen = new Set<string>();
+  for (const e of b.ipcache) {
+    const k = hex(e.key);
+    seen.add(k);
+    const o = oldIpc.get(k);
+    if (o === undefined || !sameBytes(o.value, e.value)) upsertIpc.push(e);
+  }
+  const removeIpc = a.ipcache.filter((e) => !seen.has(hex(e.key))).map((e) => e.key);
+
+  const oldEp = new Map(a.endpoints.map((e) => [e.endpoint, e]));
+  const newEp = new Set<EndpointId>();
+  const upsertEp: CompiledEndpoint[] = [];
+  for (const e of b.endpoints) {
+    newEp.add(e.endpoint);
+    const o = oldEp.get(e.endpoint);
+    if (o === undefined || !sameEndpoint(o, e)) upsertEp.push(e);
+  }
+  const removeEp = a.endpoints.filter((e) => !newEp.has(e.endpoint)).map((e) => e.endpoint);
+
+  const oldT = new Map(a.tables.map((t) => [t.table, t]));
+  const newT = new Set<number>();
+  const replace: CompiledTable[] = [];
+  for (const t of b.tables) {
+    newT.add(t.table);
+    const o = oldT.get(t.table);
+    if (o === undefined || !sameEntries(o.entries, t.entries)) replace.push(t);
+  }
+  const removeT = a.tables.filter((t) => !newT.has(t.table)).map((t) => t.table);
+  return {
+    ipcache: { upsert: upsertIpc, remove: removeIpc },
+    endpoints: { upsert: upsertEp, remove: removeEp },
+    tables: { replace, remove: removeT },
+  };
+}
