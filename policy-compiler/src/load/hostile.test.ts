@@ -74,7 +74,7 @@ describe('hostile input', () => {
   });
   it('duplicate keys are errors at the second key, and the rest is still checked', () => {
     expect(lines(load('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n  labels: {x: 1}\n'))).toEqual([
-      'h.yaml:5:3: duplicate key "name"',
+      'h.yaml:5:3: metadata: duplicate key "name"',
       'h.yaml:6:15: metadata.labels.x: wrong type (allowed: string, got: integer 1)',
     ]);
   });

@@ -50,6 +50,8 @@ export const DEFAULT_LIMITS: LoaderLimits = Object.freeze({
 export interface ParseProblem {
   readonly kind: 'syntax' | 'limit' | 'duplicate-key' | 'encoding';
   readonly span: Span;
+  /** Field path of the mapping concerned, when known. */
+  readonly path?: FieldPath;
   readonly message: string;
 }
 
@@ -144,7 +146,14 @@ function cstDepth(token: CST.Token, cap: number): number {
   return max;
 }
 
-class LimitError extends Error {}
+class LimitError extends Error {
+  constructor(
+    message: string,
+    readonly span: Span | null = null,
+  ) {
+    super(message);
+  }
+}
 
 /** Raised while lexing: the whole text is refused, at the offset reached. */
 class TextLimitError extends Error {
@@ -196,7 +205,7 @@ class Converter {
     return r ? spanFrom(this.lc, r[0], r[1]) : fallback;
   }
 
-  convert(node: unknown, depth: number, fallback: Span, resolving: Set<unknown>): unknown {
+  convert(node: unknown, depth: number, fallback: Span, resolving: Set<unknown>, path: PathSegment[] = []): unknown {
     if (++this.nodes > this.limits.maxNodes) {
       throw new LimitError(
         `document expands to more than ${this.limits.maxNodes} nodes (alias expansion?)`,
@@ -211,11 +220,11 @@ class Converter {
       }
       const target = node.resolve(this.doc);
       if (target === undefined || resolving.has(target)) {
-        throw new LimitError(`unresolvable or recursive alias *${node.source}`);
+        throw new LimitError(`unresolvable or recursive alias *${node.source}`, this.span(node, fallback));
       }
       resolving.add(target);
       try {
-        return this.convert(target, depth, fallback, resolving);
+        return this.convert(target, depth, fallback, resolving, path);
       } finally {
         resolving.delete(target);
       }
@@ -240,20 +249,16 @@ class Converter {
         else if (isAlias(k) && isScalar(k.resolve(this.doc))) {
           key = String((k.resolve(this.doc) as { value: unknown }).value);
         } else {
-          this.problems.push({ kind: 'syntax', span: keySpan, message: 'mapping keys must be strings' });
+          this.problems.push({ kind: 'syntax', span: keySpan, path, message: 'mapping keys must be strings' });
           continue;
         }
         const v = item.value as YamlNode | null;
         const valueSpan = v ? this.span(v, keySpan) : keySpan;
         if (Object.prototype.hasOwnProperty.call(out, key)) {
-          this.problems.push({
-            kind: 'duplicate-key',
-            span: keySpan,
-            message: `duplicate key "${key}"`,
-          });
+          this.problems.push({ kind: 'duplicate-key', span: keySpan, path, message: `duplicate key "${key}"` });
           continue;
         }
-        const value = v === null || v === undefined ? null : this.convert(v, depth + 1, valueSpan, resolving);
+        const value = v === null || v === undefined ? null : this.convert(v, depth + 1, valueSpan, resolving, [...path, key]);
         // A null value is the same as an absent field for the API server (pruned).
         if (value === null) continue;
         out[key] = value;
@@ -274,7 +279,7 @@ class Converter {
       node.items.forEach((item, i) => {
         const s = this.span(item as YamlNode, own);
         spans.set(i, { key: null, value: s });
-        out.push(item === null || item === undefined ? null : this.convert(item, depth + 1, s, resolving));
+        out.push(item === null || item === undefined ? null : this.convert(item, depth + 1, s, resolving, [...path, i]));
       });
       this.entries.set(out, spans);
       return out;
@@ -345,7 +350,7 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
         if (value === null && isScalar(doc.contents) && doc.contents.value === null) return;
         documents.push(new LocatedDocument(file, i, value, docSpan, conv.entries));
       } catch (e) {
-        if (e instanceof LimitError) problems.push({ kind: 'limit', span: docSpan, message: e.message });
+        if (e instanceof LimitError) problems.push({ kind: 'limit', span: e.span ?? docSpan, message: e.message });
         else if (e instanceof RangeError) problems.push({ kind: 'limit', span: docSpan, message: 'document too complex to load' });
         else throw e;
       }

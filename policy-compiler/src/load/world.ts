@@ -195,7 +195,7 @@ class Loader {
     for (const p of parsed.problems) {
       const code: DiagnosticCode =
         p.kind === 'limit' ? 'PAL003' : p.kind === 'duplicate-key' ? 'PAL005' : p.kind === 'encoding' ? 'PAL002' : 'PAL001';
-      this.out.at(file, p.span, code, '', p.message);
+      this.out.at(file, p.span, code, p.path ?? '', p.message);
     }
     for (const doc of parsed.documents) this.document(doc);
   }
