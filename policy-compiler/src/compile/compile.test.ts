@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildWorld, cp, cpNetworks, cpPods, ALL, ipBlock, node, np, npPods, pod, sel, tcp } from '../../../test/support/world-builder.js';
+import { buildWorld, cp, cpNetworks, ALL, ipBlock, node, np, npPods, pod, sel, tcp } from '../../../test/support/world-builder.js';
 import { decodeIpcacheKey, decodeIpcacheValue, decodePolicyKey } from '../encode/codec.js';
 import { PAL } from '../encode/layout.js';
 import { compile, type Compiled } from './compile.js';
@@ -10,7 +10,7 @@ function ok(r: ReturnType<typeof compile>): Compiled {
   return r.compiled;
 }
 
-const world = buildWorld({
+const parts = {
   pods: [
     pod('prod/web-1', { labels: { app: 'web', hash: 'x1' }, ip: '10.0.0.1', node: 'n1' }),
     pod('prod/web-2', { labels: { app: 'web', hash: 'x2' }, ip: '10.0.0.2', node: 'n1' }),
@@ -19,7 +19,8 @@ const world = buildWorld({
   nodes: [node('n1', { ip: '192.168.0.1' })],
   networkPolicies: [np('prod/db', { podSelector: sel({ app: 'db' }), ingress: [{ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(5432)] }] })],
   clusterPolicies: [cp('block', { subject: { namespaces: ALL, pods: ALL }, egress: [{ action: 'Deny', peers: [cpNetworks('10.0.0.0/8')], ports: [tcp(22)] }] })],
-});
+};
+const world = buildWorld(parts);
 
 describe('identities', () => {
   it('pods that differ only in label keys no selector uses share an identity', () => {
@@ -48,7 +49,7 @@ describe('identities', () => {
   });
   it('an unchanged endpoint keeps its identity when others appear (stable numbering)', () => {
     const a = ok(compile(world));
-    const more = buildWorld({ ...world, pods: [...world.pods, pod('prod/aaa', { labels: { app: 'aaa' }, ip: '10.0.0.9' })] });
+    const more = buildWorld({ ...parts, pods: [...parts.pods, pod('prod/aaa', { labels: { app: 'aaa' }, ip: '10.0.0.9' })] });
     const b = ok(compile(more, { previous: a.allocation }));
     for (const e of a.encoded.endpoints) expect(b.encoded.endpoints.find((x) => x.endpoint === e.endpoint)?.identity).toBe(e.identity);
   });
@@ -99,9 +100,9 @@ describe('capacity', () => {
     const init = initialState(world, { limits: { tableEntries: 100 } });
     if (!init.ok) throw new Error(init.error.message);
     const big = buildWorld({
-      ...world,
+      ...parts,
       networkPolicies: [
-        ...world.networkPolicies,
+        ...parts.networkPolicies,
         np('prod/many', { podSelector: sel({ app: 'db' }), ingress: Array.from({ length: 150 }, (_, i) => ({ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(1000 + 2 * i)] })) }),
       ],
     });
