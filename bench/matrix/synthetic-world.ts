@@ -88,7 +88,11 @@ export function syntheticWorld(size: SyntheticSize): World {
       namespaces.push({
         cluster,
         name,
-        labels: { team: TEAMS[i % TEAMS.length] as string, env: i % 3 === 0 ? 'dev' : 'prod', [NAMESPACE_NAME_LABEL]: name },
+        labels: {
+          team: TEAMS[i % TEAMS.length] as string,
+          env: i % 3 === 0 ? 'dev' : 'prod',
+          [NAMESPACE_NAME_LABEL]: name,
+        },
         declared: true,
         source: NO_SOURCE,
       });
@@ -154,7 +158,11 @@ export function syntheticWorld(size: SyntheticSize): World {
                 r() < 0.5
                   ? { kind: 'pods', namespaceSelector: null, podSelector: sel({ app: pick(APPS) }) }
                   : r() < 0.8
-                    ? { kind: 'pods', namespaceSelector: sel({ team: pick(TEAMS) }), podSelector: SELECT_ALL }
+                    ? {
+                        kind: 'pods',
+                        namespaceSelector: sel({ team: pick(TEAMS) }),
+                        podSelector: SELECT_ALL,
+                      }
                     : { kind: 'ipBlock', cidr: '10.0.0.0/8', except: ['10.2.0.0/16'] },
               ],
         ports: randomPorts(),
@@ -179,7 +187,11 @@ export function syntheticWorld(size: SyntheticSize): World {
   for (let i = 0; i < rest; i++) {
     const kindRoll = i % 4;
     const kind: ClusterPolicyKind =
-      kindRoll === 0 ? 'MeshNetworkPolicy' : kindRoll === 1 ? 'AdminNetworkPolicy' : 'ClusterNetworkPolicy';
+      kindRoll === 0
+        ? 'MeshNetworkPolicy'
+        : kindRoll === 1
+          ? 'AdminNetworkPolicy'
+          : 'ClusterNetworkPolicy';
     const baseline = kind !== 'AdminNetworkPolicy' && r() < 0.3;
     const mesh = kind === 'MeshNetworkPolicy';
     const actions: RuleAction[] = baseline ? ['Accept', 'Deny'] : ['Accept', 'Deny', 'Pass'];
@@ -224,8 +236,14 @@ export function syntheticWorld(size: SyntheticSize): World {
     });
   }
 
-  const byName = <T extends { cluster: string | null; name: string; namespace?: string }>(a: T, b: T): number =>
-    `${a.cluster ?? ''}/${a.namespace ?? ''}/${a.name}` < `${b.cluster ?? ''}/${b.namespace ?? ''}/${b.name}` ? -1 : 1;
+  const byName = <T extends { cluster: string | null; name: string; namespace?: string }>(
+    a: T,
+    b: T,
+  ): number =>
+    `${a.cluster ?? ''}/${a.namespace ?? ''}/${a.name}` <
+    `${b.cluster ?? ''}/${b.namespace ?? ''}/${b.name}`
+      ? -1
+      : 1;
   return {
     clusters,
     namespaces: namespaces.sort(byName),

@@ -40,11 +40,12 @@ const datapath: MatrixEngine = async ({ world, ports, externals }) => {
   }
 };
 
-export const ENGINES: Readonly<Record<EngineName, { engine: MatrixEngine | null; issue: number }>> = {
-  reference: { engine: reference, issue: 3 },
-  compiled: { engine: null, issue: 4 },
-  datapath: { engine: datapath, issue: 5 },
-};
+export const ENGINES: Readonly<Record<EngineName, { engine: MatrixEngine | null; issue: number }>> =
+  {
+    reference: { engine: reference, issue: 3 },
+    compiled: { engine: null, issue: 4 },
+    datapath: { engine: datapath, issue: 5 },
+  };
 
 export const ENGINE_NAMES = Object.keys(ENGINES) as EngineName[];
 

@@ -6,7 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { EXAMPLES, KUBECTL_MAIN, MAIN, palisade, requireBuiltCli, ROOT, STACK_TRACE } from './run-cli.js';
+import {
+  EXAMPLES,
+  KUBECTL_MAIN,
+  MAIN,
+  palisade,
+  requireBuiltCli,
+  ROOT,
+  STACK_TRACE,
+} from './run-cli.js';
 
 const INVALID = 'test/cli/fixtures/invalid-policies.yaml';
 
@@ -54,7 +62,11 @@ afterAll(() => {
 
 /** The example world as one YAML stream (for `-f -`). */
 function examplesText(): string {
-  const files = ['clusters.yaml', 'workloads.yaml', ...readdirSync(join(ROOT, EXAMPLES, 'policies')).map((f) => `policies/${f}`)];
+  const files = [
+    'clusters.yaml',
+    'workloads.yaml',
+    ...readdirSync(join(ROOT, EXAMPLES, 'policies')).map((f) => `policies/${f}`),
+  ];
   return files.map((f) => readFileSync(join(ROOT, EXAMPLES, f), 'utf8')).join('\n---\n');
 }
 
@@ -78,7 +90,10 @@ describe('lint', () => {
   it('-o json: diagnostics with positions and a summary', () => {
     const r = palisade(['lint', '-f', INVALID, '-o', 'json']);
     expect(r.code).toBe(1);
-    const out = JSON.parse(r.stdout) as { diagnostics: Record<string, unknown>[]; summary: unknown };
+    const out = JSON.parse(r.stdout) as {
+      diagnostics: Record<string, unknown>[];
+      summary: unknown;
+    };
     expect(out.summary).toEqual({ files: 1, errors: 2, warnings: 0 });
     expect(Object.keys(out.diagnostics[0] ?? {}).sort()).toEqual(
       ['code', 'col', 'endCol', 'endLine', 'file', 'line', 'message', 'path', 'severity'].sort(),
@@ -101,7 +116,11 @@ describe('lint', () => {
     expect(log.$schema).toMatch(/sarif-schema-2\.1\.0\.json$/);
     const run = log.runs[0];
     const driver = run.tool.driver;
-    expect(driver).toMatchObject({ name: 'palisade', version: expect.any(String), semanticVersion: expect.any(String) });
+    expect(driver).toMatchObject({
+      name: 'palisade',
+      version: expect.any(String),
+      semanticVersion: expect.any(String),
+    });
     expect(driver.informationUri).toMatch(/^https:\/\//);
     for (const rule of driver.rules) {
       expect(rule.id).toMatch(/^PAL\d{3}$/);
@@ -110,7 +129,10 @@ describe('lint', () => {
       expect(rule.fullDescription.text.length).toBeGreaterThan(0);
       expect(rule.help.text.length).toBeGreaterThan(0);
       expect(['error', 'warning', 'note']).toContain(rule.defaultConfiguration.level);
-      expect(rule.properties).toMatchObject({ tags: expect.any(Array), precision: expect.any(String) });
+      expect(rule.properties).toMatchObject({
+        tags: expect.any(Array),
+        precision: expect.any(String),
+      });
       expect(Number(rule.properties['security-severity'])).toBeGreaterThan(0);
     }
     expect(run.results).toHaveLength(2);
@@ -127,7 +149,11 @@ describe('lint', () => {
       expect(res.partialFingerprints.primaryLocationLineHash).toMatch(/^[0-9a-f]{32}:\d+$/);
     }
     const prio = run.results.find((x: { ruleId: string }) => x.ruleId === 'PAL024');
-    expect(prio.locations[0].physicalLocation.region).toMatchObject({ startLine: 8, startColumn: 13, endLine: 8 });
+    expect(prio.locations[0].physicalLocation.region).toMatchObject({
+      startLine: 8,
+      startColumn: 13,
+      endLine: 8,
+    });
   });
 
   it('-f - reads standard input', () => {
@@ -163,11 +189,28 @@ describe('verdict', () => {
   it('denied by the Baseline tier: exit 1, the path names each tier and the deciding rule', () => {
     // shop api -> payments ledger: the PCI guardrail passes shop traffic down, no
     // NetworkPolicy selects the ledger, so the east baseline's deny-in-cluster decides.
-    const args = ['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/payments/ledger-0', '--port', 'tcp/9443'];
+    const args = [
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'east/shop/api-0',
+      '--to',
+      'east/payments/ledger-0',
+      '--port',
+      'tcp/9443',
+    ];
     const r = palisade(args);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^east\/shop\/api-0 -> east\/payments\/ledger-0 TCP\/9443 .*: Deny/);
-    for (const s of ['east-pci-guardrail', 'pass-shop', 'NetworkPolicy tier', 'Baseline tier', 'east-baseline', 'deny-in-cluster']) {
+    for (const s of [
+      'east-pci-guardrail',
+      'pass-shop',
+      'NetworkPolicy tier',
+      'Baseline tier',
+      'east-baseline',
+      'deny-in-cluster',
+    ]) {
       expect(r.stdout).toContain(s);
     }
     const j = JSON.parse(palisade([...args, '-o', 'json']).stdout);
@@ -188,27 +231,83 @@ describe('verdict', () => {
   });
 
   it('allowed by an Admin Accept: exit 0', () => {
-    const r = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/monitoring/prometheus-0', '--to', 'east/payments/ledger-0', '--port', 'tcp/9443', '-o', 'json']);
+    const r = palisade([
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'east/monitoring/prometheus-0',
+      '--to',
+      'east/payments/ledger-0',
+      '--port',
+      'tcp/9443',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.verdict).toBe('Allow');
-    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({ name: 'east-pci-guardrail', ruleName: 'accept-monitoring', tier: 'Admin' });
+    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({
+      name: 'east-pci-guardrail',
+      ruleName: 'accept-monitoring',
+      tier: 'Admin',
+    });
   });
 
   it('the Audit-mode mesh policy shows a staged Deny beside the enforced Allow', () => {
-    const r = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/payments/pay-0', '--port', 'tcp/8443', '-o', 'json']);
+    const r = palisade([
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'east/shop/api-0',
+      '--to',
+      'east/payments/pay-0',
+      '--port',
+      'tcp/8443',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', namespace: 'payments', name: 'payments-ingress' });
+    expect(ruleOf(j.ingress.decidedBy)).toMatchObject({
+      kind: 'NetworkPolicy',
+      namespace: 'payments',
+      name: 'payments-ingress',
+    });
     expect(j.ingress.staged.verdict).toBe('Deny');
-    expect(ruleOf(j.ingress.staged.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'pci-lockdown-dry-run', ruleName: 'deny-shop-everywhere' });
+    expect(ruleOf(j.ingress.staged.decidedBy)).toMatchObject({
+      kind: 'MeshNetworkPolicy',
+      name: 'pci-lockdown-dry-run',
+      ruleName: 'deny-shop-everywhere',
+    });
   });
 
   it('unknown and malformed endpoint ids are input errors (exit 2) that say what is allowed', () => {
-    const unknown = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/nope', '--to', 'east/shop/db-0', '--port', 'tcp/5432']);
+    const unknown = palisade([
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'east/shop/nope',
+      '--to',
+      'east/shop/db-0',
+      '--port',
+      'tcp/5432',
+    ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown pod "east/shop/nope"');
-    const bad = palisade(['verdict', '-f', EXAMPLES, '--from', 'web-0', '--to', 'east/shop/db-0', '--port', 'tcp/5432']);
+    const bad = palisade([
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'web-0',
+      '--to',
+      'east/shop/db-0',
+      '--port',
+      'tcp/5432',
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('<cluster>/<namespace>/<pod>');
     expect(bad.stdout).toBe('');
@@ -216,7 +315,17 @@ describe('verdict', () => {
   });
 
   it('a bad --port value is a usage error naming what is allowed', () => {
-    const r = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/shop/db-0', '--port', 'tcp/0']);
+    const r = palisade([
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'east/shop/api-0',
+      '--to',
+      'east/shop/db-0',
+      '--port',
+      'tcp/0',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--port.*out of range.*allowed: PROTO\/N/s);
   });
@@ -237,10 +346,20 @@ describe('matrix', () => {
   });
 
   it('has exactly the documented JSON shape', () => {
-    const r = JSON.parse(palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--port', 'tcp/5432']).stdout);
+    const r = JSON.parse(
+      palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--port', 'tcp/5432']).stdout,
+    );
     expect(Object.keys(r)).toEqual(['probes']);
     for (const p of r.probes as ProbeJson[]) {
-      expect(Object.keys(p)).toEqual(['from', 'to', 'protocol', 'port', 'verdict', 'egress', 'ingress']);
+      expect(Object.keys(p)).toEqual([
+        'from',
+        'to',
+        'protocol',
+        'port',
+        'verdict',
+        'egress',
+        'ingress',
+      ]);
       expect(p.protocol).toBe('TCP');
       expect(p.port).toBe(5432);
       expect(['Allow', 'Deny']).toContain(p.verdict);
@@ -248,14 +367,25 @@ describe('matrix', () => {
         expect(Object.keys(d)).toEqual(['verdict', 'decidedBy', 'staged']);
         expect(['rule', 'default']).toContain(d.decidedBy.kind);
       }
-      expect(p.verdict === 'Allow').toBe(p.egress.verdict === 'Allow' && p.ingress.verdict === 'Allow');
+      expect(p.verdict === 'Allow').toBe(
+        p.egress.verdict === 'Allow' && p.ingress.verdict === 'Allow',
+      );
     }
   });
 
   it('covers every ordered pair of endpoints on every default port', () => {
     // 11 pods + 4 nodes + 1 external, 8 distinct container ports in the world.
     const ports = [...new Set(probes.map((p) => `${p.protocol}/${p.port}`))];
-    expect(ports).toEqual(['TCP/5432', 'TCP/7000', 'TCP/8080', 'TCP/8443', 'TCP/9090', 'TCP/9100', 'TCP/9443', 'UDP/8125']);
+    expect(ports).toEqual([
+      'TCP/5432',
+      'TCP/7000',
+      'TCP/8080',
+      'TCP/8443',
+      'TCP/9090',
+      'TCP/9100',
+      'TCP/9443',
+      'UDP/8125',
+    ]);
     const endpoints = new Set(probes.flatMap((p) => [p.from, p.to]));
     expect(endpoints.size).toBe(16);
     expect(probes).toHaveLength(16 * 15 * 8);
@@ -264,9 +394,19 @@ describe('matrix', () => {
 
   it('mixes verdicts decided by every tier and kind', () => {
     const deciders = new Set(
-      probes.flatMap((p) => [p.egress.decidedBy, p.ingress.decidedBy]).map((d) => (d.kind === 'rule' ? d.rule.kind : `default-${d.verdict}`)),
+      probes
+        .flatMap((p) => [p.egress.decidedBy, p.ingress.decidedBy])
+        .map((d) => (d.kind === 'rule' ? d.rule.kind : `default-${d.verdict}`)),
     );
-    for (const k of ['NetworkPolicy', 'ClusterNetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'MeshNetworkPolicy', 'default-Deny', 'default-Allow']) {
+    for (const k of [
+      'NetworkPolicy',
+      'ClusterNetworkPolicy',
+      'AdminNetworkPolicy',
+      'BaselineAdminNetworkPolicy',
+      'MeshNetworkPolicy',
+      'default-Deny',
+      'default-Allow',
+    ]) {
       expect(deciders).toContain(k);
     }
     const allowed = probes.filter((p) => p.verdict === 'Allow').length;
@@ -277,21 +417,38 @@ describe('matrix', () => {
   it('the database never opens connections: egress default-denied by NetworkPolicy shop/db', () => {
     const p = find('east/shop/db-0', 'east/shop/api-0', 9090);
     expect(p.verdict).toBe('Deny');
-    expect(p.egress.decidedBy).toEqual({ kind: 'default', verdict: 'Deny', isolatedBy: [{ namespace: 'shop', name: 'db' }] });
+    expect(p.egress.decidedBy).toEqual({
+      kind: 'default',
+      verdict: 'Deny',
+      isolatedBy: [{ namespace: 'shop', name: 'db' }],
+    });
   });
 
   it('only the platform team reaches nodes: Admin Deny by east-node-access', () => {
     const p = find('east/shop/api-0', 'node:east/east-node-1', 9090);
     expect(p.verdict).toBe('Deny');
-    expect(ruleOf(p.egress.decidedBy)).toMatchObject({ kind: 'ClusterNetworkPolicy', name: 'east-node-access', ruleName: 'deny-to-nodes' });
-    expect(find('east/monitoring/prometheus-0', 'node:east/east-node-1', 9090).verdict).toBe('Allow');
+    expect(ruleOf(p.egress.decidedBy)).toMatchObject({
+      kind: 'ClusterNetworkPolicy',
+      name: 'east-node-access',
+      ruleName: 'deny-to-nodes',
+    });
+    expect(find('east/monitoring/prometheus-0', 'node:east/east-node-1', 9090).verdict).toBe(
+      'Allow',
+    );
   });
 
   it('cross-cluster ingest is accepted by mesh policies at both ends', () => {
     const p = find('east/shop/web-0', 'west/analytics/etl-0', 7000);
     expect(p.verdict).toBe('Allow');
-    expect(ruleOf(p.egress.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'shop-to-analytics-ingest', cluster: null });
-    expect(ruleOf(p.ingress.decidedBy)).toMatchObject({ kind: 'MeshNetworkPolicy', name: 'analytics-accepts-us-east-shop' });
+    expect(ruleOf(p.egress.decidedBy)).toMatchObject({
+      kind: 'MeshNetworkPolicy',
+      name: 'shop-to-analytics-ingest',
+      cluster: null,
+    });
+    expect(ruleOf(p.ingress.decidedBy)).toMatchObject({
+      kind: 'MeshNetworkPolicy',
+      name: 'analytics-accepts-us-east-shop',
+    });
   });
 
   it('cluster policies do not see other clusters; the mesh Audit rule would close the gap', () => {
@@ -305,25 +462,51 @@ describe('matrix', () => {
   it('v1alpha1 kinds decide in west: ANP Pass to the NetworkPolicy, BANP deny', () => {
     const pass = find('west/shop/web-0', 'west/analytics/etl-0', 7000);
     expect(pass.verdict).toBe('Allow');
-    expect(ruleOf(pass.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', name: 'etl-ingress' });
+    expect(ruleOf(pass.ingress.decidedBy)).toMatchObject({
+      kind: 'NetworkPolicy',
+      name: 'etl-ingress',
+    });
     const banp = find('west/analytics/etl-0', 'west/shop/web-0', 8080);
     expect(banp.verdict).toBe('Deny');
-    expect(ruleOf(banp.ingress.decidedBy)).toMatchObject({ kind: 'BaselineAdminNetworkPolicy', name: 'default', ruleName: 'deny-all-in-cluster' });
+    expect(ruleOf(banp.ingress.decidedBy)).toMatchObject({
+      kind: 'BaselineAdminNetworkPolicy',
+      name: 'default',
+      ruleName: 'deny-all-in-cluster',
+    });
   });
 
   it('--external adds ip:<addr>; the exfiltration range is denied by the ANP', () => {
     const p = find('west/analytics/etl-0', 'ip:203.0.113.7', 7000);
     expect(p.verdict).toBe('Deny');
-    expect(ruleOf(p.egress.decidedBy)).toMatchObject({ kind: 'AdminNetworkPolicy', name: 'west-analytics-guard', ruleName: 'deny-exfiltration-range' });
+    expect(ruleOf(p.egress.decidedBy)).toMatchObject({
+      kind: 'AdminNetworkPolicy',
+      name: 'west-analytics-guard',
+      ruleName: 'deny-exfiltration-range',
+    });
     const web = find('ip:203.0.113.7', 'east/shop/web-0', 8080);
     expect(web.verdict).toBe('Allow');
-    expect(ruleOf(web.ingress.decidedBy)).toMatchObject({ kind: 'NetworkPolicy', name: 'web-ingress' });
+    expect(ruleOf(web.ingress.decidedBy)).toMatchObject({
+      kind: 'NetworkPolicy',
+      name: 'web-ingress',
+    });
   });
 
   it('an IPv6 external pairs only with dual-stack pods, and the IPv4 ipBlock does not admit it', () => {
-    const r = palisade(['matrix', '-f', EXAMPLES, '--external', '2001:db8::7', '--port', 'tcp/8080', '-o', 'json']);
+    const r = palisade([
+      'matrix',
+      '-f',
+      EXAMPLES,
+      '--external',
+      '2001:db8::7',
+      '--port',
+      'tcp/8080',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
-    const v6 = (JSON.parse(r.stdout).probes as ProbeJson[]).filter((p) => p.from === 'ip:2001:db8::7');
+    const v6 = (JSON.parse(r.stdout).probes as ProbeJson[]).filter(
+      (p) => p.from === 'ip:2001:db8::7',
+    );
     expect(v6.map((p) => p.to).sort()).toEqual([
       'east/payments/pay-0',
       'east/shop/web-0',
@@ -345,7 +528,12 @@ describe('matrix', () => {
     expect(header).toMatch(/^ #  FROM \\ TO\s+1  2  3 .* 15$/);
     // Column k's cells sit under the last digit of its number in the header.
     const labels = [...header.slice(header.indexOf('TO') + 2).matchAll(/\d+/g)];
-    const colOf = new Map(labels.map((m) => [Number(m[0]), header.indexOf('TO') + 2 + (m.index ?? 0) + m[0].length - 1]));
+    const colOf = new Map(
+      labels.map((m) => [
+        Number(m[0]),
+        header.indexOf('TO') + 2 + (m.index ?? 0) + m[0].length - 1,
+      ]),
+    );
     const rows = new Map<string, { num: number; line: string }>();
     for (const line of lines.slice(2)) {
       const m = /^\s*(\d+)\s+(\S+)/.exec(line);
@@ -373,12 +561,19 @@ describe('matrix', () => {
   it('-o wide: one row per probe with the deciding rules', () => {
     const r = palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/9443', '-o', 'wide']);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n')[0]).toMatch(/^FROM\s+TO\s+PORT\s+VERDICT\s+EGRESS\s+INGRESS\s+STAGED$/);
-    expect(r.stdout).toMatch(/east\/shop\/api-0\s+east\/payments\/ledger-0\s+TCP\/9443\s+Deny\s+Allow \S+\s+Deny CNP east-baseline#1:deny-in-cluster/);
+    expect(r.stdout.split('\n')[0]).toMatch(
+      /^FROM\s+TO\s+PORT\s+VERDICT\s+EGRESS\s+INGRESS\s+STAGED$/,
+    );
+    expect(r.stdout).toMatch(
+      /east\/shop\/api-0\s+east\/payments\/ledger-0\s+TCP\/9443\s+Deny\s+Allow \S+\s+Deny CNP east-baseline#1:deny-in-cluster/,
+    );
   });
 
   it('-n keeps probes between pods of one namespace', () => {
-    const r = JSON.parse(palisade(['matrix', '-f', EXAMPLES, '-n', 'analytics', '-o', 'json', '--port', 'tcp/5432']).stdout);
+    const r = JSON.parse(
+      palisade(['matrix', '-f', EXAMPLES, '-n', 'analytics', '-o', 'json', '--port', 'tcp/5432'])
+        .stdout,
+    );
     const ids = new Set((r.probes as ProbeJson[]).flatMap((p) => [p.from, p.to]));
     expect([...ids].sort()).toEqual(['west/analytics/etl-0', 'west/analytics/warehouse-0']);
   });
@@ -386,13 +581,19 @@ describe('matrix', () => {
   it('-n with a namespace no cluster has is an input error listing the known ones', () => {
     const r = palisade(['matrix', '-f', EXAMPLES, '-n', 'nope']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('no namespace "nope" in any cluster (known: analytics, monitoring, payments, shop)');
+    expect(r.stderr).toContain(
+      'no namespace "nope" in any cluster (known: analytics, monitoring, payments, shop)',
+    );
   });
 
   it('reads the world from standard input with -f -', () => {
-    const r = palisade(['matrix', '-f', '-', '--port', 'tcp/5432', '-o', 'json'], { input: examplesText() });
+    const r = palisade(['matrix', '-f', '-', '--port', 'tcp/5432', '-o', 'json'], {
+      input: examplesText(),
+    });
     expect(r.code).toBe(0);
-    const p = (JSON.parse(r.stdout).probes as ProbeJson[]).find((x) => x.from === 'east/shop/api-0' && x.to === 'east/shop/db-0');
+    const p = (JSON.parse(r.stdout).probes as ProbeJson[]).find(
+      (x) => x.from === 'east/shop/api-0' && x.to === 'east/shop/db-0',
+    );
     expect(p?.verdict).toBe('Allow');
   });
 
@@ -428,13 +629,28 @@ describe('diff', () => {
     const r = palisade(['diff', '-f', EXAMPLES, '-f', next, '--port', 'tcp/9443', '-o', 'json']);
     expect(r.code).toBe(1);
     const d = JSON.parse(r.stdout);
-    expect(Object.keys(d)).toEqual(['changes', 'onlyOld', 'onlyNew', 'endpointsRemoved', 'endpointsAdded']);
-    const change = d.changes.find((c: ProbeJson) => c.from === 'east/shop/api-0' && c.to === 'east/payments/ledger-0');
-    expect(change).toMatchObject({ protocol: 'TCP', port: 9443, old: { verdict: 'Deny' }, new: { verdict: 'Allow' } });
+    expect(Object.keys(d)).toEqual([
+      'changes',
+      'onlyOld',
+      'onlyNew',
+      'endpointsRemoved',
+      'endpointsAdded',
+    ]);
+    const change = d.changes.find(
+      (c: ProbeJson) => c.from === 'east/shop/api-0' && c.to === 'east/payments/ledger-0',
+    );
+    expect(change).toMatchObject({
+      protocol: 'TCP',
+      port: 9443,
+      old: { verdict: 'Deny' },
+      new: { verdict: 'Allow' },
+    });
     expect(ruleOf(change.old.ingress.decidedBy).name).toBe('east-baseline');
     // Every change is a probe some east cluster policy decided before.
     for (const c of d.changes) {
-      const decided = [c.old.egress.decidedBy, c.old.ingress.decidedBy].filter((x: Decision) => x.kind === 'rule').map((x: Decision) => ruleOf(x).name);
+      const decided = [c.old.egress.decidedBy, c.old.ingress.decidedBy]
+        .filter((x: Decision) => x.kind === 'rule')
+        .map((x: Decision) => ruleOf(x).name);
       expect(decided.some((n: string) => n.startsWith('east-'))).toBe(true);
     }
     expect(d.onlyOld + d.onlyNew).toBe(0);
@@ -465,11 +681,15 @@ describe('usage and the kubectl plugin', () => {
   });
 
   it('a reader that goes away early ends the program quietly (no EPIPE trace)', async () => {
-    const child = spawn(process.execPath, [MAIN, 'matrix', '-f', EXAMPLES, '-o', 'json'], { cwd: ROOT });
+    const child = spawn(process.execPath, [MAIN, 'matrix', '-f', EXAMPLES, '-o', 'json'], {
+      cwd: ROOT,
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.once('data', () => child.stdout.destroy());
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    const code = await new Promise<number | null>((resolve) =>
+      child.on('close', (c) => resolve(c)),
+    );
     expect(stderr).toBe('');
     expect(code).toBe(0);
   });
@@ -478,7 +698,8 @@ describe('usage and the kubectl plugin', () => {
     const h = palisade(['--help']);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^Usage: palisade /);
-    for (const c of ['lint', 'verdict', 'matrix', 'diff']) expect(h.stdout).toMatch(new RegExp(`\\n  ${c} `));
+    for (const c of ['lint', 'verdict', 'matrix', 'diff'])
+      expect(h.stdout).toMatch(new RegExp(`\\n  ${c} `));
     expect(palisade(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
@@ -486,8 +707,23 @@ describe('usage and the kubectl plugin', () => {
     const h = palisade(['--help'], { bin: KUBECTL_MAIN });
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^Usage: kubectl palisade /);
-    expect(palisade(['matrix', '--help'], { bin: KUBECTL_MAIN }).stdout).toMatch(/^Usage: kubectl palisade matrix /);
-    const v = palisade(['verdict', '-f', EXAMPLES, '--from', 'east/shop/api-0', '--to', 'east/shop/db-0', '--port', 'tcp/5432'], { bin: KUBECTL_MAIN });
+    expect(palisade(['matrix', '--help'], { bin: KUBECTL_MAIN }).stdout).toMatch(
+      /^Usage: kubectl palisade matrix /,
+    );
+    const v = palisade(
+      [
+        'verdict',
+        '-f',
+        EXAMPLES,
+        '--from',
+        'east/shop/api-0',
+        '--to',
+        'east/shop/db-0',
+        '--port',
+        'tcp/5432',
+      ],
+      { bin: KUBECTL_MAIN },
+    );
     expect(v.code).toBe(0);
   });
 });

@@ -35,7 +35,11 @@ describe('port flags', () => {
 const world = buildWorld({
   pods: [
     pod('c/prod/a', { labels: { app: 'a' }, ip: '10.0.0.1', ports: [{ port: 80, name: 'http' }] }),
-    pod('c/prod/b', { labels: { app: 'b' }, ip: '10.0.0.2', ports: [{ port: 53, protocol: 'UDP' }, { port: 80 }] }),
+    pod('c/prod/b', {
+      labels: { app: 'b' },
+      ip: '10.0.0.2',
+      ports: [{ port: 53, protocol: 'UDP' }, { port: 80 }],
+    }),
     pod('c/prod/c', { labels: { app: 'c' }, ip: '10.0.0.3' }),
   ],
   networkPolicies: [
@@ -92,9 +96,9 @@ describe('matrix diff', () => {
       networkPolicies: [], // b-ingress removed: c -> b becomes allowed
     });
     const d = diffMatrices(before, evaluateMatrix(prepareWorld(after), { ports, externals: [] }));
-    expect(d.changes.map((c) => [c.old.probe.from, c.new.probe.to, c.old.verdict, c.new.verdict])).toEqual([
-      ['c/prod/c', 'c/prod/b', 'Deny', 'Allow'],
-    ]);
+    expect(
+      d.changes.map((c) => [c.old.probe.from, c.new.probe.to, c.old.verdict, c.new.verdict]),
+    ).toEqual([['c/prod/c', 'c/prod/b', 'Deny', 'Allow']]);
     expect(d.endpointsAdded).toEqual(['c/prod/d']);
     expect(d.onlyNew).toBe(6); // d to and from each of a, b, c
     expect(d.onlyOld).toBe(0);
@@ -114,14 +118,20 @@ describe('placeholders of commands not built yet', () => {
     notBuilt('lab', 8, 'the lab')(program, ctx);
     const run = program.parseAsync(['lab', 'up', '--clusters', '3'], { from: 'user' });
     await expect(run).rejects.toThrow(CliError);
-    await expect(run).rejects.toMatchObject({ exitCode: 2, message: 'palisade lab: not built yet (issue 8)' });
+    await expect(run).rejects.toMatchObject({
+      exitCode: 2,
+      message: 'palisade lab: not built yet (issue 8)',
+    });
   });
 });
 
 describe('large JSON output', () => {
   it('is one valid document, one item a line, extra keys after the array', async () => {
     const chunks: string[] = [];
-    await writeAll({ write: (t: string) => chunks.push(t) }, jsonArrayLines('probes', [{ a: 1 }, { b: [2] }], { n: 2 }));
+    await writeAll(
+      { write: (t: string) => chunks.push(t) },
+      jsonArrayLines('probes', [{ a: 1 }, { b: [2] }], { n: 2 }),
+    );
     const text = chunks.join('');
     expect(JSON.parse(text)).toEqual({ probes: [{ a: 1 }, { b: [2] }], n: 2 });
     expect(text).toBe('{"probes":[\n{"a":1},\n{"b":[2]}\n],"n":2}\n');

@@ -16,7 +16,9 @@ export const EXAMPLES = 'examples/world';
 export function requireBuiltCli(): void {
   for (const f of [MAIN, KUBECTL_MAIN]) {
     if (!existsSync(f)) {
-      throw new Error(`${f} is missing: build first with \`npm run -s build\` (scripts/test.sh does)`);
+      throw new Error(
+        `${f} is missing: build first with \`npm run -s build\` (scripts/test.sh does)`,
+      );
     }
   }
 }
@@ -27,7 +29,10 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function palisade(args: readonly string[], o: { input?: string; bin?: string } = {}): CliRun {
+export function palisade(
+  args: readonly string[],
+  o: { input?: string; bin?: string } = {},
+): CliRun {
   const r = spawnSync(process.execPath, [o.bin ?? MAIN, ...args], {
     cwd: ROOT,
     input: o.input ?? '',

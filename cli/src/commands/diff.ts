@@ -14,7 +14,13 @@ import { probeJson, probeKey } from '../render/probes.js';
 import { renderTable } from '../render/table.js';
 import { jsonArrayLines, writeAll } from '../output.js';
 import { loadValidWorld } from '../world-input.js';
-import { externalOption, filenameOption, outputOption, portOption, portsOrDefault } from './options.js';
+import {
+  externalOption,
+  filenameOption,
+  outputOption,
+  portOption,
+  portsOrDefault,
+} from './options.js';
 
 interface DiffOptions {
   filename: string[];
@@ -114,7 +120,8 @@ function diffText(d: MatrixDiff): string {
         ]),
       ),
     );
-  if (d.endpointsRemoved.length > 0) parts.push(`endpoints removed: ${d.endpointsRemoved.join(', ')}\n`);
+  if (d.endpointsRemoved.length > 0)
+    parts.push(`endpoints removed: ${d.endpointsRemoved.join(', ')}\n`);
   if (d.endpointsAdded.length > 0) parts.push(`endpoints added: ${d.endpointsAdded.join(', ')}\n`);
   if (d.onlyOld + d.onlyNew > 0) {
     parts.push(`probes not compared: ${d.onlyOld} only in OLD, ${d.onlyNew} only in NEW\n`);

@@ -66,7 +66,10 @@ export function matrix(program: Command, ctx: CliContext): void {
     .action(async (opts: MatrixOptions) => {
       const engine = engineFor(opts.engine);
       const world = await loadValidWorld(opts.filename, ctx);
-      if (opts.namespace !== undefined && !world.namespaces.some((n) => n.name === opts.namespace)) {
+      if (
+        opts.namespace !== undefined &&
+        !world.namespaces.some((n) => n.name === opts.namespace)
+      ) {
         const known = [...new Set(world.namespaces.map((n) => n.name))].sort().join(', ');
         throw new CliError(
           `${ctx.displayName} matrix: no namespace "${opts.namespace}" in any cluster (known: ${known})`,
@@ -74,7 +77,9 @@ export function matrix(program: Command, ctx: CliContext): void {
       }
       const ports = portsOrDefault(opts.port, world);
       if (ports.length === 0) {
-        throw new CliError('no ports to probe: the world has no container ports; give --port PROTO/N');
+        throw new CliError(
+          'no ports to probe: the world has no container ports; give --port PROTO/N',
+        );
       }
       let verdicts = await engine({ world, ports, externals: opts.external ?? [] });
       if (opts.namespace !== undefined) verdicts = keepNamespace(verdicts, opts.namespace);

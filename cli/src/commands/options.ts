@@ -16,10 +16,9 @@ export const portOption = (): Option =>
   ).argParser(collectPort);
 
 export const externalOption = (): Option =>
-  new Option(
-    '--external <ip>',
-    'also probe this IP as endpoint ip:<addr> (repeatable)',
-  ).argParser(collectExternal);
+  new Option('--external <ip>', 'also probe this IP as endpoint ip:<addr> (repeatable)').argParser(
+    collectExternal,
+  );
 
 export const outputOption = (choices: readonly string[], fallback: string): Option =>
   new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
@@ -37,6 +36,9 @@ export function defaultPorts(...worlds: readonly World[]): PortSpec[] {
 }
 
 /** Ports given with --port, else the world's container ports. */
-export function portsOrDefault(given: readonly PortSpec[] | undefined, ...worlds: World[]): PortSpec[] {
+export function portsOrDefault(
+  given: readonly PortSpec[] | undefined,
+  ...worlds: World[]
+): PortSpec[] {
   return given !== undefined && given.length > 0 ? distinctPorts(given) : defaultPorts(...worlds);
 }

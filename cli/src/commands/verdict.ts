@@ -24,7 +24,10 @@ export function verdict(program: Command, ctx: CliContext): void {
       'would FROM reach TO on PORT? The verdict and the decision path (exit 0 allowed, 1 denied)',
     )
     .addOption(filenameOption())
-    .requiredOption('--from <id>', 'source: <cluster>/<namespace>/<pod>, node:<cluster>/<node> or ip:<addr>')
+    .requiredOption(
+      '--from <id>',
+      'source: <cluster>/<namespace>/<pod>, node:<cluster>/<node> or ip:<addr>',
+    )
     .requiredOption('--to <id>', 'destination, same forms as --from')
     .requiredOption('--port <proto/n>', 'destination port, e.g. tcp/80', parsePortSpec)
     .addOption(outputOption(['text', 'json'], 'text'))

@@ -3,7 +3,11 @@
  * documented in docs/cli.md. Only engine-contract fields: every engine can
  * produce it, and the decision path of the reference engine stays out.
  */
-import type { DirectionVerdict, ProbeVerdict, Verdict } from '../../../policy-compiler/src/index.js';
+import type {
+  DirectionVerdict,
+  ProbeVerdict,
+  Verdict,
+} from '../../../policy-compiler/src/index.js';
 
 export interface ProbeJson {
   readonly from: string;

@@ -44,7 +44,10 @@ function rules() {
  * first line, its rule and field path, plus `:<n>` counting identical earlier
  * hashes, so fingerprints survive unrelated edits that move lines.
  */
-function lineHashes(diagnostics: readonly Diagnostic[], texts: ReadonlyMap<string, string>): string[] {
+function lineHashes(
+  diagnostics: readonly Diagnostic[],
+  texts: ReadonlyMap<string, string>,
+): string[] {
   const lines = new Map<string, string[]>();
   const seen = new Map<string, number>();
   return diagnostics.map((d) => {
@@ -69,7 +72,8 @@ function region(d: Diagnostic) {
   const startColumn = Math.max(1, d.col);
   const endLine = Math.max(d.line, d.endLine);
   // SARIF's endColumn, like ours, is one past the last character.
-  const endColumn = endLine === d.line ? Math.max(startColumn + 1, d.endCol) : Math.max(1, d.endCol);
+  const endColumn =
+    endLine === d.line ? Math.max(startColumn + 1, d.endCol) : Math.max(1, d.endCol);
   return { startLine: d.line, startColumn, endLine, endColumn };
 }
 
