@@ -69,21 +69,24 @@ function flood(c) {
   }, 1);
 }
 function rr(c) {
+  // count round trips, or as many as fit in maxMs (slow filters)
   const sock = net.connect({ host: c.host, port: c.port });
-  const lat = []; let t0 = 0n; let n = 0;
+  const lat = []; let t0 = 0n; let done = false;
+  const started = Date.now();
   sock.setNoDelay(true);
-  const fail = () => { sock.destroy(); out({ id: c.id, ok: false }); };
-  const timer = setTimeout(fail, c.timeoutMs);
-  sock.on('error', () => { clearTimeout(timer); fail(); });
+  const finish = () => {
+    if (done) return; done = true; clearTimeout(timer); sock.destroy();
+    if (lat.length === 0) return out({ id: c.id, ok: false });
+    lat.sort((a, b) => a - b);
+    const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
+    out({ id: c.id, ok: true, n: lat.length, p50: q(0.5), p99: q(0.99) });
+  };
+  const timer = setTimeout(finish, c.maxMs);
+  sock.on('error', finish);
   sock.on('connect', () => { t0 = process.hrtime.bigint(); sock.write('r'); });
   sock.on('data', () => {
     lat.push(Number(process.hrtime.bigint() - t0) / 1000);
-    if (++n >= c.count) {
-      clearTimeout(timer); sock.destroy();
-      lat.sort((a, b) => a - b);
-      const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
-      return out({ id: c.id, ok: true, p50: q(0.5), p99: q(0.99) });
-    }
+    if (lat.length >= c.count || Date.now() - started > c.maxMs) return finish();
     t0 = process.hrtime.bigint(); sock.write('r');
   });
 }

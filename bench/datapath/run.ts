@@ -22,18 +22,19 @@ import { ID_ANY, ipcacheKey, ipcacheValue, policyKey, policyValue } from '../../
 import type { CompiledTable, EncodedTables, MapEntry } from '../../policy-compiler/src/compiled.js';
 import { PodTopology } from './topology.js';
 
+/** null: the measurement did not complete within its time limit. */
 interface Measure {
-  readonly udpPps: number;
-  readonly tcpGbps: number;
-  readonly rrP50Us: number;
-  readonly rrP99Us: number;
+  readonly udpPps: number | null;
+  readonly tcpGbps: number | null;
+  readonly rrP50Us: number | null;
+  readonly rrP99Us: number | null;
 }
 
 interface Row extends Measure {
   readonly config: 'none' | 'iptables' | 'nftables' | 'palisade';
   readonly n: number;
   readonly loadMs: number;
-  readonly ratio?: Record<keyof Measure, number>;
+  readonly ratio?: Record<keyof Measure, number | null>;
 }
 
 function arg(name: string, fallback: string): string {
@@ -128,24 +129,43 @@ class AttachChild {
   }
 }
 
+/** One metric, or null with the reason on stderr (a filter too slow for the time limit). */
+async function metric<T>(name: string, f: () => Promise<T>): Promise<T | null> {
+  try {
+    return await f();
+  } catch (e) {
+    process.stderr.write(`[bench] ${name}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    return null;
+  }
+}
+
 async function measure(topo: PodTopology): Promise<Measure> {
   const [p0, p1] = [topo.pod(0), topo.pod(1)];
-  const timeout = (SECONDS + 15) * 1000;
-  const udp = JSON.parse(
-    await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'], timeout),
-  ) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
-  const s = udp.end.sum;
-  const tcp = JSON.parse(await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-t', String(SECONDS), '-J'], timeout)) as {
-    end: { sum_received: { bits_per_second: number } };
-  };
+  const timeout = (SECONDS + 20) * 1000;
+  const udp = await metric('udp', async () => {
+    const j = JSON.parse(
+      await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'], timeout),
+    ) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
+    const s = j.end.sum;
+    return Math.round((s.packets - s.lost_packets) / s.seconds);
+  });
+  const tcp = await metric('tcp', async () => {
+    const j = JSON.parse(await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-t', String(SECONDS), '-J'], timeout)) as {
+      end: { sum_received: { bits_per_second: number } };
+    };
+    return +(j.end.sum_received.bits_per_second / 1e9).toFixed(3);
+  });
   const agent = await topo.agent(0);
-  const rr = await agent.call({ op: 'rr', host: p1.ip4, port: 7000, count: 2000, timeoutMs: 20_000 }, 30_000);
-  if (!rr.ok) throw new Error('request/response probe failed');
+  const rr = await metric('rr', async () => {
+    const r = await agent.call({ op: 'rr', host: p1.ip4, port: 7000, count: 2000, maxMs: SECONDS * 1000 }, timeout);
+    if (!r.ok) throw new Error('no request/response round trip completed');
+    return r;
+  });
   return {
-    udpPps: Math.round((s.packets - s.lost_packets) / s.seconds),
-    tcpGbps: +(tcp.end.sum_received.bits_per_second / 1e9).toFixed(3),
-    rrP50Us: +(rr['p50'] as number).toFixed(1),
-    rrP99Us: +(rr['p99'] as number).toFixed(1),
+    udpPps: udp,
+    tcpGbps: tcp,
+    rrP50Us: rr ? +(rr['p50'] as number).toFixed(1) : null,
+    rrP99Us: rr ? +(rr['p99'] as number).toFixed(1) : null,
   };
 }
 
@@ -173,11 +193,12 @@ async function main(): Promise<void> {
     await measure(topo); // warm-up: first iperf3 runs are slower on a cold system
     const none = await measure(topo);
     rows.push({ config: 'none', n: 0, loadMs: 0, ...none });
-    const ratio = (m: Measure): Record<keyof Measure, number> => ({
-      udpPps: +(m.udpPps / none.udpPps).toFixed(3),
-      tcpGbps: +(m.tcpGbps / none.tcpGbps).toFixed(3),
-      rrP50Us: +(m.rrP50Us / none.rrP50Us).toFixed(3),
-      rrP99Us: +(m.rrP99Us / none.rrP99Us).toFixed(3),
+    const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : +(a / b).toFixed(3));
+    const ratio = (m: Measure): Record<keyof Measure, number | null> => ({
+      udpPps: div(m.udpPps, none.udpPps),
+      tcpGbps: div(m.tcpGbps, none.tcpGbps),
+      rrP50Us: div(m.rrP50Us, none.rrP50Us),
+      rrP99Us: div(m.rrP99Us, none.rrP99Us),
     });
 
     dp = Datapath.open({ pinDir, adopt: false, sizes: { ipcache: 262144, tableEntries: 131072 } });
@@ -242,12 +263,14 @@ async function main(): Promise<void> {
           'iptables: stateless FORWARD chain, n-1 non-matching rules then the matching ACCEPT (every packet walks the chain)',
           'nftables: one set of n IPv4 elements looked up per packet',
           'palisade: tc programs on both host-side veths, tables with n entries for the enforced directions, n ipcache entries; conntrack passes established packets',
-          'ratios are against the no-filter run of the same invocation; rr = TCP request/response of 1 byte, 2000 round trips',
+          'ratios are against the no-filter run of the same invocation; rr = TCP request/response of 1 byte, up to 2000 round trips within the test time',
+          'null = did not complete within the time limit (see stderr)',
         ],
         results: rows,
         targets: {
           [`palisadeUdpPpsVsNoFilterAtN${maxN}`]: pal?.ratio?.udpPps ?? null,
-          [`palisadeUdpPpsVsIptablesAtN${at1k}`]: palAt && ipt ? +(palAt.udpPps / ipt.udpPps).toFixed(3) : null,
+          [`palisadeUdpPpsVsIptablesAtN${at1k}`]:
+            palAt?.udpPps && ipt?.udpPps ? +(palAt.udpPps / ipt.udpPps).toFixed(3) : null,
         },
       },
       null,
