@@ -145,6 +145,22 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
     await sleep(300);
     await tb.exec(clusters[0]!.podNs, 'sh', ['-c', `echo tcp-through-tunnel | socat -u STDIN TCP:${clusters[2]!.podIP}:7070`]);
     expect((await srv.out).trim()).toBe('tcp-through-tunnel');
+    // Per-peer metrics, labelled by peer cluster (never by key).
+    await gateways.get('c1')!.status();
+    const text = await gateways.get('c1')!.metrics.registry.metrics();
+    expect(text).toMatch(/^palisade_tunnel_peer_up\{peer_cluster="c2"\} 1$/m);
+    expect(Number(/^wireguard_sent_bytes_total\{peer_cluster="c3"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^wireguard_received_bytes_total\{peer_cluster="c3"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^wireguard_latest_handshake_seconds\{peer_cluster="c2"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(1_600_000_000);
+    expect(text).not.toContain(p2.endpoint!.split(':')[0]);
+  });
+
+  it('MeshNetworkPolicies are stored once under /palisade/policies/ and read by every member', async () => {
+    const doc = { apiVersion: 'palisade.dev/v1alpha1', kind: 'MeshNetworkPolicy', metadata: { name: 'deny-all' }, spec: { priority: 10 } };
+    await stores[0]!.putPolicy('deny-all', doc);
+    for (const s of stores.slice(1, 3)) expect((await s.policies()).get('deny-all')).toEqual(doc);
+    await stores[1]!.deletePolicy('deny-all');
+    expect((await stores[2]!.policies()).size).toBe(0);
   });
 
   it('the underlay carries only UDP to the WireGuard ports, never the plaintext payload', async () => {
@@ -284,7 +300,8 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
     // Unknown peer: refused, not silently ignored.
     const stranger = generateKeyPair().publicKey;
     await expect(updatePeer(ctl, { publicKey: stranger, endpoint: '172.31.0.9:51820' })).rejects.toThrow(/is not configured on/);
-    expect(strip(await ctl.get())).toEqual(strip(before));
+    const after = await ctl.get();
+    expect(JSON.stringify(strip(after), null, 1)).toBe(JSON.stringify(strip(before), null, 1));
     // Unreachable UAPI sockets: missing, and one that never answers (bounded by the call timeout).
     await expect(new UapiControl('pwnosuch0').get()).rejects.toThrow(/no such socket/);
     const silentPath = join(tmp, 'silent.sock');
