@@ -5,6 +5,7 @@
  */
 import { diff } from './diff.js';
 import { flows } from './flows.js';
+import { lab } from './lab.js';
 import { lint } from './lint.js';
 import { matrix } from './matrix.js';
 import { notBuilt } from './not-built.js';
@@ -23,5 +24,5 @@ export const commands: readonly CommandRegistrar[] = [
   flows,
   notBuilt('agent', 7, 'run the node enforcer agent'),
   tunnel,
-  notBuilt('lab', 8, 'multicluster lab in network namespaces'),
+  lab,
 ];

@@ -1,0 +1,7 @@
+// Public surface of the lab: the multicluster system in network namespaces on one machine.
+export { DEFAULT_OPTIONS, LIMITS, planLab, planNamespaces, validateOptions, type LabOptions, type LabPlan, type PlannedCluster, type PlannedNode, type PlannedPod } from './plan.js';
+export { DEFAULT_LAB_DIR, readState, type LabState, type TrackedProcess } from './state.js';
+export { upLab, labPlan, labHealthy, LabError, type LabContext } from './up.js';
+export { downLab, type DownResult } from './down.js';
+export { labStatus, type LabStatus, type GatewayView, type EnforcerView } from './status.js';
+export { runPaths, PIN_ROOT, type RunPaths } from './paths.js';
