@@ -13,6 +13,7 @@ export const statusSchema = {
     cluster: { type: 'string' },
     datapathRevision: { type: 'integer' },
     lastSync: nullableString,
+    lastError: nullableString,
     policies: {
       type: 'array',
       items: {

@@ -25,6 +25,8 @@ export interface AgentStatus {
   readonly datapathRevision: number;
   readonly lastSync: string | null;
   readonly policies: readonly PolicyStatus[];
+  /** Why the newest input is not enforced (invalid, over capacity, sync failed); null when it is. */
+  readonly lastError?: string | null;
 }
 
 /** Thrown by an evaluate function for a probe it cannot answer (unknown endpoint…): 400. */

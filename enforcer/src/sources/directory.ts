@@ -15,6 +15,8 @@ import {
   type SourceSnapshot,
 } from './snapshot.js';
 
+export type { ManifestInput, SourceProblem, SourceSnapshot } from './snapshot.js';
+
 export interface DirectorySourceOptions {
   readonly dir: string;
   readonly onSnapshot: (s: SourceSnapshot) => void;

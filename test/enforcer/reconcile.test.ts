@@ -1,0 +1,192 @@
+// The reconcile loop against a recording applier: what it would write to the
+// datapath and when. The real maps are exercised by the privileged agent
+// end-to-end test; here the subject is the loop's decisions (debounce,
+// reject-and-keep, status), which need no kernel.
+import { describe, expect, it } from 'vitest';
+import type { EncodedTables } from '../../policy-compiler/src/compiled.js';
+import { Reconciler, type PolicyApplier } from '../../enforcer/src/reconcile/index.js';
+import { makeSnapshot } from '../../enforcer/src/sources/index.js';
+import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
+
+const ns = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+`;
+const pod = (name: string, app: string, ip: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: shop, labels: {app: ${app}}}
+spec: {nodeName: node-a, containers: [{name: c, ports: [{containerPort: 80}]}]}
+status: {podIP: ${ip}}
+`;
+const np = (gen: number, port = 80) => `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-in, namespace: shop, generation: ${gen}}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: ${port}}]}]
+`;
+const badNp = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-in, namespace: shop, generation: 3}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{ports: [{port: 70000}]}]
+`;
+
+function snap(files: Record<string, string>) {
+  return makeSnapshot(Object.entries(files).map(([file, text]) => ({ file, text })));
+}
+
+class RecordingApplier implements PolicyApplier {
+  readonly applied: EncodedTables[] = [];
+  failNext: Error | undefined;
+  applyFull(encoded: EncodedTables): { revision: number } {
+    if (this.failNext) {
+      const e = this.failNext;
+      this.failNext = undefined;
+      throw e;
+    }
+    this.applied.push(encoded);
+    return { revision: this.applied.length };
+  }
+}
+
+const IFINDEX: Record<string, number> = {
+  'default/shop/web-1': 10,
+  'default/shop/api-1': 11,
+  'default/shop/db-1': 12,
+};
+
+function setup(limits?: { endpoints: number }) {
+  const applier = new RecordingApplier();
+  const metrics = new AgentMetrics({ processMetrics: false });
+  const r = new Reconciler({
+    nodeName: 'default/node-a',
+    cluster: 'default',
+    applier,
+    ifindexOf: (id) => IFINDEX[id],
+    metrics,
+    debounceMs: 10_000, // flush() is called explicitly: no timing in these tests
+    ...(limits ? { limits } : {}),
+  });
+  return { r, applier, metrics };
+}
+
+const base = {
+  'ns.yaml': ns,
+  'web.yaml': pod('web-1', 'web', '10.0.0.1'),
+  'api.yaml': pod('api-1', 'api', '10.0.0.2'),
+};
+
+describe('reconcile loop', () => {
+  it('enforces a valid snapshot and reports each policy with its entries', async () => {
+    const { r, applier, metrics } = setup();
+    expect(r.isEnforced()).toBe(false);
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(1);
+    expect(r.isEnforced()).toBe(true);
+    const s = r.status();
+    expect(s.datapathRevision).toBe(1);
+    expect(s.lastError).toBeNull();
+    expect(s.policies).toEqual([
+      expect.objectContaining({
+        kind: 'NetworkPolicy',
+        namespace: 'shop',
+        name: 'web-in',
+        revision: '1',
+        enforcedRevision: '1',
+        state: 'enforced',
+        error: null,
+      }),
+    ]);
+    expect(s.policies[0]?.entries).toBeGreaterThan(0);
+    expect(await metrics.text()).toContain('palisade_policy_realized{state="enforced"} 1');
+    expect(await metrics.text()).toContain('palisade_policy_compile_seconds_count 1');
+  });
+
+  it('debounces: of a burst only the newest snapshot is compiled and applied', async () => {
+    const { r, applier } = setup();
+    for (let g = 1; g <= 5; g++) r.submit(snap({ ...base, 'np.yaml': np(g) }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(1);
+    expect(r.status().policies[0]?.enforcedRevision).toBe('5');
+    r.stop();
+  });
+
+  it('an invalid update is rejected with its error; the previous policy stays enforced', async () => {
+    const { r, applier } = setup();
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    r.submit(snap({ ...base, 'np.yaml': badNp }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(1); // nothing new written
+    const s = r.status();
+    expect(s.lastError).toMatch(
+      /^invalid input, previous policy stays enforced: np\.yaml:\d+:\d+: spec\.ingress\[0\]\.ports\[0\]\.port/,
+    );
+    expect(s.policies).toHaveLength(1);
+    expect(s.policies[0]).toMatchObject({ name: 'web-in', enforcedRevision: '1', state: 'error' });
+    expect(r.isEnforced()).toBe(true);
+    // Fixing the file recovers.
+    r.submit(snap({ ...base, 'np.yaml': np(4, 8080) }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(2);
+    expect(r.status()).toMatchObject({
+      lastError: null,
+      policies: [{ enforcedRevision: '4', state: 'enforced' }],
+    });
+  });
+
+  it('over capacity: refused with the compiler error, old tables stay', async () => {
+    const { r, applier } = setup({ endpoints: 2 });
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    r.submit(snap({ ...base, 'np.yaml': np(2), 'db.yaml': pod('db-1', 'db', '10.0.0.3') }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(1);
+    expect(r.status().lastError).toMatch(
+      /^compile failed, previous policy stays enforced: endpoints map/,
+    );
+    expect(r.status().policies[0]).toMatchObject({
+      revision: '2',
+      enforcedRevision: '1',
+      state: 'error',
+    });
+  });
+
+  it('a failed datapath sync is reported and retried with the next snapshot', async () => {
+    const { r, applier } = setup();
+    applier.failNext = new Error('EPERM: bpf_map_update_elem');
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    expect(r.isEnforced()).toBe(false);
+    expect(r.status().lastError).toBe(
+      'datapath sync failed, previous policy stays enforced: EPERM: bpf_map_update_elem',
+    );
+    expect(r.status().policies[0]).toMatchObject({ enforcedRevision: null, state: 'error' });
+    r.resync();
+    await r.flush();
+    expect(r.isEnforced()).toBe(true);
+    expect(applier.applied).toHaveLength(1);
+  });
+
+  it('incremental: unchanged endpoints keep their identities across rounds', async () => {
+    const { r, applier } = setup();
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    r.submit(snap({ ...base, 'np.yaml': np(1), 'api.yaml': pod('api-1', 'api-v2', '10.0.0.2') }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(2);
+    const ident = (e: EncodedTables, id: string) =>
+      e.endpoints.find((x) => x.endpoint === id)?.identity;
+    expect(ident(applier.applied[1] as EncodedTables, 'default/shop/web-1')).toBe(
+      ident(applier.applied[0] as EncodedTables, 'default/shop/web-1'),
+    );
+    // An identical snapshot is not re-applied.
+    r.submit(snap({ ...base, 'np.yaml': np(1), 'api.yaml': pod('api-1', 'api-v2', '10.0.0.2') }));
+    await r.flush();
+    expect(applier.applied).toHaveLength(2);
+  });
+});
