@@ -5,7 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CliError, type CliContext } from '../../cli/src/context.js';
 import { notBuilt } from '../../cli/src/commands/not-built.js';
 import { jsonArrayLines, writeAll } from '../../cli/src/output.js';
-import { evaluateMatrix, prepareWorld } from '../../policy-compiler/src/index.js';
+import { evaluateMatrix, prepareWorld, type Diagnostic } from '../../policy-compiler/src/index.js';
+import { toSarif } from '../../cli/src/render/sarif.js';
 import { collectExternal, parsePortSpec } from '../../cli/src/args.js';
 import { defaultPorts } from '../../cli/src/commands/options.js';
 import { diffMatrices } from '../../cli/src/commands/diff.js';
@@ -140,5 +141,41 @@ describe('large JSON output', () => {
     let text = '';
     await writeAll({ write: (t: string) => (text += t) }, jsonArrayLines('changes', []));
     expect(JSON.parse(text)).toEqual({ changes: [] });
+  });
+});
+
+describe('SARIF fingerprints', () => {
+  const diag = (line: number): Diagnostic => ({
+    severity: 'error',
+    code: 'PAL024',
+    file: 'p.yaml',
+    line,
+    col: 13,
+    endLine: line,
+    endCol: 17,
+    path: 'spec.priority',
+    message: 'must be at most 1000',
+  });
+  const text = (blankLines: number): string =>
+    `${'\n'.repeat(blankLines)}spec:\n  priority: 1001\n`;
+  const hashOf = (line: number, blank: number): string =>
+    toSarif([diag(line)], new Map([['p.yaml', text(blank)]])).runs[0]!.results[0]!
+      .partialFingerprints.primaryLocationLineHash;
+
+  it('survive lines moving, and change when the offending line changes', () => {
+    expect(hashOf(2, 0)).toBe(hashOf(5, 3));
+    const other = toSarif([diag(2)], new Map([['p.yaml', 'spec:\n  priority: 2000\n']])).runs[0]!
+      .results[0]!.partialFingerprints.primaryLocationLineHash;
+    expect(other).not.toBe(hashOf(2, 0));
+  });
+  it('count identical findings so each stays distinct', () => {
+    const r = toSarif([diag(2), diag(2)], new Map([['p.yaml', text(0)]])).runs[0]!.results;
+    const [a, b] = r.map((x) => x.partialFingerprints.primaryLocationLineHash);
+    expect(a?.replace(/:1$/, ':2')).toBe(b);
+  });
+  it('leave out the region of a finding without a position', () => {
+    const r = toSarif([{ ...diag(0), col: 0, endLine: 0, endCol: 0 }], new Map()).runs[0]!
+      .results[0]!;
+    expect(r.locations[0]!.physicalLocation).toEqual({ artifactLocation: { uri: 'p.yaml' } });
   });
 });
