@@ -22,7 +22,10 @@ describe('CEL wrapper contract', () => {
   });
   it('undeclared variables are refused at eval', () => {
     const c = compile('1 == 1', ['self']);
-    expect(c.ok && c.program.eval({ other: 1 })).toEqual({ ok: false, error: 'undeclared variable other' });
+    expect(c.ok && c.program.eval({ other: 1 })).toEqual({
+      ok: false,
+      error: 'undeclared variable other',
+    });
   });
   it('integers cross the boundary as CEL int (JSON numbers would be double)', () => {
     expect(run('self.start < self.end', { start: 80, end: 90 })).toBe(true);
@@ -32,8 +35,15 @@ describe('CEL wrapper contract', () => {
   it('has() and macros over maps and lists (upstream named-port rule)', () => {
     const rule =
       '!(self.to.exists(peer, has(peer.networks) || has(peer.nodes) || has(peer.domainNames)) && has(self.protocols) && self.protocols.exists(protocol, has(protocol.destinationNamedPort)))';
-    expect(run(rule, { to: [{ networks: ['10.0.0.0/8'] }], protocols: [{ destinationNamedPort: 'http' }] })).toBe(false);
-    expect(run(rule, { to: [{ pods: {} }], protocols: [{ destinationNamedPort: 'http' }] })).toBe(true);
+    expect(
+      run(rule, {
+        to: [{ networks: ['10.0.0.0/8'] }],
+        protocols: [{ destinationNamedPort: 'http' }],
+      }),
+    ).toBe(false);
+    expect(run(rule, { to: [{ pods: {} }], protocols: [{ destinationNamedPort: 'http' }] })).toBe(
+      true,
+    );
   });
 });
 
@@ -61,15 +71,15 @@ describe('Kubernetes net library', () => {
     expect(run('isIP(self)', s)).toBe(want);
   });
   it('ip() and cidr() methods', () => {
-    expect(run("ip(self).family()", '2001:db8::1')).toBe(6);
-    expect(run("cidr(self).prefixLength()", '10.0.0.0/16')).toBe(16);
+    expect(run('ip(self).family()', '2001:db8::1')).toBe(6);
+    expect(run('cidr(self).prefixLength()', '10.0.0.0/16')).toBe(16);
     expect(run("cidr(self).containsIP('10.0.3.4')", '10.0.0.0/16')).toBe(true);
     expect(run("cidr(self).containsIP(ip('10.1.3.4'))", '10.0.0.0/16')).toBe(false);
     expect(run("cidr(self).containsCIDR('10.0.1.0/24')", '10.0.0.0/16')).toBe(true);
     expect(run("cidr(self).masked() == cidr('10.0.0.0/16')", '10.0.9.9/16')).toBe(true);
     expect(run("cidr(self).ip() == ip('10.0.9.9')", '10.0.9.9/16')).toBe(true);
-    expect(run("ip(self).isLoopback()", '127.0.0.1')).toBe(true);
-    expect(run("ip(self)", 'bad')).toMatch(/^error: .*parse error/);
+    expect(run('ip(self).isLoopback()', '127.0.0.1')).toBe(true);
+    expect(run('ip(self)', 'bad')).toMatch(/^error: .*parse error/);
   });
   it('strings extension (used by the Cluster CRD)', () => {
     expect(run("int(self.substring(self.lastIndexOf(':') + 1))", '[fd00::1]:51820')).toBe(51820);

@@ -44,8 +44,7 @@ export interface CelIssue {
 }
 
 export type CelEvalResult =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: string };
+  { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string };
 
 export interface CelProgram {
   readonly source: string;
@@ -77,7 +76,8 @@ function cidrValue(c: CidrPrefix): Map<string, string> {
 function asIp(v: unknown): IpAddr {
   const s = typeof v === 'string' ? v : isCelMap(v) && v.get(TAG) === 'ip' ? v.get('text') : null;
   const ip = typeof s === 'string' ? parseIp(s) : null;
-  if (!ip) throw new Error(`IP Address ${JSON.stringify(s)} parse error during conversion from string`);
+  if (!ip)
+    throw new Error(`IP Address ${JSON.stringify(s)} parse error during conversion from string`);
   return ip;
 }
 function asCidr(v: unknown): CidrPrefix {
@@ -122,7 +122,9 @@ export const KUBERNETES_NET_FUNCS: readonly CelFunc[] = [
   }),
   celMethod('isLoopback', MAP, [], CelScalar.BOOL, function () {
     const ip = asIp(this);
-    return ip.family === 4 ? ip.bytes[0] === 127 : ip.bytes.slice(0, 15).every((b) => b === 0) && ip.bytes[15] === 1;
+    return ip.family === 4
+      ? ip.bytes[0] === 127
+      : ip.bytes.slice(0, 15).every((b) => b === 0) && ip.bytes[15] === 1;
   }),
   celMethod('ip', MAP, [], MAP, function () {
     if (!tagged('cidr', this)) throw new Error('ip() needs a CIDR');
@@ -153,7 +155,8 @@ function env(): CelEnv {
 function issueFrom(e: unknown): CelIssue {
   const msg = e instanceof Error ? e.message : String(e);
   const m = /<input>:(\d+):(\d+):\s*(.*)/s.exec(msg);
-  if (m) return { message: (m[3] ?? msg).split('\n')[0] ?? msg, line: Number(m[1]), col: Number(m[2]) };
+  if (m)
+    return { message: (m[3] ?? msg).split('\n')[0] ?? msg, line: Number(m[1]), col: Number(m[2]) };
   return { message: msg.split('\n')[0] ?? msg, line: null, col: null };
 }
 
@@ -200,7 +203,10 @@ export function compile(source: string, decls: readonly string[]): CelCompileRes
  * JSON value → CEL input. Integers become BigInt where `isInteger(path)` says
  * the schema declares an integer (JSON numbers are otherwise CEL doubles).
  */
-export function toCelValue(value: unknown, isInteger: (v: number) => boolean = Number.isInteger): unknown {
+export function toCelValue(
+  value: unknown,
+  isInteger: (v: number) => boolean = Number.isInteger,
+): unknown {
   if (typeof value === 'number') return isInteger(value) ? BigInt(value) : value;
   if (Array.isArray(value)) return value.map((v) => toCelValue(v, isInteger));
   if (value !== null && typeof value === 'object') {

@@ -56,7 +56,11 @@ function parseV6(s: string): { bytes: Uint8Array; mapped: boolean } | null {
     bytes[2 * i + 1] = n & 0xff;
   });
   if (tail) bytes.set(tail, 12);
-  const mapped = tail !== null && bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  const mapped =
+    tail !== null &&
+    bytes.slice(0, 10).every((b) => b === 0) &&
+    bytes[10] === 0xff &&
+    bytes[11] === 0xff;
   return { bytes, mapped };
 }
 
@@ -87,7 +91,7 @@ export function formatIp(ip: IpAddr): string {
   // Longest run of two or more zero groups, first on a tie (RFC 5952 §4.2).
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -122,7 +126,8 @@ export function cidrContainsIp(c: CidrPrefix, ip: IpAddr): boolean {
   if (c.ip.bytes.length !== ip.bytes.length) return false;
   for (let bit = 0; bit < c.prefixLength; bit++) {
     const m = 0x80 >> (bit & 7);
-    if (((c.ip.bytes[bit >> 3] as number) & m) !== ((ip.bytes[bit >> 3] as number) & m)) return false;
+    if (((c.ip.bytes[bit >> 3] as number) & m) !== ((ip.bytes[bit >> 3] as number) & m))
+      return false;
   }
   return true;
 }

@@ -31,7 +31,11 @@ describe('NetworkPolicy defaulting (k8s.io/api networking/v1 field docs)', () =>
     expect(p?.policyTypes).toEqual({ ingress: false, egress: true });
   });
   it('absent or empty from/ports mean all peers / all ports; ports: [{}] is all TCP ports', () => {
-    const [p] = load(npDoc('  podSelector: {}\n  ingress:\n    - {}\n    - from: []\n      ports: []\n    - ports: [{}]')).world.networkPolicies;
+    const [p] = load(
+      npDoc(
+        '  podSelector: {}\n  ingress:\n    - {}\n    - from: []\n      ports: []\n    - ports: [{}]',
+      ),
+    ).world.networkPolicies;
     expect(p?.ingress.map((r) => [r.peers, r.ports])).toEqual([
       ['all', 'all'],
       ['all', 'all'],
@@ -39,7 +43,11 @@ describe('NetworkPolicy defaulting (k8s.io/api networking/v1 field docs)', () =>
     ]);
   });
   it('port protocol defaults to TCP; endPort makes a range; names stay named', () => {
-    const [p] = load(npDoc('  podSelector: {}\n  ingress:\n    - ports: [{port: 80}, {protocol: UDP, port: 53, endPort: 60}, {port: http}, {protocol: SCTP}]')).world.networkPolicies;
+    const [p] = load(
+      npDoc(
+        '  podSelector: {}\n  ingress:\n    - ports: [{port: 80}, {protocol: UDP, port: 53, endPort: 60}, {port: http}, {protocol: SCTP}]',
+      ),
+    ).world.networkPolicies;
     expect(p?.ingress[0]?.ports).toEqual([
       { kind: 'range', protocol: 'TCP', start: 80, end: 80 },
       { kind: 'range', protocol: 'UDP', start: 53, end: 60 },
@@ -53,9 +61,17 @@ describe('NetworkPolicy defaulting (k8s.io/api networking/v1 field docs)', () =>
     const [p] = load(npDoc(spec)).world.networkPolicies;
     expect(p?.podSelector).toEqual({ matchLabels: { app: 'db' }, matchExpressions: [] });
     expect(p?.ingress[0]?.peers).toEqual([
-      { kind: 'pods', namespaceSelector: null, podSelector: { matchLabels: { app: 'web' }, matchExpressions: [] } },
+      {
+        kind: 'pods',
+        namespaceSelector: null,
+        podSelector: { matchLabels: { app: 'web' }, matchExpressions: [] },
+      },
       { kind: 'pods', namespaceSelector: SELECT_ALL, podSelector: SELECT_ALL },
-      { kind: 'pods', namespaceSelector: { matchLabels: { t: 'a' }, matchExpressions: [] }, podSelector: SELECT_ALL },
+      {
+        kind: 'pods',
+        namespaceSelector: { matchLabels: { t: 'a' }, matchExpressions: [] },
+        podSelector: SELECT_ALL,
+      },
       { kind: 'ipBlock', cidr: '2001:db8::/64', except: ['2001:db8:0:0:1::/80'] },
     ]);
   });
@@ -68,7 +84,8 @@ describe('NetworkPolicy defaulting (k8s.io/api networking/v1 field docs)', () =>
     expect(c?.revision).toBe(b?.revision);
   });
   it('rule sources point at the rule', () => {
-    const [p] = load(npDoc('  podSelector: {}\n  ingress:\n    - {}\n    - ports: [{port: 1}]')).world.networkPolicies;
+    const [p] = load(npDoc('  podSelector: {}\n  ingress:\n    - {}\n    - ports: [{port: 1}]'))
+      .world.networkPolicies;
     expect(p?.ingress.map((r) => `${r.source.line}:${r.source.col}`)).toEqual(['9:7', '10:7']);
     expect(p?.source).toEqual({ file: 'w.yaml', line: 1, col: 1 });
   });
@@ -92,8 +109,19 @@ spec:
       protocols: [{tcp: {destinationPort: {number: 80}}}, {udp: {destinationPort: {range: {start: 1, end: 9}}}}]
     - {action: Deny, to: [{namespaces: {}}], protocols: [{destinationNamedPort: http}]}`;
     const [p] = load(text).world.clusterPolicies;
-    expect(p).toMatchObject({ kind: 'ClusterNetworkPolicy', cluster: 'east', tier: 'Baseline', priority: 3, mode: 'Enforce', encryptionRequired: false });
-    expect(p?.subject).toEqual({ namespaceSelector: { matchLabels: { a: 'b' }, matchExpressions: [] }, podSelector: SELECT_ALL, clusters: null });
+    expect(p).toMatchObject({
+      kind: 'ClusterNetworkPolicy',
+      cluster: 'east',
+      tier: 'Baseline',
+      priority: 3,
+      mode: 'Enforce',
+      encryptionRequired: false,
+    });
+    expect(p?.subject).toEqual({
+      namespaceSelector: { matchLabels: { a: 'b' }, matchExpressions: [] },
+      podSelector: SELECT_ALL,
+      clusters: null,
+    });
     expect(p?.egress[0]).toMatchObject({ index: 0, name: 'r1', action: 'Pass' });
     expect(p?.egress[0]?.peers).toEqual([
       { kind: 'pods', namespaceSelector: SELECT_ALL, podSelector: SELECT_ALL, clusters: null },
@@ -105,7 +133,11 @@ spec:
       { kind: 'range', protocol: 'TCP', start: 80, end: 80 },
       { kind: 'range', protocol: 'UDP', start: 1, end: 9 },
     ]);
-    expect(p?.egress[1]).toMatchObject({ name: '', action: 'Deny', ports: [{ kind: 'named', protocol: 'any', name: 'http' }] });
+    expect(p?.egress[1]).toMatchObject({
+      name: '',
+      action: 'Deny',
+      ports: [{ kind: 'named', protocol: 'any', name: 'http' }],
+    });
     expect(load(text).world.clusters.map((c) => [c.name, c.declared])).toEqual([['east', false]]);
   });
   it('ANP/BANP v1alpha1: tiers, Allow → Accept, BANP priority 1000, protocol default TCP', () => {
@@ -155,9 +187,17 @@ spec:
       from: [{namespaces: {}, clusters: {}}, {pods: {podSelector: {}}}]`;
     const r = load(text);
     const [p] = r.world.clusterPolicies;
-    expect(p).toMatchObject({ cluster: null, mode: 'Audit', encryptionRequired: true, logging: { allowed: false, denied: true } });
+    expect(p).toMatchObject({
+      cluster: null,
+      mode: 'Audit',
+      encryptionRequired: true,
+      logging: { allowed: false, denied: true },
+    });
     expect(p?.subject.clusters).toEqual({ matchLabels: { region: 'eu' }, matchExpressions: [] });
-    expect(p?.ingress[0]?.peers.map((x) => (x.kind === 'pods' ? x.clusters : 'n/a'))).toEqual([SELECT_ALL, null]);
+    expect(p?.ingress[0]?.peers.map((x) => (x.kind === 'pods' ? x.clusters : 'n/a'))).toEqual([
+      SELECT_ALL,
+      null,
+    ]);
     expect(r.world.clusters).toEqual([]);
     expect(r.objects[0]).toMatchObject({ kind: 'MeshNetworkPolicy', cluster: null, valid: true });
   });
@@ -202,7 +242,10 @@ status:
       ['default', false, { 'palisade.dev/cluster-name': 'default' }],
       ['east', true, { region: 'us', 'palisade.dev/cluster-name': 'east' }],
     ]);
-    expect(world.clusters[1]).toMatchObject({ podCIDRs: ['fd00:10::/56', '10.10.0.0/16'], gateway: { endpoint: '[fd00::1]:51820' } });
+    expect(world.clusters[1]).toMatchObject({
+      podCIDRs: ['fd00:10::/56', '10.10.0.0/16'],
+      gateway: { endpoint: '[fd00::1]:51820' },
+    });
     expect(world.namespaces.map((n) => [n.cluster, n.name, n.declared, n.labels])).toEqual([
       ['default', 'data', false, { 'kubernetes.io/metadata.name': 'data' }],
       ['east', 'shop', true, { team: 'shop', 'kubernetes.io/metadata.name': 'shop' }],
@@ -223,7 +266,13 @@ status:
     });
     expect(world.pods[0]).toMatchObject({ hostNetwork: true, ips: [], nodeName: null, uid: null });
     expect(world.nodes).toEqual([
-      { cluster: 'east', name: 'n1', labels: { zone: 'a' }, ips: ['192.168.10.1', '2001:db8::1'], source: { file: 'w.yaml', line: 27, col: 1 } },
+      {
+        cluster: 'east',
+        name: 'n1',
+        labels: { zone: 'a' },
+        ips: ['192.168.10.1', '2001:db8::1'],
+        source: { file: 'w.yaml', line: 27, col: 1 },
+      },
     ]);
   });
   it('List wrappers (v1 List with items) load their items, errors carry the items path', () => {
@@ -247,24 +296,37 @@ items:
   it('duplicate objects: same kind, cluster, namespace and name; other clusters are distinct', () => {
     const ns = (name: string, cluster?: string) =>
       `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}${cluster ? `\n  annotations: {palisade.dev/cluster: ${cluster}}` : ''}\n`;
-    const r = loadWorldFromTexts([{ file: 'd.yaml', text: [ns('a'), ns('a'), ns('a', 'west')].join('---\n') }]);
+    const r = loadWorldFromTexts([
+      { file: 'd.yaml', text: [ns('a'), ns('a'), ns('a', 'west')].join('---\n') },
+    ]);
     expect(r.diagnostics.map(formatDiagnostic)).toEqual([
       'd.yaml:9:9: metadata.name: duplicate object: Namespace a in cluster default is already defined at d.yaml:1:1',
     ]);
-    expect(r.world.namespaces.map((n) => `${n.cluster}/${n.name}`)).toEqual(['default/a', 'west/a']);
+    expect(r.world.namespaces.map((n) => `${n.cluster}/${n.name}`)).toEqual([
+      'default/a',
+      'west/a',
+    ]);
   });
   it('a bad cluster annotation is an error', () => {
-    const r = loadWorldFromTexts([{ file: 'c.yaml', text: 'apiVersion: v1\nkind: Namespace\nmetadata: {name: a, annotations: {palisade.dev/cluster: East_1}}\n' }]);
+    const r = loadWorldFromTexts([
+      {
+        file: 'c.yaml',
+        text: 'apiVersion: v1\nkind: Namespace\nmetadata: {name: a, annotations: {palisade.dev/cluster: East_1}}\n',
+      },
+    ]);
     expect(r.diagnostics.map(formatDiagnostic)).toEqual([
       "c.yaml:3:57: metadata.annotations[palisade.dev/cluster]: not a valid cluster name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*') (got: \"East_1\")",
     ]);
   });
   it('status of kinds with a status subresource is ignored, as the API server does', () => {
-    const text = 'apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {tier: Admin, priority: 1, subject: {namespaces: {}}}\nstatus: {anything: [1, 2]}\n';
+    const text =
+      'apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {tier: Admin, priority: 1, subject: {namespaces: {}}}\nstatus: {anything: [1, 2]}\n';
     expect(load(text).world.clusterPolicies).toHaveLength(1);
   });
   it('JSON input and empty documents', () => {
-    const r = load('{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "j"}}\n---\n# only a comment\n---\n');
+    const r = load(
+      '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "j"}}\n---\n# only a comment\n---\n',
+    );
     expect(r.world.namespaces.map((n) => n.name)).toEqual(['j']);
   });
 });

@@ -82,7 +82,10 @@ function canonicalJson(v: unknown): string {
 export function revisionOf(obj: J): string {
   const g = obj.metadata?.generation;
   if (typeof g === 'number') return String(g);
-  return createHash('sha256').update(canonicalJson(obj.spec ?? {})).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(canonicalJson(obj.spec ?? {}))
+    .digest('hex')
+    .slice(0, 12);
 }
 
 // ------------------------------------------------------------------ core
@@ -208,7 +211,11 @@ export function decodeNetworkPolicy(obj: J, ctx: DecodeContext): NetworkPolicy {
     types && types.length > 0
       ? { ingress: types.includes('Ingress'), egress: types.includes('Egress') }
       : { ingress: true, egress: egressRules.length > 0 };
-  const rules = (list: J[], dir: 'ingress' | 'egress', peerKey: 'from' | 'to'): NetworkPolicyRule[] =>
+  const rules = (
+    list: J[],
+    dir: 'ingress' | 'egress',
+    peerKey: 'from' | 'to',
+  ): NetworkPolicyRule[] =>
     list.map((r, index) => ({
       index,
       peers: npPeers(r[peerKey]),
@@ -235,13 +242,20 @@ function cnpProtocols(v: J): PortMatches {
   const list = (v ?? []) as J[];
   if (list.length === 0) return 'all';
   return list.map((p): PortMatch => {
-    if (typeof p.destinationNamedPort === 'string') return { kind: 'named', protocol: 'any', name: p.destinationNamedPort };
+    if (typeof p.destinationNamedPort === 'string')
+      return { kind: 'named', protocol: 'any', name: p.destinationNamedPort };
     const [key, l4] = Object.entries(p)[0] as [string, J];
     const protocol = key.toUpperCase() as Protocol;
     const dp = l4.destinationPort;
     if (!dp) return { kind: 'all', protocol };
-    if (typeof dp.number === 'number') return { kind: 'range', protocol, start: dp.number, end: dp.number };
-    return { kind: 'range', protocol, start: dp.range.start as number, end: dp.range.end as number };
+    if (typeof dp.number === 'number')
+      return { kind: 'range', protocol, start: dp.number, end: dp.number };
+    return {
+      kind: 'range',
+      protocol,
+      start: dp.range.start as number,
+      end: dp.range.end as number,
+    };
   });
 }
 
@@ -249,10 +263,16 @@ function anpPorts(v: J): PortMatches {
   const list = (v ?? []) as J[];
   if (list.length === 0) return 'all';
   return list.map((p): PortMatch => {
-    if (typeof p.namedPort === 'string') return { kind: 'named', protocol: 'any', name: p.namedPort };
+    if (typeof p.namedPort === 'string')
+      return { kind: 'named', protocol: 'any', name: p.namedPort };
     if (p.portNumber) {
       const n = p.portNumber.port as number;
-      return { kind: 'range', protocol: (p.portNumber.protocol ?? 'TCP') as Protocol, start: n, end: n };
+      return {
+        kind: 'range',
+        protocol: (p.portNumber.protocol ?? 'TCP') as Protocol,
+        start: n,
+        end: n,
+      };
     }
     return {
       kind: 'range',
@@ -265,7 +285,13 @@ function anpPorts(v: J): PortMatches {
 
 function clusterPeer(p: J, mesh: boolean): ClusterPolicyPeer {
   const clusters = mesh && p.clusters ? selector(p.clusters) : null;
-  if (p.namespaces) return { kind: 'pods', namespaceSelector: selector(p.namespaces), podSelector: SELECT_ALL, clusters };
+  if (p.namespaces)
+    return {
+      kind: 'pods',
+      namespaceSelector: selector(p.namespaces),
+      podSelector: SELECT_ALL,
+      clusters,
+    };
   if (p.pods) {
     return {
       kind: 'pods',
@@ -279,9 +305,18 @@ function clusterPeer(p: J, mesh: boolean): ClusterPolicyPeer {
   return { kind: 'domainNames', names: [...(p.domainNames as string[])] };
 }
 
-const ACTIONS: Record<string, RuleAction> = { Accept: 'Accept', Allow: 'Accept', Deny: 'Deny', Pass: 'Pass' };
+const ACTIONS: Record<string, RuleAction> = {
+  Accept: 'Accept',
+  Allow: 'Accept',
+  Deny: 'Deny',
+  Pass: 'Pass',
+};
 
-export function decodeClusterPolicy(kind: ClusterPolicyKind, obj: J, ctx: DecodeContext): ClusterPolicy {
+export function decodeClusterPolicy(
+  kind: ClusterPolicyKind,
+  obj: J,
+  ctx: DecodeContext,
+): ClusterPolicy {
   const spec = obj.spec;
   const mesh = kind === 'MeshNetworkPolicy';
   const v1alpha1 = kind === 'AdminNetworkPolicy' || kind === 'BaselineAdminNetworkPolicy';
@@ -297,9 +332,16 @@ export function decodeClusterPolicy(kind: ClusterPolicyKind, obj: J, ctx: Decode
   const subj = spec.subject;
   const subjectSel = subj.namespaces
     ? { namespaceSelector: selector(subj.namespaces), podSelector: SELECT_ALL }
-    : { namespaceSelector: selector(subj.pods.namespaceSelector), podSelector: selector(subj.pods.podSelector) };
+    : {
+        namespaceSelector: selector(subj.pods.namespaceSelector),
+        podSelector: selector(subj.pods.podSelector),
+      };
   const tier =
-    kind === 'AdminNetworkPolicy' ? 'Admin' : kind === 'BaselineAdminNetworkPolicy' ? 'Baseline' : spec.tier;
+    kind === 'AdminNetworkPolicy'
+      ? 'Admin'
+      : kind === 'BaselineAdminNetworkPolicy'
+        ? 'Baseline'
+        : spec.tier;
   return {
     kind,
     name: obj.metadata.name as string,

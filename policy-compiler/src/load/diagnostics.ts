@@ -159,7 +159,8 @@ export const DIAGNOSTIC_CODES = {
   PAL040: {
     name: 'ignored-field',
     shortDescription: 'Field has no effect',
-    fullDescription: 'The field is accepted but has no effect, e.g. metadata.namespace on a cluster-scoped kind.',
+    fullDescription:
+      'The field is accepted but has no effect, e.g. metadata.namespace on a cluster-scoped kind.',
     help: 'Remove the field.',
     severity: 'warning',
   },

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { formatDiagnostic, loadWorldFromTexts } from './index.js';
 
 const DIR = join('test', 'fixtures', 'invalid');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 describe('invalid fixtures', () => {
   it('there are fixtures', () => {

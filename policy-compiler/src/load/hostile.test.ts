@@ -52,12 +52,16 @@ describe('hostile input', () => {
     ]);
   });
   it('too many tokens or documents in one text', () => {
-    expect(lines(load(`[${'1,'.repeat(2000)}]`, { maxTokens: 1000 }))).toEqual(['h.yaml:1:1001: more than 1000 YAML tokens']);
+    expect(lines(load(`[${'1,'.repeat(2000)}]`, { maxTokens: 1000 }))).toEqual([
+      'h.yaml:1:1001: more than 1000 YAML tokens',
+    ]);
     const docs = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n'.repeat(20);
     expect(lines(load(docs, { maxDocuments: 5 }))[0]).toBe('h.yaml:1:1: more than 5 documents');
   });
   it('UTF-16 text (as decoded by a naive reader) is refused', () => {
-    const utf16 = Buffer.from('\ufeffapiVersion: v1\nkind: Namespace\n', 'utf16le').toString('latin1');
+    const utf16 = Buffer.from('\ufeffapiVersion: v1\nkind: Namespace\n', 'utf16le').toString(
+      'latin1',
+    );
     expect(lines(load(utf16))).toEqual([
       'h.yaml:1:1: input contains NUL bytes: not UTF-8 text (UTF-16 or UTF-32?) (allowed: UTF-8)',
     ]);
@@ -73,34 +77,66 @@ describe('hostile input', () => {
     expect(r.world.namespaces).toHaveLength(1);
   });
   it('duplicate keys are errors at the second key, and the rest is still checked', () => {
-    expect(lines(load('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n  labels: {x: 1}\n'))).toEqual([
+    expect(
+      lines(
+        load(
+          'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n  labels: {x: 1}\n',
+        ),
+      ),
+    ).toEqual([
       'h.yaml:5:3: metadata: duplicate key "name"',
       'h.yaml:6:15: metadata.labels.x: wrong type (allowed: string, got: integer 1)',
     ]);
   });
   it('YAML syntax errors carry their position and do not stop other documents', () => {
-    const r = load('apiVersion: v1\nkind: Namespace\nmetadata: {name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n');
+    const r = load(
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n',
+    );
     expect(lines(r)).toEqual([
       'h.yaml:4:1: Flow map in block collection must be sufficiently indented and end with a }',
     ]);
     expect(r.world.namespaces.map((n) => n.name)).toEqual(['b']);
   });
   it('non-string keys are refused', () => {
-    expect(lines(load('apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n? [x]\n: 1\n'))).toEqual([
-      'h.yaml:4:3: mapping keys must be strings',
-    ]);
+    expect(
+      lines(load('apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n? [x]\n: 1\n')),
+    ).toEqual(['h.yaml:4:3: mapping keys must be strings']);
   });
   it('wrong types everywhere give errors, not exceptions', () => {
     const shapes = ['1', '"x"', '[]', '{}', 'true', 'null', '[1, {a: b}]', '{a: {b: [c]}}'];
-    const kinds = ['Namespace', 'Pod', 'Node', 'Cluster', 'NetworkPolicy', 'ClusterNetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'MeshNetworkPolicy'];
+    const kinds = [
+      'Namespace',
+      'Pod',
+      'Node',
+      'Cluster',
+      'NetworkPolicy',
+      'ClusterNetworkPolicy',
+      'AdminNetworkPolicy',
+      'BaselineAdminNetworkPolicy',
+      'MeshNetworkPolicy',
+    ];
     const api: Record<string, string> = {
-      Namespace: 'v1', Pod: 'v1', Node: 'v1', Cluster: 'palisade.dev/v1alpha1', MeshNetworkPolicy: 'palisade.dev/v1alpha1',
-      NetworkPolicy: 'networking.k8s.io/v1', ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
-      AdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1', BaselineAdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
+      Namespace: 'v1',
+      Pod: 'v1',
+      Node: 'v1',
+      Cluster: 'palisade.dev/v1alpha1',
+      MeshNetworkPolicy: 'palisade.dev/v1alpha1',
+      NetworkPolicy: 'networking.k8s.io/v1',
+      ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
+      AdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
+      BaselineAdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
     };
     for (const kind of kinds) {
       for (const s of shapes) {
-        for (const field of ['metadata', 'spec', 'status', 'spec.subject', 'spec.ingress', 'spec.containers', 'metadata.labels']) {
+        for (const field of [
+          'metadata',
+          'spec',
+          'status',
+          'spec.subject',
+          'spec.ingress',
+          'spec.containers',
+          'metadata.labels',
+        ]) {
           const [top, sub] = field.split('.');
           const body = sub ? `${top}: {${sub}: ${s}}` : `${top}: ${s}`;
           const text = `apiVersion: ${api[kind]}\nkind: ${kind}\n${top === 'metadata' ? '' : 'metadata: {name: a}\n'}${body}\n`;

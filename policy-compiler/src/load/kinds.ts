@@ -53,12 +53,16 @@ function withNativeChecks(s: Schema, top = true): Schema {
   if (s.properties) {
     const props: Record<string, Schema> = {};
     for (const [k, v] of Object.entries(s.properties)) {
-      props[k] = top && k === 'metadata' ? objectMeta('dns1123-subdomain', false) : withNativeChecks(v, false);
+      props[k] =
+        top && k === 'metadata'
+          ? objectMeta('dns1123-subdomain', false)
+          : withNativeChecks(v, false);
     }
     out.properties = props;
   }
   if (s.items) out.items = withNativeChecks(s.items, false);
-  if (typeof s.additionalProperties === 'object') out.additionalProperties = withNativeChecks(s.additionalProperties, false);
+  if (typeof s.additionalProperties === 'object')
+    out.additionalProperties = withNativeChecks(s.additionalProperties, false);
   return out;
 }
 
@@ -76,9 +80,30 @@ function crd(kind: KindName): KindInfo {
 }
 
 export const KINDS: readonly KindInfo[] = [
-  { kind: 'Namespace', apiVersion: 'v1', namespaced: false, inCluster: true, ignoresStatus: false, schema: NAMESPACE },
-  { kind: 'Pod', apiVersion: 'v1', namespaced: true, inCluster: true, ignoresStatus: false, schema: POD },
-  { kind: 'Node', apiVersion: 'v1', namespaced: false, inCluster: true, ignoresStatus: false, schema: NODE },
+  {
+    kind: 'Namespace',
+    apiVersion: 'v1',
+    namespaced: false,
+    inCluster: true,
+    ignoresStatus: false,
+    schema: NAMESPACE,
+  },
+  {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    namespaced: true,
+    inCluster: true,
+    ignoresStatus: false,
+    schema: POD,
+  },
+  {
+    kind: 'Node',
+    apiVersion: 'v1',
+    namespaced: false,
+    inCluster: true,
+    ignoresStatus: false,
+    schema: NODE,
+  },
   crd('Cluster'),
   {
     kind: 'NetworkPolicy',

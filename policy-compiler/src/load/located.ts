@@ -4,7 +4,17 @@
  * refused before the (recursive) composer sees it; aliases are expanded by
  * our own walk, which counts the nodes it produces.
  */
-import { Composer, Lexer, LineCounter, Parser, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
+import {
+  Composer,
+  Lexer,
+  LineCounter,
+  Parser,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+} from 'yaml';
 import type { Document, Node as YamlNode, CST } from 'yaml';
 
 export type PathSegment = string | number;
@@ -170,7 +180,12 @@ class TextLimitError extends Error {
  * that the parser's nesting stack and the token count stay bounded (a text of
  * 16 MiB of `[` would otherwise take gigabytes before any check could run).
  */
-function* boundedCst(parser: Parser, text: string, limits: LoaderLimits, lc: LineCounter): Generator<CST.Token> {
+function* boundedCst(
+  parser: Parser,
+  text: string,
+  limits: LoaderLimits,
+  lc: LineCounter,
+): Generator<CST.Token> {
   lc.addNewLine(0);
   let lexemes = 0;
   let offset = 0;
@@ -205,7 +220,13 @@ class Converter {
     return r ? spanFrom(this.lc, r[0], r[1]) : fallback;
   }
 
-  convert(node: unknown, depth: number, fallback: Span, resolving: Set<unknown>, path: PathSegment[] = []): unknown {
+  convert(
+    node: unknown,
+    depth: number,
+    fallback: Span,
+    resolving: Set<unknown>,
+    path: PathSegment[] = [],
+  ): unknown {
     if (++this.nodes > this.limits.maxNodes) {
       throw new LimitError(
         `document expands to more than ${this.limits.maxNodes} nodes (alias expansion?)`,
@@ -220,7 +241,10 @@ class Converter {
       }
       const target = node.resolve(this.doc);
       if (target === undefined || resolving.has(target)) {
-        throw new LimitError(`unresolvable or recursive alias *${node.source}`, this.span(node, fallback));
+        throw new LimitError(
+          `unresolvable or recursive alias *${node.source}`,
+          this.span(node, fallback),
+        );
       }
       resolving.add(target);
       try {
@@ -249,16 +273,29 @@ class Converter {
         else if (isAlias(k) && isScalar(k.resolve(this.doc))) {
           key = String((k.resolve(this.doc) as { value: unknown }).value);
         } else {
-          this.problems.push({ kind: 'syntax', span: keySpan, path, message: 'mapping keys must be strings' });
+          this.problems.push({
+            kind: 'syntax',
+            span: keySpan,
+            path,
+            message: 'mapping keys must be strings',
+          });
           continue;
         }
         const v = item.value as YamlNode | null;
         const valueSpan = v ? this.span(v, keySpan) : keySpan;
         if (Object.prototype.hasOwnProperty.call(out, key)) {
-          this.problems.push({ kind: 'duplicate-key', span: keySpan, path, message: `duplicate key "${key}"` });
+          this.problems.push({
+            kind: 'duplicate-key',
+            span: keySpan,
+            path,
+            message: `duplicate key "${key}"`,
+          });
           continue;
         }
-        const value = v === null || v === undefined ? null : this.convert(v, depth + 1, valueSpan, resolving, [...path, key]);
+        const value =
+          v === null || v === undefined
+            ? null
+            : this.convert(v, depth + 1, valueSpan, resolving, [...path, key]);
         // A null value is the same as an absent field for the API server (pruned).
         if (value === null) continue;
         out[key] = value;
@@ -267,7 +304,12 @@ class Converter {
       // Plain prototype so consumers can use ordinary objects.
       const plain: Record<string, unknown> = {};
       for (const key of Object.keys(out)) {
-        Object.defineProperty(plain, key, { value: out[key], enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(plain, key, {
+          value: out[key],
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       this.entries.set(plain, spans);
       return plain;
@@ -279,7 +321,11 @@ class Converter {
       node.items.forEach((item, i) => {
         const s = this.span(item as YamlNode, own);
         spans.set(i, { key: null, value: s });
-        out.push(item === null || item === undefined ? null : this.convert(item, depth + 1, s, resolving, [...path, i]));
+        out.push(
+          item === null || item === undefined
+            ? null
+            : this.convert(item, depth + 1, s, resolving, [...path, i]),
+        );
       });
       this.entries.set(out, spans);
       return out;
@@ -289,7 +335,11 @@ class Converter {
 }
 
 /** Parses every document of one text. Never throws on any input. */
-export function parseYamlText(file: string, text: string, limits: LoaderLimits = DEFAULT_LIMITS): ParsedText {
+export function parseYamlText(
+  file: string,
+  text: string,
+  limits: LoaderLimits = DEFAULT_LIMITS,
+): ParsedText {
   const lc = new LineCounter();
   const documents: LocatedDocument[] = [];
   const problems: ParseProblem[] = [];
@@ -311,13 +361,21 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
     for (const token of boundedCst(parser, text, limits, lc)) {
       if (token.type === 'document') {
         if (++count > limits.maxDocuments) {
-          problems.push({ kind: 'limit', span: atStart, message: `more than ${limits.maxDocuments} documents` });
+          problems.push({
+            kind: 'limit',
+            span: atStart,
+            message: `more than ${limits.maxDocuments} documents`,
+          });
           break;
         }
         const depth = cstDepth(token, limits.maxDepth);
         if (depth > limits.maxDepth) {
           const s = spanFrom(lc, token.offset, token.offset);
-          problems.push({ kind: 'limit', span: s, message: `nesting deeper than ${limits.maxDepth} levels` });
+          problems.push({
+            kind: 'limit',
+            span: s,
+            message: `nesting deeper than ${limits.maxDepth} levels`,
+          });
           continue;
         }
       }
@@ -350,8 +408,10 @@ export function parseYamlText(file: string, text: string, limits: LoaderLimits =
         if (value === null && isScalar(doc.contents) && doc.contents.value === null) return;
         documents.push(new LocatedDocument(file, i, value, docSpan, conv.entries));
       } catch (e) {
-        if (e instanceof LimitError) problems.push({ kind: 'limit', span: e.span ?? docSpan, message: e.message });
-        else if (e instanceof RangeError) problems.push({ kind: 'limit', span: docSpan, message: 'document too complex to load' });
+        if (e instanceof LimitError)
+          problems.push({ kind: 'limit', span: e.span ?? docSpan, message: e.message });
+        else if (e instanceof RangeError)
+          problems.push({ kind: 'limit', span: docSpan, message: 'document too complex to load' });
         else throw e;
       }
     });

@@ -14,12 +14,24 @@ describe('readInputs', () => {
     await mkdir(join(dir, 'sub', 'deeper'), { recursive: true });
     await writeFile(join(dir, 'b.yaml'), ns('b'));
     await writeFile(join(dir, 'a.yml'), ns('a'));
-    await writeFile(join(dir, 'c.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'c' } }));
+    await writeFile(
+      join(dir, 'c.json'),
+      JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'c' } }),
+    );
     await writeFile(join(dir, 'notes.txt'), 'not yaml');
     await writeFile(join(dir, 'sub', 'deeper', 'd.yaml'), ns('d'));
-    await writeFile(join(dir, 'bom.yaml'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(ns('bom'))]));
-    await writeFile(join(dir, 'utf16.yaml'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(ns('x'), 'utf16le')]));
-    await writeFile(join(dir, 'latin1.yaml'), Buffer.from('apiVersion: v1\nkind: Namespace\nmetadata: {name: caf\xe9}\n', 'latin1'));
+    await writeFile(
+      join(dir, 'bom.yaml'),
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(ns('bom'))]),
+    );
+    await writeFile(
+      join(dir, 'utf16.yaml'),
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(ns('x'), 'utf16le')]),
+    );
+    await writeFile(
+      join(dir, 'latin1.yaml'),
+      Buffer.from('apiVersion: v1\nkind: Namespace\nmetadata: {name: caf\xe9}\n', 'latin1'),
+    );
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -27,8 +39,16 @@ describe('readInputs', () => {
 
   it('reads a directory recursively, *.yaml|*.yml|*.json in sorted order, refusing non-UTF-8', async () => {
     const r = await readInputs([dir]);
-    expect(r.inputs.map((i) => i.file.slice(dir.length + 1))).toEqual(['a.yml', 'b.yaml', 'bom.yaml', 'c.json', 'sub/deeper/d.yaml']);
-    expect(r.diagnostics.map((d) => `${d.file.slice(dir.length + 1)}: ${d.code} ${d.message}`)).toEqual([
+    expect(r.inputs.map((i) => i.file.slice(dir.length + 1))).toEqual([
+      'a.yml',
+      'b.yaml',
+      'bom.yaml',
+      'c.json',
+      'sub/deeper/d.yaml',
+    ]);
+    expect(
+      r.diagnostics.map((d) => `${d.file.slice(dir.length + 1)}: ${d.code} ${d.message}`),
+    ).toEqual([
       'latin1.yaml: PAL002 input is not valid UTF-8 (allowed: UTF-8 text)',
       'utf16.yaml: PAL002 input is UTF-16 or UTF-32 (byte order mark found; allowed: UTF-8)',
     ]);
@@ -40,7 +60,10 @@ describe('readInputs', () => {
     const stdin = Readable.from([Buffer.from(ns('from-stdin'))]);
     const r = await readInputs(['-', join(dir, 'b.yaml'), '-'], stdin);
     expect(r.inputs.map((i) => i.file)).toEqual(['<stdin>', join(dir, 'b.yaml')]);
-    expect(loadWorldFromTexts(r.inputs).world.namespaces.map((n) => n.name)).toEqual(['b', 'from-stdin']);
+    expect(loadWorldFromTexts(r.inputs).world.namespaces.map((n) => n.name)).toEqual([
+      'b',
+      'from-stdin',
+    ]);
   });
   it('stdin with UTF-16 without BOM is refused', async () => {
     const r = await readInputs(['-'], Readable.from([Buffer.from(ns('x'), 'utf16le')]));
@@ -61,6 +84,8 @@ describe('readInputs', () => {
   it('oversized stdin is refused without reading it all', async () => {
     const chunks = Array.from({ length: 10 }, () => Buffer.alloc(512, 0x61));
     const r = await readInputs(['-'], Readable.from(chunks), 1024);
-    expect(r.diagnostics.map((d) => d.message)).toEqual(['input too large (allowed: at most 1024 bytes, got: more than 1024)']);
+    expect(r.diagnostics.map((d) => d.message)).toEqual([
+      'input too large (allowed: at most 1024 bytes, got: more than 1024)',
+    ]);
   });
 });

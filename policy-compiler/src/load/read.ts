@@ -18,23 +18,50 @@ const EXTENSIONS = ['.yaml', '.yml', '.json'];
 const MAX_FILES = 100_000;
 
 function problem(file: string, code: DiagnosticCode, message: string): Diagnostic {
-  return { severity: 'error', code, file, line: 1, col: 1, endLine: 1, endCol: 1, path: '', message };
+  return {
+    severity: 'error',
+    code,
+    file,
+    line: 1,
+    col: 1,
+    endLine: 1,
+    endCol: 1,
+    path: '',
+    message,
+  };
 }
 
 /** Bytes → text: UTF-8 (BOM dropped); UTF-16/32 and invalid UTF-8 are refused. */
-export function decodeBytes(file: string, bytes: Uint8Array): { text: string } | { error: Diagnostic } {
+export function decodeBytes(
+  file: string,
+  bytes: Uint8Array,
+): { text: string } | { error: Diagnostic } {
   const b0 = bytes[0];
   const b1 = bytes[1];
   if ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff)) {
-    return { error: problem(file, 'PAL002', 'input is UTF-16 or UTF-32 (byte order mark found; allowed: UTF-8)') };
+    return {
+      error: problem(
+        file,
+        'PAL002',
+        'input is UTF-16 or UTF-32 (byte order mark found; allowed: UTF-8)',
+      ),
+    };
   }
   if (bytes.length >= 4 && b0 === 0 && b1 === 0 && bytes[2] === 0xfe && bytes[3] === 0xff) {
-    return { error: problem(file, 'PAL002', 'input is UTF-32 (byte order mark found; allowed: UTF-8)') };
+    return {
+      error: problem(file, 'PAL002', 'input is UTF-32 (byte order mark found; allowed: UTF-8)'),
+    };
   }
   const nul = bytes.indexOf(0);
   if (nul >= 0) {
     const hint = nul < 4 ? ' (UTF-16 or UTF-32 without byte order mark?)' : '';
-    return { error: problem(file, 'PAL002', `input contains NUL bytes at offset ${nul}: binary data or not UTF-8${hint} (allowed: UTF-8 text)`) };
+    return {
+      error: problem(
+        file,
+        'PAL002',
+        `input contains NUL bytes at offset ${nul}: binary data or not UTF-8${hint} (allowed: UTF-8 text)`,
+      ),
+    };
   }
   try {
     const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
@@ -44,11 +71,15 @@ export function decodeBytes(file: string, bytes: Uint8Array): { text: string } |
   }
 }
 
-async function readStream(s: NodeJS.ReadableStream, max: number): Promise<Uint8Array | 'too-large'> {
+async function readStream(
+  s: NodeJS.ReadableStream,
+  max: number,
+): Promise<Uint8Array | 'too-large'> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of s) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk as Uint8Array);
+    const b =
+      typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk as Uint8Array);
     n += b.length;
     if (n > max) return 'too-large';
     chunks.push(b);
@@ -61,7 +92,13 @@ async function walk(dir: string, out: string[], diags: Diagnostic[]): Promise<vo
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    diags.push(problem(dir, 'PAL002', `cannot read directory: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
+    diags.push(
+      problem(
+        dir,
+        'PAL002',
+        `cannot read directory: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      ),
+    );
     return;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -85,7 +122,9 @@ export async function readInputs(
   const inputs: LoadInput[] = [];
   const diagnostics: Diagnostic[] = [];
   const tooLarge = (file: string, size: number | string) =>
-    diagnostics.push(problem(file, 'PAL003', `input too large (allowed: at most ${maxBytes} bytes, got: ${size})`));
+    diagnostics.push(
+      problem(file, 'PAL003', `input too large (allowed: at most ${maxBytes} bytes, got: ${size})`),
+    );
   const addBytes = (file: string, bytes: Uint8Array) => {
     const r = decodeBytes(file, bytes);
     if ('error' in r) diagnostics.push(r.error);
@@ -101,7 +140,13 @@ export async function readInputs(
         if (bytes === 'too-large') tooLarge('<stdin>', `more than ${maxBytes}`);
         else addBytes('<stdin>', bytes);
       } catch (e) {
-        diagnostics.push(problem('<stdin>', 'PAL002', `cannot read stdin: ${e instanceof Error ? e.message : String(e)}`));
+        diagnostics.push(
+          problem(
+            '<stdin>',
+            'PAL002',
+            `cannot read stdin: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+        );
       }
       continue;
     }
@@ -110,7 +155,13 @@ export async function readInputs(
       st = await stat(path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      diagnostics.push(problem(path, 'PAL002', code === 'ENOENT' ? 'no such file or directory' : `cannot read: ${code ?? String(e)}`));
+      diagnostics.push(
+        problem(
+          path,
+          'PAL002',
+          code === 'ENOENT' ? 'no such file or directory' : `cannot read: ${code ?? String(e)}`,
+        ),
+      );
       continue;
     }
     const files: string[] = [];
@@ -125,7 +176,9 @@ export async function readInputs(
         }
         addBytes(f, await readFile(f));
       } catch (e) {
-        diagnostics.push(problem(f, 'PAL002', `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
+        diagnostics.push(
+          problem(f, 'PAL002', `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`),
+        );
       }
     }
   }

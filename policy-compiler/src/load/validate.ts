@@ -82,7 +82,9 @@ function celValue(v: unknown, s: Schema | undefined): unknown {
   if (isPlainObject(v)) {
     const m = new Map<string, unknown>();
     for (const [k, x] of Object.entries(v)) {
-      const sub = s.properties?.[k] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+      const sub =
+        s.properties?.[k] ??
+        (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
       m.set(k, celValue(x, sub));
     }
     for (const [k, sub] of Object.entries(s.properties ?? {})) {
@@ -111,7 +113,12 @@ class Validator {
   /** Type errors and missing required fields so far: cross-field rules above them cannot run. */
   structural = 0;
 
-  add(code: DiagnosticCode, path: FieldPath, message: string, at: SchemaIssue['at'] = 'value'): void {
+  add(
+    code: DiagnosticCode,
+    path: FieldPath,
+    message: string,
+    at: SchemaIssue['at'] = 'value',
+  ): void {
     if (code === 'PAL021' || code === 'PAL022') this.structural++;
     this.issues.push({ code, path, message, at });
   }
@@ -139,7 +146,13 @@ class Validator {
       if (native) {
         for (const i of native(v)) {
           const code: DiagnosticCode =
-            i.kind === 'required' ? 'PAL022' : i.kind === 'format' ? 'PAL026' : i.kind === 'range' ? 'PAL024' : 'PAL027';
+            i.kind === 'required'
+              ? 'PAL022'
+              : i.kind === 'format'
+                ? 'PAL026'
+                : i.kind === 'range'
+                  ? 'PAL024'
+                  : 'PAL027';
           this.add(code, [...path, ...i.path], i.message, i.at ?? 'value');
         }
       }
@@ -169,13 +182,25 @@ class Validator {
 
   string(v: string, s: Schema, path: FieldPath): void {
     if (s.maxLength !== undefined && [...v].length > s.maxLength) {
-      this.add('PAL025', path, `too long (allowed: at most ${s.maxLength} characters, got: ${[...v].length})`);
+      this.add(
+        'PAL025',
+        path,
+        `too long (allowed: at most ${s.maxLength} characters, got: ${[...v].length})`,
+      );
     }
     if (s.minLength !== undefined && [...v].length < s.minLength) {
-      this.add('PAL025', path, `too short (allowed: at least ${s.minLength} characters, got: ${[...v].length})`);
+      this.add(
+        'PAL025',
+        path,
+        `too short (allowed: at least ${s.minLength} characters, got: ${[...v].length})`,
+      );
     }
     if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) {
-      this.add('PAL026', path, `does not match the required pattern (allowed: ${s.pattern}, got: ${show(v)})`);
+      this.add(
+        'PAL026',
+        path,
+        `does not match the required pattern (allowed: ${s.pattern}, got: ${show(v)})`,
+      );
     }
     const f = s['x-palisade-format'];
     if (f) for (const m of checkFormat(f, v)) this.add('PAL026', path, `${m} (got: ${show(v)})`);
@@ -183,7 +208,11 @@ class Validator {
 
   number(v: number, s: Schema, path: FieldPath): void {
     if (s.format === 'int32' && (v < INT32_MIN || v > INT32_MAX)) {
-      this.add('PAL024', path, `does not fit in int32 (allowed: ${INT32_MIN}..${INT32_MAX}, got: ${v})`);
+      this.add(
+        'PAL024',
+        path,
+        `does not fit in int32 (allowed: ${INT32_MIN}..${INT32_MAX}, got: ${v})`,
+      );
       return;
     }
     if (s.maximum !== undefined && (s.exclusiveMaximum ? v >= s.maximum : v > s.maximum)) {
@@ -215,11 +244,19 @@ class Validator {
       v.slice(0, cap).forEach((x, i) => {
         const keyOf =
           lt === 'map' && isPlainObject(x)
-            ? JSON.stringify((s['x-kubernetes-list-map-keys'] ?? []).map((k) => x[k] ?? null))
+            ? JSON.stringify(
+                (s['x-kubernetes-list-map-keys'] ?? []).map(
+                  (k) => x[k] ?? s.items?.properties?.[k]?.default ?? null,
+                ),
+              )
             : JSON.stringify(x);
         const first = seen.get(keyOf);
         if (first !== undefined) {
-          this.add('PAL028', [...path, i], `duplicate item (allowed: unique items, got: same as [${first}])`);
+          this.add(
+            'PAL028',
+            [...path, i],
+            `duplicate item (allowed: unique items, got: same as [${first}])`,
+          );
         } else seen.set(keyOf, i);
       });
     }
@@ -250,13 +287,25 @@ class Validator {
     const max = s.maxProperties;
     if (min === 1 && max === 1 && n !== 1) {
       const set = keys.length > 0 ? keys.join(', ') : 'none';
-      this.add('PAL025', path, `exactly one field must be set (allowed: one of ${declared.join(', ')}, got: ${set})`);
+      this.add(
+        'PAL025',
+        path,
+        `exactly one field must be set (allowed: one of ${declared.join(', ')}, got: ${set})`,
+      );
     } else {
       if (max !== undefined && n > max) {
-        this.add('PAL025', path, `too many fields (allowed: at most ${max}, got: ${n}: ${keys.join(', ')})`);
+        this.add(
+          'PAL025',
+          path,
+          `too many fields (allowed: at most ${max}, got: ${n}: ${keys.join(', ')})`,
+        );
       }
       if (min !== undefined && n < min) {
-        this.add('PAL025', path, `too few fields (allowed: at least ${min} of ${declared.join(', ')}, got: ${n})`);
+        this.add(
+          'PAL025',
+          path,
+          `too few fields (allowed: at least ${min} of ${declared.join(', ')}, got: ${n})`,
+        );
       }
     }
   }
@@ -289,7 +338,11 @@ class Validator {
 }
 
 /** Validates `value` against `schema`; every problem is returned, none thrown. */
-export function validateAgainstSchema(value: unknown, schema: Schema, base: FieldPath = []): SchemaIssue[] {
+export function validateAgainstSchema(
+  value: unknown,
+  schema: Schema,
+  base: FieldPath = [],
+): SchemaIssue[] {
   const v = new Validator();
   v.node(value, schema, [...base]);
   return v.issues;

@@ -51,14 +51,20 @@ describe('ClusterNetworkPolicy v1alpha2 (CRD of network-policy-api v0.2.0)', () 
     expect(lint(cnp(spec))).toEqual([]);
   });
   it('more than 25 rules (+kubebuilder:validation:MaxItems=25)', () => {
-    const rules = Array.from({ length: 26 }, () => '    - {action: Deny, from: [{namespaces: {}}]}').join('\n');
+    const rules = Array.from(
+      { length: 26 },
+      () => '    - {action: Deny, from: [{namespaces: {}}]}',
+    ).join('\n');
     expect(lint(cnp(`  tier: Admin\n  priority: 1\n${SUBJECT}\n  ingress:\n${rules}`))).toEqual([
       'w.yaml:11:5: spec.ingress: too many items (allowed: at most 25, got: 26)',
     ]);
   });
   it('more than 25 peers and more than 25 protocols', () => {
     const peers = Array.from({ length: 26 }, () => '{namespaces: {}}').join(', ');
-    const protos = Array.from({ length: 26 }, (_, i) => `{tcp: {destinationPort: {number: ${i + 1}}}}`).join(', ');
+    const protos = Array.from(
+      { length: 26 },
+      (_, i) => `{tcp: {destinationPort: {number: ${i + 1}}}}`,
+    ).join(', ');
     const spec = `  tier: Admin\n  priority: 1\n${SUBJECT}\n  ingress:\n    - action: Deny\n      from: [${peers}]\n      protocols: [${protos}]`;
     expect(lint(cnp(spec))).toEqual([
       'w.yaml:12:13: spec.ingress[0].from: too many items (allowed: at most 25, got: 26)',
@@ -73,7 +79,13 @@ describe('ClusterNetworkPolicy v1alpha2 (CRD of network-policy-api v0.2.0)', () 
     ]);
   });
   it('subject with two fields (MaxProperties=1)', () => {
-    expect(lint(cnp(`  tier: Admin\n  priority: 1\n  subject:\n    namespaces: {}\n    pods: {podSelector: {}}`))).toEqual([
+    expect(
+      lint(
+        cnp(
+          `  tier: Admin\n  priority: 1\n  subject:\n    namespaces: {}\n    pods: {podSelector: {}}`,
+        ),
+      ),
+    ).toEqual([
       'w.yaml:9:5: spec.subject: exactly one field must be set (allowed: one of namespaces, pods, got: namespaces, pods)',
     ]);
   });
@@ -192,26 +204,41 @@ spec:
     ]);
   });
   it('ANP v1alpha1 allows up to 100 rules', () => {
-    const rules = Array.from({ length: 101 }, () => '    - {action: Deny, from: [{namespaces: {}}]}').join('\n');
+    const rules = Array.from(
+      { length: 101 },
+      () => '    - {action: Deny, from: [{namespaces: {}}]}',
+    ).join('\n');
     const text = `apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: a}\nspec:\n  priority: 5\n  subject: {namespaces: {}}\n  ingress:\n${rules}`;
-    expect(lint(text)).toEqual(['w.yaml:8:5: spec.ingress: too many items (allowed: at most 100, got: 101)']);
+    expect(lint(text)).toEqual([
+      'w.yaml:8:5: spec.ingress: too many items (allowed: at most 100, got: 101)',
+    ]);
   });
 });
 
 describe('NetworkPolicy v1 (pkg/apis/networking/validation)', () => {
   it('port 0 and 65536 (IsValidPortNum)', () => {
-    expect(lint(np('  podSelector: {}\n  ingress:\n    - ports: [{port: 0}, {port: 65536}]'))).toEqual([
+    expect(
+      lint(np('  podSelector: {}\n  ingress:\n    - ports: [{port: 0}, {port: 65536}]')),
+    ).toEqual([
       'w.yaml:9:22: spec.ingress[0].ports[0].port: must be between 1 and 65535, inclusive (got: 0)',
       'w.yaml:9:33: spec.ingress[0].ports[1].port: must be between 1 and 65535, inclusive (got: 65536)',
     ]);
   });
   it('endPort < port', () => {
-    expect(lint(np('  podSelector: {}\n  egress:\n    - ports: [{port: 8080, endPort: 8000}]'))).toEqual([
+    expect(
+      lint(np('  podSelector: {}\n  egress:\n    - ports: [{port: 8080, endPort: 8000}]')),
+    ).toEqual([
       'w.yaml:9:37: spec.egress[0].ports[0].endPort: must be greater than or equal to `port` (allowed: 8080..65535, got: 8000)',
     ]);
   });
   it('named port with a range, endPort without port', () => {
-    expect(lint(np('  podSelector: {}\n  ingress:\n    - ports: [{port: http, endPort: 90}, {endPort: 90}]'))).toEqual([
+    expect(
+      lint(
+        np(
+          '  podSelector: {}\n  ingress:\n    - ports: [{port: http, endPort: 90}, {endPort: 90}]',
+        ),
+      ),
+    ).toEqual([
       'w.yaml:9:37: spec.ingress[0].ports[0].endPort: may not be specified when `port` is non-numeric (got: 90)',
       'w.yaml:9:52: spec.ingress[0].ports[1].endPort: may not be specified when `port` is not specified (got: 90)',
     ]);
@@ -224,7 +251,9 @@ describe('NetworkPolicy v1 (pkg/apis/networking/validation)', () => {
     ]);
   });
   it('protocol enum', () => {
-    expect(lint(np('  podSelector: {}\n  ingress:\n    - ports: [{protocol: tcp, port: 80}]'))).toEqual([
+    expect(
+      lint(np('  podSelector: {}\n  ingress:\n    - ports: [{protocol: tcp, port: 80}]')),
+    ).toEqual([
       'w.yaml:9:26: spec.ingress[0].ports[0].protocol: unsupported value (allowed: "TCP", "UDP", "SCTP", got: "tcp")',
     ]);
   });
@@ -248,7 +277,9 @@ describe('NetworkPolicy v1 (pkg/apis/networking/validation)', () => {
     ]);
   });
   it('namespace must be a DNS label', () => {
-    expect(lint(np('  podSelector: {}').replace('namespace: shop', 'namespace: shop.prod'))).toEqual([
+    expect(
+      lint(np('  podSelector: {}').replace('namespace: shop', 'namespace: shop.prod')),
+    ).toEqual([
       "w.yaml:5:14: metadata.namespace: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?') (got: \"shop.prod\")",
     ]);
   });
@@ -256,10 +287,16 @@ describe('NetworkPolicy v1 (pkg/apis/networking/validation)', () => {
 
 describe('kinds and apiVersions', () => {
   it('wrong apiVersion names the one allowed', () => {
-    expect(lint('apiVersion: networking.k8s.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: a}\n')).toEqual([
+    expect(
+      lint('apiVersion: networking.k8s.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: a}\n'),
+    ).toEqual([
       'w.yaml:1:13: apiVersion: wrong apiVersion for kind NetworkPolicy (allowed: "networking.k8s.io/v1", got: "networking.k8s.io/v1beta1")',
     ]);
-    expect(lint('apiVersion: policy.networking.k8s.io/v1alpha1\nkind: ClusterNetworkPolicy\nmetadata: {name: a}\nspec: {tier: Admin, priority: 1, subject: {namespaces: {}}}\n')).toEqual([
+    expect(
+      lint(
+        'apiVersion: policy.networking.k8s.io/v1alpha1\nkind: ClusterNetworkPolicy\nmetadata: {name: a}\nspec: {tier: Admin, priority: 1, subject: {namespaces: {}}}\n',
+      ),
+    ).toEqual([
       'w.yaml:1:13: apiVersion: wrong apiVersion for kind ClusterNetworkPolicy (allowed: "policy.networking.k8s.io/v1alpha2", got: "policy.networking.k8s.io/v1alpha1")',
     ]);
   });
@@ -280,7 +317,9 @@ describe('kinds and apiVersions', () => {
     ]);
   });
   it('metadata.namespace on a cluster-scoped kind is a warning', () => {
-    const r = loadWorldFromTexts([{ file: 'w.yaml', text: 'apiVersion: v1\nkind: Node\nmetadata: {name: n1, namespace: x}\n' }]);
+    const r = loadWorldFromTexts([
+      { file: 'w.yaml', text: 'apiVersion: v1\nkind: Node\nmetadata: {name: n1, namespace: x}\n' },
+    ]);
     expect(r.diagnostics.map((d) => [d.severity, formatDiagnostic(d)])).toEqual([
       ['warning', 'w.yaml:3:33: metadata.namespace: ignored: Node is cluster-scoped (got: "x")'],
     ]);
@@ -289,14 +328,16 @@ describe('kinds and apiVersions', () => {
 });
 
 describe('MeshNetworkPolicy and Cluster (schemas read from crds/)', () => {
-  const mnp = (spec: string) => `apiVersion: palisade.dev/v1alpha1\nkind: MeshNetworkPolicy\nmetadata: {name: m}\nspec:\n  tier: Admin\n  priority: 1\n${spec}`;
+  const mnp = (spec: string) =>
+    `apiVersion: palisade.dev/v1alpha1\nkind: MeshNetworkPolicy\nmetadata: {name: m}\nspec:\n  tier: Admin\n  priority: 1\n${spec}`;
   it('subject needs exactly one of namespaces or pods, clusters optional', () => {
     expect(lint(mnp('  subject: {clusters: {}}'))).toEqual([
       'w.yaml:7:12: spec.subject: exactly one of namespaces or pods must be set (rule: (has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) == 1)',
     ]);
   });
   it('clusters only with pod/namespace peers; mode, encryption, logging types', () => {
-    const spec = '  subject: {namespaces: {}}\n  mode: DryRun\n  encryption: Optional\n  logging: {allowed: "yes"}\n  egress:\n    - action: Accept\n      to: [{networks: [10.0.0.0/8], clusters: {}}]';
+    const spec =
+      '  subject: {namespaces: {}}\n  mode: DryRun\n  encryption: Optional\n  logging: {allowed: "yes"}\n  egress:\n    - action: Accept\n      to: [{networks: [10.0.0.0/8], clusters: {}}]';
     expect(lint(mnp(spec))).toEqual([
       'w.yaml:8:9: spec.mode: unsupported value (allowed: "Enforce", "Audit", got: "DryRun")',
       'w.yaml:9:15: spec.encryption: unsupported value (allowed: "Required", got: "Optional")',
@@ -305,7 +346,8 @@ describe('MeshNetworkPolicy and Cluster (schemas read from crds/)', () => {
     ]);
   });
   it('Cluster: CIDRs and gateway endpoint', () => {
-    const text = 'apiVersion: palisade.dev/v1alpha1\nkind: Cluster\nmetadata: {name: east}\nspec:\n  podCIDRs: [10.0.0.0/16, 10.1.0.0/99]\n  gateway: {endpoint: "1.2.3.4:70000"}';
+    const text =
+      'apiVersion: palisade.dev/v1alpha1\nkind: Cluster\nmetadata: {name: east}\nspec:\n  podCIDRs: [10.0.0.0/16, 10.1.0.0/99]\n  gateway: {endpoint: "1.2.3.4:70000"}';
     expect(lint(text)).toEqual([
       'w.yaml:5:27: spec.podCIDRs[1]: Invalid CIDR format provided (rule: isCIDR(self), got: "10.1.0.0/99")',
       `w.yaml:6:23: spec.gateway.endpoint: endpoint port must be between 1 and 65535 (rule: int(self.substring(self.lastIndexOf(':') + 1)) >= 1 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535, got: "1.2.3.4:70000")`,
@@ -337,7 +379,9 @@ describe('every error in one run', () => {
     expect(r.world.networkPolicies).toEqual([]);
   });
   it('diagnostics carry code, severity and end position', () => {
-    const [d] = loadWorldFromTexts([{ file: 'w.yaml', text: cnp(`  tier: Admin\n  priority: 1001\n${SUBJECT}`) }]).diagnostics;
+    const [d] = loadWorldFromTexts([
+      { file: 'w.yaml', text: cnp(`  tier: Admin\n  priority: 1001\n${SUBJECT}`) },
+    ]).diagnostics;
     expect(d).toEqual({
       severity: 'error',
       code: 'PAL024',

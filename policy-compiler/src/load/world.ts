@@ -76,7 +76,14 @@ const SUPPORTED = KINDS.map((k): string => k.kind)
 class Collector {
   readonly diagnostics: Diagnostic[] = [];
 
-  at(file: string, span: Span, code: DiagnosticCode, path: FieldPath | string, message: string, severity: 'error' | 'warning' = 'error'): void {
+  at(
+    file: string,
+    span: Span,
+    code: DiagnosticCode,
+    path: FieldPath | string,
+    message: string,
+    severity: 'error' | 'warning' = 'error',
+  ): void {
     this.diagnostics.push({
       severity,
       code,
@@ -138,22 +145,50 @@ class WorldBuilder {
         });
       }
     }
-    const by = <T>(...keys: Array<(x: T) => string>) => (a: T, b: T) => {
-      for (const k of keys) {
-        const x = k(a);
-        const y = k(b);
-        if (x !== y) return x < y ? -1 : 1;
-      }
-      return 0;
-    };
+    const by =
+      <T>(...keys: Array<(x: T) => string>) =>
+      (a: T, b: T) => {
+        for (const k of keys) {
+          const x = k(a);
+          const y = k(b);
+          if (x !== y) return x < y ? -1 : 1;
+        }
+        return 0;
+      };
     return {
       clusters: [...this.clusters.values()].sort(by((c) => c.name)),
-      namespaces: [...this.namespaces.values()].sort(by((n) => n.cluster, (n) => n.name)),
-      pods: this.pods.sort(by((p) => p.cluster, (p) => p.namespace, (p) => p.name)),
-      nodes: this.nodes.sort(by((n) => n.cluster, (n) => n.name)),
-      networkPolicies: this.networkPolicies.sort(by((p) => p.cluster, (p) => p.namespace, (p) => p.name)),
+      namespaces: [...this.namespaces.values()].sort(
+        by(
+          (n) => n.cluster,
+          (n) => n.name,
+        ),
+      ),
+      pods: this.pods.sort(
+        by(
+          (p) => p.cluster,
+          (p) => p.namespace,
+          (p) => p.name,
+        ),
+      ),
+      nodes: this.nodes.sort(
+        by(
+          (n) => n.cluster,
+          (n) => n.name,
+        ),
+      ),
+      networkPolicies: this.networkPolicies.sort(
+        by(
+          (p) => p.cluster,
+          (p) => p.namespace,
+          (p) => p.name,
+        ),
+      ),
       clusterPolicies: this.clusterPolicies.sort(
-        by((p) => p.cluster ?? '', (p) => p.name, (p) => p.kind),
+        by(
+          (p) => p.cluster ?? '',
+          (p) => p.name,
+          (p) => p.kind,
+        ),
       ),
     };
   }
@@ -175,26 +210,60 @@ class Loader {
       this.out.at(file, start, 'PAL002', '', 'input is not text');
       return;
     }
-    if (text.length > this.limits.maxBytes || Buffer.byteLength(text, 'utf8') > this.limits.maxBytes) {
-      this.out.at(file, start, 'PAL003', '', `input too large (allowed: at most ${this.limits.maxBytes} bytes, got: ${Buffer.byteLength(text, 'utf8')})`);
+    if (
+      text.length > this.limits.maxBytes ||
+      Buffer.byteLength(text, 'utf8') > this.limits.maxBytes
+    ) {
+      this.out.at(
+        file,
+        start,
+        'PAL003',
+        '',
+        `input too large (allowed: at most ${this.limits.maxBytes} bytes, got: ${Buffer.byteLength(text, 'utf8')})`,
+      );
       return;
     }
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     const nul = text.indexOf('\u0000');
     if (nul >= 0) {
       const line = text.slice(0, nul).split('\n').length;
-      const hint = /^\u00ff\u00fe|^\u00fe\u00ff|^\ufffd\ufffd/.test(text) || nul < 4 ? ' (UTF-16 or UTF-32?)' : '';
-      this.out.at(file, { line, col: 1, endLine: line, endCol: 1 }, 'PAL002', '', `input contains NUL bytes: not UTF-8 text${hint} (allowed: UTF-8)`);
+      const hint =
+        /^\u00ff\u00fe|^\u00fe\u00ff|^\ufffd\ufffd/.test(text) || nul < 4
+          ? ' (UTF-16 or UTF-32?)'
+          : '';
+      this.out.at(
+        file,
+        { line, col: 1, endLine: line, endCol: 1 },
+        'PAL002',
+        '',
+        `input contains NUL bytes: not UTF-8 text${hint} (allowed: UTF-8)`,
+      );
       return;
     }
-    if (text.startsWith('\ufffd\ufffd') || text.startsWith('\u00ff\u00fe') || text.startsWith('\u00fe\u00ff')) {
-      this.out.at(file, start, 'PAL002', '', 'input starts with a UTF-16 byte order mark (allowed: UTF-8)');
+    if (
+      text.startsWith('\ufffd\ufffd') ||
+      text.startsWith('\u00ff\u00fe') ||
+      text.startsWith('\u00fe\u00ff')
+    ) {
+      this.out.at(
+        file,
+        start,
+        'PAL002',
+        '',
+        'input starts with a UTF-16 byte order mark (allowed: UTF-8)',
+      );
       return;
     }
     const parsed = parseYamlText(file, text, this.limits);
     for (const p of parsed.problems) {
       const code: DiagnosticCode =
-        p.kind === 'limit' ? 'PAL003' : p.kind === 'duplicate-key' ? 'PAL005' : p.kind === 'encoding' ? 'PAL002' : 'PAL001';
+        p.kind === 'limit'
+          ? 'PAL003'
+          : p.kind === 'duplicate-key'
+            ? 'PAL005'
+            : p.kind === 'encoding'
+              ? 'PAL002'
+              : 'PAL001';
       this.out.at(file, p.span, code, p.path ?? '', p.message);
     }
     for (const doc of parsed.documents) this.document(doc);
@@ -203,7 +272,13 @@ class Loader {
   document(doc: LocatedDocument): void {
     const v = doc.value;
     if (!isObject(v)) {
-      this.out.at(doc.file, doc.span, 'PAL004', '', `document is not an object (allowed: a mapping with apiVersion and kind, got: ${show(v)})`);
+      this.out.at(
+        doc.file,
+        doc.span,
+        'PAL004',
+        '',
+        `document is not an object (allowed: a mapping with apiVersion and kind, got: ${show(v)})`,
+      );
       return;
     }
     if (v['kind'] === 'List') {
@@ -215,24 +290,54 @@ class Loader {
 
   list(doc: LocatedDocument, v: Record<string, unknown>): void {
     if (v['apiVersion'] !== 'v1') {
-      this.out.at(doc.file, doc.spanOf(['apiVersion']), 'PAL011', 'apiVersion', `wrong apiVersion for kind List (allowed: "v1", got: ${v['apiVersion'] === undefined ? 'nothing' : show(v['apiVersion'])})`);
+      this.out.at(
+        doc.file,
+        doc.spanOf(['apiVersion']),
+        'PAL011',
+        'apiVersion',
+        `wrong apiVersion for kind List (allowed: "v1", got: ${v['apiVersion'] === undefined ? 'nothing' : show(v['apiVersion'])})`,
+      );
     }
     for (const k of Object.keys(v)) {
       if (!['apiVersion', 'kind', 'metadata', 'items'].includes(k)) {
-        this.out.at(doc.file, doc.keySpanOf([k]), 'PAL020', [k], 'unknown field (allowed: apiVersion, items, kind, metadata)');
+        this.out.at(
+          doc.file,
+          doc.keySpanOf([k]),
+          'PAL020',
+          [k],
+          'unknown field (allowed: apiVersion, items, kind, metadata)',
+        );
       }
     }
     const items = v['items'];
     if (items === undefined) return;
     if (!Array.isArray(items)) {
-      this.out.at(doc.file, doc.spanOf(['items']), 'PAL021', 'items', `wrong type (allowed: array, got: ${show(items)})`);
+      this.out.at(
+        doc.file,
+        doc.spanOf(['items']),
+        'PAL021',
+        'items',
+        `wrong type (allowed: array, got: ${show(items)})`,
+      );
       return;
     }
     items.forEach((item, i) => {
       if (!isObject(item)) {
-        this.out.at(doc.file, doc.spanOf(['items', i]), 'PAL004', ['items', i], `list item is not an object (allowed: a mapping with apiVersion and kind, got: ${show(item)})`);
+        this.out.at(
+          doc.file,
+          doc.spanOf(['items', i]),
+          'PAL004',
+          ['items', i],
+          `list item is not an object (allowed: a mapping with apiVersion and kind, got: ${show(item)})`,
+        );
       } else if (item['kind'] === 'List') {
-        this.out.at(doc.file, doc.spanOf(['items', i, 'kind']), 'PAL010', ['items', i, 'kind'], 'a List cannot contain a List');
+        this.out.at(
+          doc.file,
+          doc.spanOf(['items', i, 'kind']),
+          'PAL010',
+          ['items', i, 'kind'],
+          'a List cannot contain a List',
+        );
       } else this.object(doc, item, ['items', i]);
     });
   }
@@ -250,13 +355,33 @@ class Loader {
     if (!info) {
       const got = kindV === undefined ? 'nothing' : show(kindV);
       const msg = kindV === undefined ? 'required field is missing' : 'unknown kind';
-      this.out.at(file, kindV === undefined ? doc.spanOf(base) : doc.spanOf([...base, 'kind']), 'PAL010', [...base, 'kind'], `${msg} (allowed: ${SUPPORTED.join(', ')}, got: ${got})`);
-      this.objects.push({ apiVersion: typeof apiV === 'string' ? apiV : '', kind: typeof kindV === 'string' ? kindV : '', name, namespace: ns, cluster: null, source, valid: false });
+      this.out.at(
+        file,
+        kindV === undefined ? doc.spanOf(base) : doc.spanOf([...base, 'kind']),
+        'PAL010',
+        [...base, 'kind'],
+        `${msg} (allowed: ${SUPPORTED.join(', ')}, got: ${got})`,
+      );
+      this.objects.push({
+        apiVersion: typeof apiV === 'string' ? apiV : '',
+        kind: typeof kindV === 'string' ? kindV : '',
+        name,
+        namespace: ns,
+        cluster: null,
+        source,
+        valid: false,
+      });
       return;
     }
     if (apiV !== info.apiVersion) {
       const got = apiV === undefined ? 'nothing' : show(apiV);
-      this.out.at(file, apiV === undefined ? doc.spanOf(base) : doc.spanOf([...base, 'apiVersion']), 'PAL011', [...base, 'apiVersion'], `${apiV === undefined ? 'required field is missing' : `wrong apiVersion for kind ${info.kind}`} (allowed: ${JSON.stringify(info.apiVersion)}, got: ${got})`);
+      this.out.at(
+        file,
+        apiV === undefined ? doc.spanOf(base) : doc.spanOf([...base, 'apiVersion']),
+        'PAL011',
+        [...base, 'apiVersion'],
+        `${apiV === undefined ? 'required field is missing' : `wrong apiVersion for kind ${info.kind}`} (allowed: ${JSON.stringify(info.apiVersion)}, got: ${got})`,
+      );
     }
 
     // The API server drops status written with the object when the kind has a status subresource.
@@ -266,22 +391,43 @@ class Loader {
       value = rest;
     }
     for (const issue of validateAgainstSchema(value, info.schema, base)) {
-      this.out.at(file, this.issueSpan(doc, issue.path, issue.at), issue.code, issue.path, issue.message);
+      this.out.at(
+        file,
+        this.issueSpan(doc, issue.path, issue.at),
+        issue.code,
+        issue.path,
+        issue.message,
+      );
     }
     if (!info.namespaced && ns !== null) {
-      this.out.at(file, doc.spanOf([...base, 'metadata', 'namespace']), 'PAL040', [...base, 'metadata', 'namespace'], `ignored: ${info.kind} is cluster-scoped (got: ${show(ns)})`, 'warning');
+      this.out.at(
+        file,
+        doc.spanOf([...base, 'metadata', 'namespace']),
+        'PAL040',
+        [...base, 'metadata', 'namespace'],
+        `ignored: ${info.kind} is cluster-scoped (got: ${show(ns)})`,
+        'warning',
+      );
     }
 
     // Cluster membership.
     let cluster: string | null = null;
     if (info.kind === 'Cluster') cluster = name;
     else if (info.inCluster) {
-      const ann = isObject(meta['annotations']) ? meta['annotations'][CLUSTER_ANNOTATION] : undefined;
+      const ann = isObject(meta['annotations'])
+        ? meta['annotations'][CLUSTER_ANNOTATION]
+        : undefined;
       cluster = typeof ann === 'string' ? ann : DEFAULT_CLUSTER;
       if (typeof ann === 'string') {
         for (const m of dns1123Subdomain(ann)) {
           const p = [...base, 'metadata', 'annotations', CLUSTER_ANNOTATION];
-          this.out.at(file, doc.spanOf(p), 'PAL026', p, `not a valid cluster name: ${m} (got: ${show(ann)})`);
+          this.out.at(
+            file,
+            doc.spanOf(p),
+            'PAL026',
+            p,
+            `not a valid cluster name: ${m} (got: ${show(ann)})`,
+          );
         }
       }
     }
@@ -293,24 +439,48 @@ class Loader {
     if (first && name !== '') {
       const where = [...base, 'metadata', 'name'];
       const what = `${info.kind} ${namespace ? `${namespace}/` : ''}${name}${cluster && info.kind !== 'Cluster' ? ` in cluster ${cluster}` : ''}`;
-      this.out.at(file, doc.spanOf(where), 'PAL030', where, `duplicate object: ${what} is already defined at ${first.file}:${first.line}:${first.col}`);
+      this.out.at(
+        file,
+        doc.spanOf(where),
+        'PAL030',
+        where,
+        `duplicate object: ${what} is already defined at ${first.file}:${first.line}:${first.col}`,
+      );
     } else if (name !== '') this.seen.set(key, source);
 
     const valid = this.errorCount() === errorsBefore;
-    this.objects.push({ apiVersion: info.apiVersion, kind: info.kind, name, namespace, cluster, source, valid });
+    this.objects.push({
+      apiVersion: info.apiVersion,
+      kind: info.kind,
+      name,
+      namespace,
+      cluster,
+      source,
+      valid,
+    });
     if (!valid) return;
     try {
-      this.decode({ info, key, value, loaded: this.objects[this.objects.length - 1] as LoadedObject }, { doc, base, cluster: cluster ?? DEFAULT_CLUSTER });
+      this.decode(
+        { info, key, value, loaded: this.objects[this.objects.length - 1] as LoadedObject },
+        { doc, base, cluster: cluster ?? DEFAULT_CLUSTER },
+      );
     } catch (e) {
       // A decoder bug must not take the whole run down; report it against the object.
-      this.out.at(file, doc.spanOf(base), 'PAL027', base, `internal error while decoding: ${e instanceof Error ? e.message : String(e)}`);
+      this.out.at(
+        file,
+        doc.spanOf(base),
+        'PAL027',
+        base,
+        `internal error while decoding: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
   }
 
   decode(d: Decoded, ctx: DecodeContext): void {
     const w = this.world;
     const v = d.value;
-    const refNs = (name: string) => w.referencedNamespaces.set(`${ctx.cluster}/${name}`, { cluster: ctx.cluster, name });
+    const refNs = (name: string) =>
+      w.referencedNamespaces.set(`${ctx.cluster}/${name}`, { cluster: ctx.cluster, name });
     switch (d.info.kind) {
       case 'Cluster': {
         const c = decodeCluster(v, ctx);
@@ -375,21 +545,41 @@ class Loader {
  * `diagnostics` (sorted by file and position); objects with errors are left
  * out of `world`. Never throws.
  */
-export function loadWorldFromTexts(inputs: readonly LoadInput[], opts: LoadOptions = {}): LoadResult {
+export function loadWorldFromTexts(
+  inputs: readonly LoadInput[],
+  opts: LoadOptions = {},
+): LoadResult {
   const limits: LoaderLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const loader = new Loader(limits);
   for (const input of inputs) {
     try {
       loader.text(input);
     } catch (e) {
-      loader.out.at(input.file, { line: 1, col: 1, endLine: 1, endCol: 1 }, 'PAL003', '', `input could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      loader.out.at(
+        input.file,
+        { line: 1, col: 1, endLine: 1, endCol: 1 },
+        'PAL003',
+        '',
+        `input could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+      );
     }
   }
   let world: World;
   try {
     world = loader.world.build();
   } catch {
-    world = { clusters: [], namespaces: [], pods: [], nodes: [], networkPolicies: [], clusterPolicies: [] };
+    world = {
+      clusters: [],
+      namespaces: [],
+      pods: [],
+      nodes: [],
+      networkPolicies: [],
+      clusterPolicies: [],
+    };
   }
-  return { world, diagnostics: loader.out.diagnostics.sort(compareDiagnostics), objects: loader.objects };
+  return {
+    world,
+    diagnostics: loader.out.diagnostics.sort(compareDiagnostics),
+    objects: loader.objects,
+  };
 }

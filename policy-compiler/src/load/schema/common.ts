@@ -13,8 +13,19 @@ const strMap: Schema = { type: 'object', additionalProperties: str };
 const checkLabels: NativeCheck = (v) => {
   const out: NativeIssue[] = [];
   for (const [k, val] of Object.entries(v as Record<string, string>)) {
-    for (const m of qualifiedName(k)) out.push({ path: [k], kind: 'format', message: `invalid label key: ${m} (got: ${JSON.stringify(k)})`, at: 'key' });
-    for (const m of labelValue(val)) out.push({ path: [k], kind: 'format', message: `invalid label value: ${m} (got: ${JSON.stringify(val)})` });
+    for (const m of qualifiedName(k))
+      out.push({
+        path: [k],
+        kind: 'format',
+        message: `invalid label key: ${m} (got: ${JSON.stringify(k)})`,
+        at: 'key',
+      });
+    for (const m of labelValue(val))
+      out.push({
+        path: [k],
+        kind: 'format',
+        message: `invalid label value: ${m} (got: ${JSON.stringify(val)})`,
+      });
   }
   return out;
 };
@@ -26,10 +37,20 @@ const checkAnnotations: NativeCheck = (v) => {
   let size = 0;
   for (const [k, val] of Object.entries(v as Record<string, string>)) {
     size += k.length + val.length;
-    for (const m of qualifiedName(k.toLowerCase())) out.push({ path: [k], kind: 'format', message: `invalid annotation key: ${m} (got: ${JSON.stringify(k)})`, at: 'key' });
+    for (const m of qualifiedName(k.toLowerCase()))
+      out.push({
+        path: [k],
+        kind: 'format',
+        message: `invalid annotation key: ${m} (got: ${JSON.stringify(k)})`,
+        at: 'key',
+      });
   }
   if (size > TOTAL_ANNOTATION_SIZE) {
-    out.push({ path: [], kind: 'rule', message: `annotations too long (allowed: at most ${TOTAL_ANNOTATION_SIZE} bytes, got: ${size})` });
+    out.push({
+      path: [],
+      kind: 'rule',
+      message: `annotations too long (allowed: at most ${TOTAL_ANNOTATION_SIZE} bytes, got: ${size})`,
+    });
   }
   return out;
 };
@@ -37,7 +58,10 @@ const checkAnnotations: NativeCheck = (v) => {
 export const LABELS: Schema = { ...strMap, 'x-palisade-check': checkLabels };
 
 /** ObjectMeta as the API server decodes it (strict: unknown fields are errors). */
-export function objectMeta(nameFormat: 'dns1123-subdomain' | 'dns1123-label', namespaced: boolean): Schema {
+export function objectMeta(
+  nameFormat: 'dns1123-subdomain' | 'dns1123-label',
+  namespaced: boolean,
+): Schema {
   return {
     type: 'object',
     required: ['name'],
@@ -54,9 +78,15 @@ export function objectMeta(nameFormat: 'dns1123-subdomain' | 'dns1123-label', na
       deletionGracePeriodSeconds: { type: 'integer', format: 'int64' },
       labels: LABELS,
       annotations: { ...strMap, 'x-palisade-check': checkAnnotations },
-      ownerReferences: { type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      ownerReferences: {
+        type: 'array',
+        items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+      },
       finalizers: strList,
-      managedFields: { type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      managedFields: {
+        type: 'array',
+        items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+      },
     },
   };
 }
@@ -71,10 +101,24 @@ const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
  */
 export const checkSelector: NativeCheck = (v) => {
   const out: NativeIssue[] = [];
-  const sel = v as { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
+  const sel = v as {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+  };
   for (const [k, val] of Object.entries(sel.matchLabels ?? {})) {
-    for (const m of qualifiedName(k)) out.push({ path: ['matchLabels', k], kind: 'format', message: `invalid label key: ${m} (got: ${JSON.stringify(k)})`, at: 'key' });
-    for (const m of labelValue(val)) out.push({ path: ['matchLabels', k], kind: 'format', message: `invalid label value: ${m} (got: ${JSON.stringify(val)})` });
+    for (const m of qualifiedName(k))
+      out.push({
+        path: ['matchLabels', k],
+        kind: 'format',
+        message: `invalid label key: ${m} (got: ${JSON.stringify(k)})`,
+        at: 'key',
+      });
+    for (const m of labelValue(val))
+      out.push({
+        path: ['matchLabels', k],
+        kind: 'format',
+        message: `invalid label value: ${m} (got: ${JSON.stringify(val)})`,
+      });
   }
   (sel.matchExpressions ?? []).forEach((e, i) => {
     const p = ['matchExpressions', i];
@@ -82,18 +126,42 @@ export const checkSelector: NativeCheck = (v) => {
     switch (e.operator) {
       case 'In':
       case 'NotIn':
-        if (n === 0) out.push({ path: [...p, 'values'], kind: 'required', message: "must be specified when `operator` is 'In' or 'NotIn'" });
+        if (n === 0)
+          out.push({
+            path: [...p, 'values'],
+            kind: 'required',
+            message: "must be specified when `operator` is 'In' or 'NotIn'",
+          });
         break;
       case 'Exists':
       case 'DoesNotExist':
-        if (n > 0) out.push({ path: [...p, 'values'], kind: 'rule', message: "may not be specified when `operator` is 'Exists' or 'DoesNotExist'" });
+        if (n > 0)
+          out.push({
+            path: [...p, 'values'],
+            kind: 'rule',
+            message: "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+          });
         break;
       default:
-        out.push({ path: [...p, 'operator'], kind: 'rule', message: `not a valid selector operator (allowed: ${OPERATORS.map((o) => JSON.stringify(o)).join(', ')}, got: ${JSON.stringify(e.operator)})` });
+        out.push({
+          path: [...p, 'operator'],
+          kind: 'rule',
+          message: `not a valid selector operator (allowed: ${OPERATORS.map((o) => JSON.stringify(o)).join(', ')}, got: ${JSON.stringify(e.operator)})`,
+        });
     }
-    for (const m of qualifiedName(e.key)) out.push({ path: [...p, 'key'], kind: 'format', message: `${m} (got: ${JSON.stringify(e.key)})` });
+    for (const m of qualifiedName(e.key))
+      out.push({
+        path: [...p, 'key'],
+        kind: 'format',
+        message: `${m} (got: ${JSON.stringify(e.key)})`,
+      });
     (e.values ?? []).forEach((val, j) => {
-      for (const m of labelValue(val)) out.push({ path: [...p, 'values', j], kind: 'format', message: `${m} (got: ${JSON.stringify(val)})` });
+      for (const m of labelValue(val))
+        out.push({
+          path: [...p, 'values', j],
+          kind: 'format',
+          message: `${m} (got: ${JSON.stringify(val)})`,
+        });
     });
   });
   return out;
@@ -123,7 +191,11 @@ export const LABEL_SELECTOR: Schema = {
 };
 
 /** Top level of every object: apiVersion, kind, metadata, then the kind's own fields. */
-export function topLevel(meta: Schema, fields: Record<string, Schema>, required: string[] = []): Schema {
+export function topLevel(
+  meta: Schema,
+  fields: Record<string, Schema>,
+  required: string[] = [],
+): Schema {
   return {
     type: 'object',
     required: ['metadata', ...required],

@@ -24,21 +24,40 @@ const checkNpPort: NativeCheck = (v) => {
   const out: NativeIssue[] = [];
   if (p.port !== undefined) {
     if (typeof p.port === 'number') {
-      for (const m of portNumber(p.port)) out.push({ path: ['port'], kind: 'range', message: `${m} (got: ${p.port})` });
+      for (const m of portNumber(p.port))
+        out.push({ path: ['port'], kind: 'range', message: `${m} (got: ${p.port})` });
       if (p.endPort !== undefined) {
         if (p.endPort < p.port) {
-          out.push({ path: ['endPort'], kind: 'rule', message: `must be greater than or equal to \`port\` (allowed: ${p.port}..65535, got: ${p.endPort})` });
+          out.push({
+            path: ['endPort'],
+            kind: 'rule',
+            message: `must be greater than or equal to \`port\` (allowed: ${p.port}..65535, got: ${p.endPort})`,
+          });
         }
-        for (const m of portNumber(p.endPort)) out.push({ path: ['endPort'], kind: 'range', message: `${m} (got: ${p.endPort})` });
+        for (const m of portNumber(p.endPort))
+          out.push({ path: ['endPort'], kind: 'range', message: `${m} (got: ${p.endPort})` });
       }
     } else {
       if (p.endPort !== undefined) {
-        out.push({ path: ['endPort'], kind: 'rule', message: `may not be specified when \`port\` is non-numeric (got: ${p.endPort})` });
+        out.push({
+          path: ['endPort'],
+          kind: 'rule',
+          message: `may not be specified when \`port\` is non-numeric (got: ${p.endPort})`,
+        });
       }
-      for (const m of portName(p.port)) out.push({ path: ['port'], kind: 'format', message: `${m} (got: ${JSON.stringify(p.port)})` });
+      for (const m of portName(p.port))
+        out.push({
+          path: ['port'],
+          kind: 'format',
+          message: `${m} (got: ${JSON.stringify(p.port)})`,
+        });
     }
   } else if (p.endPort !== undefined) {
-    out.push({ path: ['endPort'], kind: 'rule', message: `may not be specified when \`port\` is not specified (got: ${p.endPort})` });
+    out.push({
+      path: ['endPort'],
+      kind: 'rule',
+      message: `may not be specified when \`port\` is not specified (got: ${p.endPort})`,
+    });
   }
   return out;
 };
@@ -48,10 +67,22 @@ const checkNpPeer: NativeCheck = (v) => {
   const p = v as Record<string, unknown>;
   const n = ['podSelector', 'namespaceSelector', 'ipBlock'].filter((k) => k in p).length;
   if (n === 0) {
-    return [{ path: [], kind: 'required', message: 'must specify a peer (allowed: podSelector, namespaceSelector, ipBlock)' }];
+    return [
+      {
+        path: [],
+        kind: 'required',
+        message: 'must specify a peer (allowed: podSelector, namespaceSelector, ipBlock)',
+      },
+    ];
   }
   if (n > 1 && 'ipBlock' in p) {
-    return [{ path: [], kind: 'rule', message: `may not specify both ipBlock and another peer (got: ${Object.keys(p).join(', ')})` }];
+    return [
+      {
+        path: [],
+        kind: 'rule',
+        message: `may not specify both ipBlock and another peer (got: ${Object.keys(p).join(', ')})`,
+      },
+    ];
   }
   return [];
 };
@@ -60,24 +91,47 @@ const checkNpPeer: NativeCheck = (v) => {
 const checkIpBlock: NativeCheck = (v) => {
   const b = v as { cidr: string; except?: string[] };
   const out: NativeIssue[] = [];
-  if (b.cidr === '') return [{ path: ['cidr'], kind: 'required', message: 'required field is missing' }];
+  if (b.cidr === '')
+    return [{ path: ['cidr'], kind: 'required', message: 'required field is missing' }];
   const outer = parseCidr(b.cidr);
   if (!outer) {
-    return [{ path: ['cidr'], kind: 'format', message: `not a valid CIDR (allowed: e.g. 10.9.8.0/24 or 2001:db8::/64, got: ${JSON.stringify(b.cidr)})` }];
+    return [
+      {
+        path: ['cidr'],
+        kind: 'format',
+        message: `not a valid CIDR (allowed: e.g. 10.9.8.0/24 or 2001:db8::/64, got: ${JSON.stringify(b.cidr)})`,
+      },
+    ];
   }
   (b.except ?? []).forEach((e, i) => {
     const inner = parseCidr(e);
     if (!inner) {
-      out.push({ path: ['except', i], kind: 'format', message: `not a valid CIDR (allowed: e.g. 10.9.8.0/24 or 2001:db8::/64, got: ${JSON.stringify(e)})` });
+      out.push({
+        path: ['except', i],
+        kind: 'format',
+        message: `not a valid CIDR (allowed: e.g. 10.9.8.0/24 or 2001:db8::/64, got: ${JSON.stringify(e)})`,
+      });
     } else if (!cidrContainsCidr(outer, inner) || inner.prefixLength <= outer.prefixLength) {
-      out.push({ path: ['except', i], kind: 'rule', message: `must be a strict subset of \`cidr\` (allowed: inside ${b.cidr}, got: ${JSON.stringify(e)})` });
+      out.push({
+        path: ['except', i],
+        kind: 'rule',
+        message: `must be a strict subset of \`cidr\` (allowed: inside ${b.cidr}, got: ${JSON.stringify(e)})`,
+      });
     }
   });
   return out;
 };
 
 const checkPolicyTypes: NativeCheck = (v) =>
-  (v as string[]).length > 2 ? [{ path: [], kind: 'rule', message: `may not specify more than two policyTypes (got: ${(v as string[]).length})` }] : [];
+  (v as string[]).length > 2
+    ? [
+        {
+          path: [],
+          kind: 'rule',
+          message: `may not specify more than two policyTypes (got: ${(v as string[]).length})`,
+        },
+      ]
+    : [];
 
 const NP_PORT: Schema = {
   type: 'object',
@@ -103,14 +157,30 @@ const NP_SPEC: Schema = {
   type: 'object',
   properties: {
     podSelector: LABEL_SELECTOR,
-    policyTypes: { type: 'array', items: { type: 'string', enum: ['Ingress', 'Egress'] }, 'x-palisade-check': checkPolicyTypes },
+    policyTypes: {
+      type: 'array',
+      items: { type: 'string', enum: ['Ingress', 'Egress'] },
+      'x-palisade-check': checkPolicyTypes,
+    },
     ingress: {
       type: 'array',
-      items: { type: 'object', properties: { from: { type: 'array', items: NP_PEER }, ports: { type: 'array', items: NP_PORT } } },
+      items: {
+        type: 'object',
+        properties: {
+          from: { type: 'array', items: NP_PEER },
+          ports: { type: 'array', items: NP_PORT },
+        },
+      },
     },
     egress: {
       type: 'array',
-      items: { type: 'object', properties: { to: { type: 'array', items: NP_PEER }, ports: { type: 'array', items: NP_PORT } } },
+      items: {
+        type: 'object',
+        properties: {
+          to: { type: 'array', items: NP_PEER },
+          ports: { type: 'array', items: NP_PORT },
+        },
+      },
     },
   },
 };
@@ -130,20 +200,48 @@ export const NAMESPACE: Schema = topLevel(objectMeta('dns1123-label', false), {
 const checkContainerPort: NativeCheck = (v) => {
   const p = v as { containerPort: number; hostPort?: number; name?: string };
   const out: NativeIssue[] = [];
-  for (const m of portNumber(p.containerPort)) out.push({ path: ['containerPort'], kind: 'range', message: `${m} (got: ${p.containerPort})` });
+  for (const m of portNumber(p.containerPort))
+    out.push({ path: ['containerPort'], kind: 'range', message: `${m} (got: ${p.containerPort})` });
   if (p.hostPort !== undefined && p.hostPort !== 0) {
-    for (const m of portNumber(p.hostPort)) out.push({ path: ['hostPort'], kind: 'range', message: `${m} (got: ${p.hostPort})` });
+    for (const m of portNumber(p.hostPort))
+      out.push({ path: ['hostPort'], kind: 'range', message: `${m} (got: ${p.hostPort})` });
   }
-  if (p.name !== undefined) for (const m of portName(p.name)) out.push({ path: ['name'], kind: 'format', message: `${m} (got: ${JSON.stringify(p.name)})` });
+  if (p.name !== undefined)
+    for (const m of portName(p.name))
+      out.push({
+        path: ['name'],
+        kind: 'format',
+        message: `${m} (got: ${JSON.stringify(p.name)})`,
+      });
   return out;
 };
 
 /** Every field of core/v1 Container: only `ports` is read, the rest must merely be known. */
 const CONTAINER_FIELDS = [
-  'name', 'image', 'command', 'args', 'workingDir', 'envFrom', 'env', 'resources', 'resizePolicy',
-  'restartPolicy', 'restartPolicyRules', 'volumeMounts', 'volumeDevices', 'livenessProbe', 'readinessProbe', 'startupProbe',
-  'lifecycle', 'terminationMessagePath', 'terminationMessagePolicy', 'imagePullPolicy', 'securityContext',
-  'stdin', 'stdinOnce', 'tty',
+  'name',
+  'image',
+  'command',
+  'args',
+  'workingDir',
+  'envFrom',
+  'env',
+  'resources',
+  'resizePolicy',
+  'restartPolicy',
+  'restartPolicyRules',
+  'volumeMounts',
+  'volumeDevices',
+  'livenessProbe',
+  'readinessProbe',
+  'startupProbe',
+  'lifecycle',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
+  'imagePullPolicy',
+  'securityContext',
+  'stdin',
+  'stdinOnce',
+  'tty',
 ];
 const CONTAINER: Schema = {
   type: 'object',
@@ -158,7 +256,13 @@ const CONTAINER: Schema = {
       items: {
         type: 'object',
         required: ['containerPort'],
-        properties: { name: str, containerPort: int32, protocol: PROTOCOL, hostPort: int32, hostIP: str },
+        properties: {
+          name: str,
+          containerPort: int32,
+          protocol: { ...PROTOCOL, default: 'TCP' },
+          hostPort: int32,
+          hostIP: str,
+        },
         'x-palisade-check': checkContainerPort,
       },
     },
@@ -167,45 +271,89 @@ const CONTAINER: Schema = {
 
 /** Every field of core/v1 PodSpec (strict decoding); the loader reads a few of them. */
 const POD_SPEC_FIELDS = [
-  'volumes', 'ephemeralContainers', 'restartPolicy', 'terminationGracePeriodSeconds',
-  'activeDeadlineSeconds', 'dnsPolicy', 'nodeSelector', 'serviceAccountName', 'serviceAccount',
-  'automountServiceAccountToken', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'securityContext',
-  'imagePullSecrets', 'hostname', 'subdomain', 'affinity', 'schedulerName', 'tolerations', 'hostAliases',
-  'priorityClassName', 'priority', 'dnsConfig', 'readinessGates', 'runtimeClassName', 'enableServiceLinks',
-  'preemptionPolicy', 'overhead', 'topologySpreadConstraints', 'setHostnameAsFQDN', 'os', 'hostUsers',
-  'schedulingGates', 'resourceClaims', 'resources', 'hostnameOverride',
+  'volumes',
+  'ephemeralContainers',
+  'restartPolicy',
+  'terminationGracePeriodSeconds',
+  'activeDeadlineSeconds',
+  'dnsPolicy',
+  'nodeSelector',
+  'serviceAccountName',
+  'serviceAccount',
+  'automountServiceAccountToken',
+  'hostPID',
+  'hostIPC',
+  'shareProcessNamespace',
+  'securityContext',
+  'imagePullSecrets',
+  'hostname',
+  'subdomain',
+  'affinity',
+  'schedulerName',
+  'tolerations',
+  'hostAliases',
+  'priorityClassName',
+  'priority',
+  'dnsConfig',
+  'readinessGates',
+  'runtimeClassName',
+  'enableServiceLinks',
+  'preemptionPolicy',
+  'overhead',
+  'topologySpreadConstraints',
+  'setHostnameAsFQDN',
+  'os',
+  'hostUsers',
+  'schedulingGates',
+  'resourceClaims',
+  'resources',
+  'hostnameOverride',
 ];
-const IP_ENTRY: Schema = { type: 'object', required: ['ip'], properties: { ip: { type: 'string', 'x-palisade-format': 'ip' } } };
+const IP_ENTRY: Schema = {
+  type: 'object',
+  required: ['ip'],
+  properties: { ip: { type: 'string', 'x-palisade-format': 'ip' } },
+};
 
-export const POD: Schema = topLevel(objectMeta('dns1123-subdomain', true), {
-  spec: {
-    type: 'object',
-    required: ['containers'],
-    properties: {
-      ...Object.fromEntries(POD_SPEC_FIELDS.map((f) => [f, any])),
-      nodeName: str,
-      hostNetwork: bool,
-      containers: { type: 'array', minItems: 1, items: CONTAINER },
-      initContainers: { type: 'array', items: CONTAINER },
+export const POD: Schema = topLevel(
+  objectMeta('dns1123-subdomain', true),
+  {
+    spec: {
+      type: 'object',
+      required: ['containers'],
+      properties: {
+        ...Object.fromEntries(POD_SPEC_FIELDS.map((f) => [f, any])),
+        nodeName: str,
+        hostNetwork: bool,
+        containers: { type: 'array', minItems: 1, items: CONTAINER },
+        initContainers: { type: 'array', items: CONTAINER },
+      },
+    },
+    status: {
+      type: 'object',
+      'x-kubernetes-preserve-unknown-fields': true,
+      properties: {
+        podIP: { type: 'string', 'x-palisade-format': 'ip' },
+        podIPs: { type: 'array', maxItems: 2, items: IP_ENTRY },
+        hostIP: { type: 'string', 'x-palisade-format': 'ip' },
+        hostIPs: { type: 'array', items: IP_ENTRY },
+      },
     },
   },
-  status: {
-    type: 'object',
-    'x-kubernetes-preserve-unknown-fields': true,
-    properties: {
-      podIP: { type: 'string', 'x-palisade-format': 'ip' },
-      podIPs: { type: 'array', maxItems: 2, items: IP_ENTRY },
-      hostIP: { type: 'string', 'x-palisade-format': 'ip' },
-      hostIPs: { type: 'array', items: IP_ENTRY },
-    },
-  },
-}, ['spec']);
+  ['spec'],
+);
 
 /** The loader reads InternalIP/ExternalIP addresses as the node's IPs: they must be IPs. */
 const checkNodeAddress: NativeCheck = (v) => {
   const a = v as { type: string; address: string };
   if ((a.type === 'InternalIP' || a.type === 'ExternalIP') && !parseIp(a.address)) {
-    return [{ path: ['address'], kind: 'format', message: `must be a valid IP address for type ${a.type} (allowed: e.g. 10.9.8.7 or 2001:db8::ffff, got: ${JSON.stringify(a.address)})` }];
+    return [
+      {
+        path: ['address'],
+        kind: 'format',
+        message: `must be a valid IP address for type ${a.type} (allowed: e.g. 10.9.8.7 or 2001:db8::ffff, got: ${JSON.stringify(a.address)})`,
+      },
+    ];
   }
   return [];
 };
@@ -215,10 +363,17 @@ export const NODE: Schema = topLevel(objectMeta('dns1123-subdomain', false), {
     type: 'object',
     properties: {
       podCIDR: { type: 'string', 'x-palisade-format': 'cidr' },
-      podCIDRs: { type: 'array', maxItems: 2, items: { type: 'string', 'x-palisade-format': 'cidr' } },
+      podCIDRs: {
+        type: 'array',
+        maxItems: 2,
+        items: { type: 'string', 'x-palisade-format': 'cidr' },
+      },
       providerID: str,
       unschedulable: bool,
-      taints: { type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      taints: {
+        type: 'array',
+        items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+      },
       configSource: any,
       externalID: str,
     },

@@ -3,1456 +3,1434 @@ import type { CrdSchema } from './crd-types.js';
 
 export const CRD_SCHEMAS: readonly CrdSchema[] = [
   {
-    "file": "crds/clusters.palisade.dev.yaml",
-    "group": "palisade.dev",
-    "version": "v1alpha1",
-    "kind": "Cluster",
-    "scope": "Cluster",
-    "statusSubresource": true,
-    "schema": {
-      "description": "Cluster (palisade.dev/v1alpha1).",
-      "type": "object",
-      "required": [],
-      "properties": {
-        "apiVersion": {
-          "description": "APIVersion defines the versioned schema of this representation of an object.",
-          "type": "string"
+    file: 'crds/clusters.palisade.dev.yaml',
+    group: 'palisade.dev',
+    version: 'v1alpha1',
+    kind: 'Cluster',
+    scope: 'Cluster',
+    statusSubresource: true,
+    schema: {
+      description: 'Cluster (palisade.dev/v1alpha1).',
+      type: 'object',
+      required: [],
+      properties: {
+        apiVersion: {
+          description:
+            'APIVersion defines the versioned schema of this representation of an object.',
+          type: 'string',
         },
-        "kind": {
-          "description": "Kind is a string value representing the REST resource this object represents.",
-          "type": "string"
+        kind: {
+          description:
+            'Kind is a string value representing the REST resource this object represents.',
+          type: 'string',
         },
-        "metadata": {
-          "type": "object"
+        metadata: {
+          type: 'object',
         },
-        "spec": {
-          "description": "A member cluster of the mesh.",
-          "type": "object",
-          "properties": {
-            "podCIDRs": {
-              "description": "Pod CIDRs of the cluster (IPv4 and/or IPv6); routed through the tunnel from other clusters.",
-              "type": "array",
-              "maxItems": 32,
-              "items": {
-                "type": "string",
-                "maxLength": 43,
-                "x-kubernetes-validations": [
+        spec: {
+          description: 'A member cluster of the mesh.',
+          type: 'object',
+          properties: {
+            podCIDRs: {
+              description:
+                'Pod CIDRs of the cluster (IPv4 and/or IPv6); routed through the tunnel from other clusters.',
+              type: 'array',
+              maxItems: 32,
+              items: {
+                type: 'string',
+                maxLength: 43,
+                'x-kubernetes-validations': [
                   {
-                    "rule": "isCIDR(self)",
-                    "message": "Invalid CIDR format provided"
-                  }
-                ]
+                    rule: 'isCIDR(self)',
+                    message: 'Invalid CIDR format provided',
+                  },
+                ],
               },
-              "x-kubernetes-list-type": "set"
+              'x-kubernetes-list-type': 'set',
             },
-            "serviceCIDRs": {
-              "description": "Service CIDRs of the cluster.",
-              "type": "array",
-              "maxItems": 32,
-              "items": {
-                "type": "string",
-                "maxLength": 43,
-                "x-kubernetes-validations": [
+            serviceCIDRs: {
+              description: 'Service CIDRs of the cluster.',
+              type: 'array',
+              maxItems: 32,
+              items: {
+                type: 'string',
+                maxLength: 43,
+                'x-kubernetes-validations': [
                   {
-                    "rule": "isCIDR(self)",
-                    "message": "Invalid CIDR format provided"
-                  }
-                ]
+                    rule: 'isCIDR(self)',
+                    message: 'Invalid CIDR format provided',
+                  },
+                ],
               },
-              "x-kubernetes-list-type": "set"
+              'x-kubernetes-list-type': 'set',
             },
-            "nodeCIDRs": {
-              "description": "Node (underlay) CIDRs of the cluster.",
-              "type": "array",
-              "maxItems": 32,
-              "items": {
-                "type": "string",
-                "maxLength": 43,
-                "x-kubernetes-validations": [
+            nodeCIDRs: {
+              description: 'Node (underlay) CIDRs of the cluster.',
+              type: 'array',
+              maxItems: 32,
+              items: {
+                type: 'string',
+                maxLength: 43,
+                'x-kubernetes-validations': [
                   {
-                    "rule": "isCIDR(self)",
-                    "message": "Invalid CIDR format provided"
-                  }
-                ]
+                    rule: 'isCIDR(self)',
+                    message: 'Invalid CIDR format provided',
+                  },
+                ],
               },
-              "x-kubernetes-list-type": "set"
+              'x-kubernetes-list-type': 'set',
             },
-            "gateway": {
-              "description": "The cluster's WireGuard gateway. Its public key is published by the tunnel manager in status, never written here.",
-              "type": "object",
-              "required": [
-                "endpoint"
-              ],
-              "properties": {
-                "endpoint": {
-                  "description": "Underlay endpoint, address:port (IPv6 as [address]:port).",
-                  "type": "string",
-                  "maxLength": 261,
-                  "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$",
-                  "x-kubernetes-validations": [
+            gateway: {
+              description:
+                "The cluster's WireGuard gateway. Its public key is published by the tunnel manager in status, never written here.",
+              type: 'object',
+              required: ['endpoint'],
+              properties: {
+                endpoint: {
+                  description: 'Underlay endpoint, address:port (IPv6 as [address]:port).',
+                  type: 'string',
+                  maxLength: 261,
+                  pattern:
+                    '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$',
+                  'x-kubernetes-validations': [
                     {
-                      "rule": "int(self.substring(self.lastIndexOf(':') + 1)) >= 1 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535",
-                      "message": "endpoint port must be between 1 and 65535"
+                      rule: "int(self.substring(self.lastIndexOf(':') + 1)) >= 1 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535",
+                      message: 'endpoint port must be between 1 and 65535',
                     },
                     {
-                      "rule": "!self.startsWith('[') || isIP(self.substring(1, self.lastIndexOf(']')))",
-                      "message": "endpoint must be a valid IPv6 address in brackets"
-                    }
-                  ]
-                }
-              }
-            }
-          }
-        },
-        "status": {
-          "description": "Status published by the tunnel manager.",
-          "type": "object",
-          "properties": {
-            "observedGeneration": {
-              "type": "integer",
-              "format": "int64"
-            },
-            "conditions": {
-              "description": "Conditions describe the state of the object.",
-              "type": "array",
-              "x-kubernetes-list-type": "map",
-              "x-kubernetes-list-map-keys": [
-                "type"
-              ],
-              "items": {
-                "type": "object",
-                "required": [
-                  "lastTransitionTime",
-                  "message",
-                  "reason",
-                  "status",
-                  "type"
-                ],
-                "properties": {
-                  "lastTransitionTime": {
-                    "type": "string",
-                    "format": "date-time"
-                  },
-                  "message": {
-                    "type": "string",
-                    "maxLength": 32768
-                  },
-                  "observedGeneration": {
-                    "type": "integer",
-                    "format": "int64",
-                    "minimum": 0
-                  },
-                  "reason": {
-                    "type": "string",
-                    "maxLength": 1024,
-                    "minLength": 1,
-                    "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
-                  },
-                  "status": {
-                    "type": "string",
-                    "enum": [
-                      "True",
-                      "False",
-                      "Unknown"
-                    ]
-                  },
-                  "type": {
-                    "type": "string",
-                    "maxLength": 316
-                  }
-                }
-              }
-            },
-            "gateway": {
-              "type": "object",
-              "properties": {
-                "publicKey": {
-                  "description": "WireGuard public key of the gateway (base64, 32 bytes).",
-                  "type": "string",
-                  "pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$"
+                      rule: "!self.startsWith('[') || isIP(self.substring(1, self.lastIndexOf(']')))",
+                      message: 'endpoint must be a valid IPv6 address in brackets',
+                    },
+                  ],
                 },
-                "endpoint": {
-                  "type": "string"
-                }
-              }
-            }
-          }
-        }
-      }
-    }
+              },
+            },
+          },
+        },
+        status: {
+          description: 'Status published by the tunnel manager.',
+          type: 'object',
+          properties: {
+            observedGeneration: {
+              type: 'integer',
+              format: 'int64',
+            },
+            conditions: {
+              description: 'Conditions describe the state of the object.',
+              type: 'array',
+              'x-kubernetes-list-type': 'map',
+              'x-kubernetes-list-map-keys': ['type'],
+              items: {
+                type: 'object',
+                required: ['lastTransitionTime', 'message', 'reason', 'status', 'type'],
+                properties: {
+                  lastTransitionTime: {
+                    type: 'string',
+                    format: 'date-time',
+                  },
+                  message: {
+                    type: 'string',
+                    maxLength: 32768,
+                  },
+                  observedGeneration: {
+                    type: 'integer',
+                    format: 'int64',
+                    minimum: 0,
+                  },
+                  reason: {
+                    type: 'string',
+                    maxLength: 1024,
+                    minLength: 1,
+                    pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+                  },
+                  status: {
+                    type: 'string',
+                    enum: ['True', 'False', 'Unknown'],
+                  },
+                  type: {
+                    type: 'string',
+                    maxLength: 316,
+                  },
+                },
+              },
+            },
+            gateway: {
+              type: 'object',
+              properties: {
+                publicKey: {
+                  description: 'WireGuard public key of the gateway (base64, 32 bytes).',
+                  type: 'string',
+                  pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$',
+                },
+                endpoint: {
+                  type: 'string',
+                },
+              },
+            },
+          },
+        },
+      },
+    },
   },
   {
-    "file": "crds/meshnetworkpolicies.palisade.dev.yaml",
-    "group": "palisade.dev",
-    "version": "v1alpha1",
-    "kind": "MeshNetworkPolicy",
-    "scope": "Cluster",
-    "statusSubresource": true,
-    "schema": {
-      "description": "MeshNetworkPolicy (palisade.dev/v1alpha1).",
-      "type": "object",
-      "required": [
-        "spec"
-      ],
-      "properties": {
-        "apiVersion": {
-          "description": "APIVersion defines the versioned schema of this representation of an object.",
-          "type": "string"
+    file: 'crds/meshnetworkpolicies.palisade.dev.yaml',
+    group: 'palisade.dev',
+    version: 'v1alpha1',
+    kind: 'MeshNetworkPolicy',
+    scope: 'Cluster',
+    statusSubresource: true,
+    schema: {
+      description: 'MeshNetworkPolicy (palisade.dev/v1alpha1).',
+      type: 'object',
+      required: ['spec'],
+      properties: {
+        apiVersion: {
+          description:
+            'APIVersion defines the versioned schema of this representation of an object.',
+          type: 'string',
         },
-        "kind": {
-          "description": "Kind is a string value representing the REST resource this object represents.",
-          "type": "string"
+        kind: {
+          description:
+            'Kind is a string value representing the REST resource this object represents.',
+          type: 'string',
         },
-        "metadata": {
-          "type": "object"
+        metadata: {
+          type: 'object',
         },
-        "spec": {
-          "description": "The ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) spec plus clusters selectors, mode, encryption and logging.",
-          "type": "object",
-          "required": [
-            "priority",
-            "subject",
-            "tier"
-          ],
-          "properties": {
-            "tier": {
-              "description": "Tier: Admin (before NetworkPolicy) or Baseline (after NetworkPolicy).",
-              "type": "string",
-              "enum": [
-                "Admin",
-                "Baseline"
-              ]
+        spec: {
+          description:
+            'The ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) spec plus clusters selectors, mode, encryption and logging.',
+          type: 'object',
+          required: ['priority', 'subject', 'tier'],
+          properties: {
+            tier: {
+              description: 'Tier: Admin (before NetworkPolicy) or Baseline (after NetworkPolicy).',
+              type: 'string',
+              enum: ['Admin', 'Baseline'],
             },
-            "priority": {
-              "description": "Priority within the tier, 0 to 1000; lower numbers first. On a tie MeshNetworkPolicy comes before ClusterNetworkPolicy, then by name.",
-              "type": "integer",
-              "format": "int32",
-              "minimum": 0,
-              "maximum": 1000
+            priority: {
+              description:
+                'Priority within the tier, 0 to 1000; lower numbers first. On a tie MeshNetworkPolicy comes before ClusterNetworkPolicy, then by name.',
+              type: 'integer',
+              format: 'int32',
+              minimum: 0,
+              maximum: 1000,
             },
-            "subject": {
-              "description": "Subject selects the pods the policy applies to: exactly one of namespaces or pods, and optionally the clusters.",
-              "type": "object",
-              "properties": {
-                "namespaces": {
-                  "description": "Namespaces selects all pods in the selected namespaces.",
-                  "type": "object",
-                  "x-kubernetes-map-type": "atomic",
-                  "properties": {
-                    "matchExpressions": {
-                      "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                      "type": "array",
-                      "x-kubernetes-list-type": "atomic",
-                      "items": {
-                        "type": "object",
-                        "required": [
-                          "key",
-                          "operator"
-                        ],
-                        "properties": {
-                          "key": {
-                            "description": "key is the label key that the selector applies to.",
-                            "type": "string"
+            subject: {
+              description:
+                'Subject selects the pods the policy applies to: exactly one of namespaces or pods, and optionally the clusters.',
+              type: 'object',
+              properties: {
+                namespaces: {
+                  description: 'Namespaces selects all pods in the selected namespaces.',
+                  type: 'object',
+                  'x-kubernetes-map-type': 'atomic',
+                  properties: {
+                    matchExpressions: {
+                      description:
+                        'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                      type: 'array',
+                      'x-kubernetes-list-type': 'atomic',
+                      items: {
+                        type: 'object',
+                        required: ['key', 'operator'],
+                        properties: {
+                          key: {
+                            description: 'key is the label key that the selector applies to.',
+                            type: 'string',
                           },
-                          "operator": {
-                            "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                            "type": "string"
+                          operator: {
+                            description:
+                              "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                            type: 'string',
                           },
-                          "values": {
-                            "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                            "type": "array",
-                            "items": {
-                              "type": "string"
+                          values: {
+                            description:
+                              'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                            type: 'array',
+                            items: {
+                              type: 'string',
                             },
-                            "x-kubernetes-list-type": "atomic"
-                          }
-                        }
-                      }
-                    },
-                    "matchLabels": {
-                      "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                      "type": "object",
-                      "additionalProperties": {
-                        "type": "string"
-                      }
-                    }
-                  }
-                },
-                "pods": {
-                  "description": "Pods selects pods via namespace AND pod selectors.",
-                  "type": "object",
-                  "required": [
-                    "podSelector"
-                  ],
-                  "properties": {
-                    "namespaceSelector": {
-                      "description": "NamespaceSelector follows standard label selector semantics; if empty, it selects all Namespaces.",
-                      "type": "object",
-                      "x-kubernetes-map-type": "atomic",
-                      "properties": {
-                        "matchExpressions": {
-                          "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                          "type": "array",
-                          "x-kubernetes-list-type": "atomic",
-                          "items": {
-                            "type": "object",
-                            "required": [
-                              "key",
-                              "operator"
-                            ],
-                            "properties": {
-                              "key": {
-                                "description": "key is the label key that the selector applies to.",
-                                "type": "string"
-                              },
-                              "operator": {
-                                "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                "type": "string"
-                              },
-                              "values": {
-                                "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                "type": "array",
-                                "items": {
-                                  "type": "string"
-                                },
-                                "x-kubernetes-list-type": "atomic"
-                              }
-                            }
-                          }
-                        },
-                        "matchLabels": {
-                          "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                          "type": "object",
-                          "additionalProperties": {
-                            "type": "string"
-                          }
-                        }
-                      }
-                    },
-                    "podSelector": {
-                      "description": "PodSelector selects pods within the selected namespaces; if empty, all pods.",
-                      "type": "object",
-                      "x-kubernetes-map-type": "atomic",
-                      "properties": {
-                        "matchExpressions": {
-                          "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                          "type": "array",
-                          "x-kubernetes-list-type": "atomic",
-                          "items": {
-                            "type": "object",
-                            "required": [
-                              "key",
-                              "operator"
-                            ],
-                            "properties": {
-                              "key": {
-                                "description": "key is the label key that the selector applies to.",
-                                "type": "string"
-                              },
-                              "operator": {
-                                "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                "type": "string"
-                              },
-                              "values": {
-                                "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                "type": "array",
-                                "items": {
-                                  "type": "string"
-                                },
-                                "x-kubernetes-list-type": "atomic"
-                              }
-                            }
-                          }
-                        },
-                        "matchLabels": {
-                          "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                          "type": "object",
-                          "additionalProperties": {
-                            "type": "string"
-                          }
-                        }
-                      }
-                    }
-                  }
-                },
-                "clusters": {
-                  "description": "Clusters selects member clusters by their labels (Cluster objects carry palisade.dev/cluster-name). Absent: the cluster of the subject pod (in peers) or every member cluster (in subject). Empty: every member cluster.",
-                  "type": "object",
-                  "x-kubernetes-map-type": "atomic",
-                  "properties": {
-                    "matchExpressions": {
-                      "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                      "type": "array",
-                      "x-kubernetes-list-type": "atomic",
-                      "items": {
-                        "type": "object",
-                        "required": [
-                          "key",
-                          "operator"
-                        ],
-                        "properties": {
-                          "key": {
-                            "description": "key is the label key that the selector applies to.",
-                            "type": "string"
+                            'x-kubernetes-list-type': 'atomic',
                           },
-                          "operator": {
-                            "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                            "type": "string"
-                          },
-                          "values": {
-                            "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                            "type": "array",
-                            "items": {
-                              "type": "string"
+                        },
+                      },
+                    },
+                    matchLabels: {
+                      description:
+                        'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                      type: 'object',
+                      additionalProperties: {
+                        type: 'string',
+                      },
+                    },
+                  },
+                },
+                pods: {
+                  description: 'Pods selects pods via namespace AND pod selectors.',
+                  type: 'object',
+                  required: ['podSelector'],
+                  properties: {
+                    namespaceSelector: {
+                      description:
+                        'NamespaceSelector follows standard label selector semantics; if empty, it selects all Namespaces.',
+                      type: 'object',
+                      'x-kubernetes-map-type': 'atomic',
+                      properties: {
+                        matchExpressions: {
+                          description:
+                            'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                          type: 'array',
+                          'x-kubernetes-list-type': 'atomic',
+                          items: {
+                            type: 'object',
+                            required: ['key', 'operator'],
+                            properties: {
+                              key: {
+                                description: 'key is the label key that the selector applies to.',
+                                type: 'string',
+                              },
+                              operator: {
+                                description:
+                                  "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                type: 'string',
+                              },
+                              values: {
+                                description:
+                                  'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                type: 'array',
+                                items: {
+                                  type: 'string',
+                                },
+                                'x-kubernetes-list-type': 'atomic',
+                              },
                             },
-                            "x-kubernetes-list-type": "atomic"
-                          }
-                        }
-                      }
+                          },
+                        },
+                        matchLabels: {
+                          description:
+                            'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                          type: 'object',
+                          additionalProperties: {
+                            type: 'string',
+                          },
+                        },
+                      },
                     },
-                    "matchLabels": {
-                      "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                      "type": "object",
-                      "additionalProperties": {
-                        "type": "string"
-                      }
-                    }
-                  }
-                }
+                    podSelector: {
+                      description:
+                        'PodSelector selects pods within the selected namespaces; if empty, all pods.',
+                      type: 'object',
+                      'x-kubernetes-map-type': 'atomic',
+                      properties: {
+                        matchExpressions: {
+                          description:
+                            'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                          type: 'array',
+                          'x-kubernetes-list-type': 'atomic',
+                          items: {
+                            type: 'object',
+                            required: ['key', 'operator'],
+                            properties: {
+                              key: {
+                                description: 'key is the label key that the selector applies to.',
+                                type: 'string',
+                              },
+                              operator: {
+                                description:
+                                  "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                type: 'string',
+                              },
+                              values: {
+                                description:
+                                  'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                type: 'array',
+                                items: {
+                                  type: 'string',
+                                },
+                                'x-kubernetes-list-type': 'atomic',
+                              },
+                            },
+                          },
+                        },
+                        matchLabels: {
+                          description:
+                            'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                          type: 'object',
+                          additionalProperties: {
+                            type: 'string',
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+                clusters: {
+                  description:
+                    'Clusters selects member clusters by their labels (Cluster objects carry palisade.dev/cluster-name). Absent: the cluster of the subject pod (in peers) or every member cluster (in subject). Empty: every member cluster.',
+                  type: 'object',
+                  'x-kubernetes-map-type': 'atomic',
+                  properties: {
+                    matchExpressions: {
+                      description:
+                        'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                      type: 'array',
+                      'x-kubernetes-list-type': 'atomic',
+                      items: {
+                        type: 'object',
+                        required: ['key', 'operator'],
+                        properties: {
+                          key: {
+                            description: 'key is the label key that the selector applies to.',
+                            type: 'string',
+                          },
+                          operator: {
+                            description:
+                              "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                            type: 'string',
+                          },
+                          values: {
+                            description:
+                              'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                            type: 'array',
+                            items: {
+                              type: 'string',
+                            },
+                            'x-kubernetes-list-type': 'atomic',
+                          },
+                        },
+                      },
+                    },
+                    matchLabels: {
+                      description:
+                        'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                      type: 'object',
+                      additionalProperties: {
+                        type: 'string',
+                      },
+                    },
+                  },
+                },
               },
-              "x-kubernetes-validations": [
+              'x-kubernetes-validations': [
                 {
-                  "rule": "(has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) == 1",
-                  "message": "exactly one of namespaces or pods must be set"
-                }
-              ]
+                  rule: '(has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) == 1',
+                  message: 'exactly one of namespaces or pods must be set',
+                },
+              ],
             },
-            "ingress": {
-              "description": "Ingress rules, in order of precedence. At most 25.",
-              "type": "array",
-              "maxItems": 25,
-              "items": {
-                "type": "object",
-                "required": [
-                  "action",
-                  "from"
-                ],
-                "properties": {
-                  "name": {
-                    "description": "Name is an identifier for this rule, no more than 100 characters, used in flow logs and explanations.",
-                    "type": "string",
-                    "maxLength": 100
+            ingress: {
+              description: 'Ingress rules, in order of precedence. At most 25.',
+              type: 'array',
+              maxItems: 25,
+              items: {
+                type: 'object',
+                required: ['action', 'from'],
+                properties: {
+                  name: {
+                    description:
+                      'Name is an identifier for this rule, no more than 100 characters, used in flow logs and explanations.',
+                    type: 'string',
+                    maxLength: 100,
                   },
-                  "action": {
-                    "description": "Action: Accept (final), Deny (final) or Pass (skip the rest of this tier, continue with the next tier).",
-                    "type": "string",
-                    "enum": [
-                      "Accept",
-                      "Deny",
-                      "Pass"
-                    ]
+                  action: {
+                    description:
+                      'Action: Accept (final), Deny (final) or Pass (skip the rest of this tier, continue with the next tier).',
+                    type: 'string',
+                    enum: ['Accept', 'Deny', 'Pass'],
                   },
-                  "from": {
-                    "description": "From is the list of sources (ORed); at least 1, at most 25.",
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 25,
-                    "items": {
-                      "type": "object",
-                      "properties": {
-                        "namespaces": {
-                          "description": "Namespaces selects all pods in the selected namespaces.",
-                          "type": "object",
-                          "x-kubernetes-map-type": "atomic",
-                          "properties": {
-                            "matchExpressions": {
-                              "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                              "type": "array",
-                              "x-kubernetes-list-type": "atomic",
-                              "items": {
-                                "type": "object",
-                                "required": [
-                                  "key",
-                                  "operator"
-                                ],
-                                "properties": {
-                                  "key": {
-                                    "description": "key is the label key that the selector applies to.",
-                                    "type": "string"
+                  from: {
+                    description: 'From is the list of sources (ORed); at least 1, at most 25.',
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 25,
+                    items: {
+                      type: 'object',
+                      properties: {
+                        namespaces: {
+                          description: 'Namespaces selects all pods in the selected namespaces.',
+                          type: 'object',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchExpressions: {
+                              description:
+                                'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                              type: 'array',
+                              'x-kubernetes-list-type': 'atomic',
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    description:
+                                      'key is the label key that the selector applies to.',
+                                    type: 'string',
                                   },
-                                  "operator": {
-                                    "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                    "type": "string"
+                                  operator: {
+                                    description:
+                                      "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                    type: 'string',
                                   },
-                                  "values": {
-                                    "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                    "type": "array",
-                                    "items": {
-                                      "type": "string"
+                                  values: {
+                                    description:
+                                      'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                    type: 'array',
+                                    items: {
+                                      type: 'string',
                                     },
-                                    "x-kubernetes-list-type": "atomic"
-                                  }
-                                }
-                              }
-                            },
-                            "matchLabels": {
-                              "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                              "type": "object",
-                              "additionalProperties": {
-                                "type": "string"
-                              }
-                            }
-                          }
-                        },
-                        "pods": {
-                          "description": "Pods selects pods via namespace AND pod selectors.",
-                          "type": "object",
-                          "required": [
-                            "podSelector"
-                          ],
-                          "properties": {
-                            "namespaceSelector": {
-                              "description": "NamespaceSelector follows standard label selector semantics; if empty, it selects all Namespaces.",
-                              "type": "object",
-                              "x-kubernetes-map-type": "atomic",
-                              "properties": {
-                                "matchExpressions": {
-                                  "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                                  "type": "array",
-                                  "x-kubernetes-list-type": "atomic",
-                                  "items": {
-                                    "type": "object",
-                                    "required": [
-                                      "key",
-                                      "operator"
-                                    ],
-                                    "properties": {
-                                      "key": {
-                                        "description": "key is the label key that the selector applies to.",
-                                        "type": "string"
-                                      },
-                                      "operator": {
-                                        "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                        "type": "string"
-                                      },
-                                      "values": {
-                                        "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                        "type": "array",
-                                        "items": {
-                                          "type": "string"
-                                        },
-                                        "x-kubernetes-list-type": "atomic"
-                                      }
-                                    }
-                                  }
-                                },
-                                "matchLabels": {
-                                  "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                                  "type": "object",
-                                  "additionalProperties": {
-                                    "type": "string"
-                                  }
-                                }
-                              }
-                            },
-                            "podSelector": {
-                              "description": "PodSelector selects pods within the selected namespaces; if empty, all pods.",
-                              "type": "object",
-                              "x-kubernetes-map-type": "atomic",
-                              "properties": {
-                                "matchExpressions": {
-                                  "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                                  "type": "array",
-                                  "x-kubernetes-list-type": "atomic",
-                                  "items": {
-                                    "type": "object",
-                                    "required": [
-                                      "key",
-                                      "operator"
-                                    ],
-                                    "properties": {
-                                      "key": {
-                                        "description": "key is the label key that the selector applies to.",
-                                        "type": "string"
-                                      },
-                                      "operator": {
-                                        "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                        "type": "string"
-                                      },
-                                      "values": {
-                                        "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                        "type": "array",
-                                        "items": {
-                                          "type": "string"
-                                        },
-                                        "x-kubernetes-list-type": "atomic"
-                                      }
-                                    }
-                                  }
-                                },
-                                "matchLabels": {
-                                  "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                                  "type": "object",
-                                  "additionalProperties": {
-                                    "type": "string"
-                                  }
-                                }
-                              }
-                            }
-                          }
-                        },
-                        "clusters": {
-                          "description": "Clusters selects member clusters by their labels (Cluster objects carry palisade.dev/cluster-name). Absent: the cluster of the subject pod (in peers) or every member cluster (in subject). Empty: every member cluster.",
-                          "type": "object",
-                          "x-kubernetes-map-type": "atomic",
-                          "properties": {
-                            "matchExpressions": {
-                              "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                              "type": "array",
-                              "x-kubernetes-list-type": "atomic",
-                              "items": {
-                                "type": "object",
-                                "required": [
-                                  "key",
-                                  "operator"
-                                ],
-                                "properties": {
-                                  "key": {
-                                    "description": "key is the label key that the selector applies to.",
-                                    "type": "string"
+                                    'x-kubernetes-list-type': 'atomic',
                                   },
-                                  "operator": {
-                                    "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                    "type": "string"
-                                  },
-                                  "values": {
-                                    "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                    "type": "array",
-                                    "items": {
-                                      "type": "string"
+                                },
+                              },
+                            },
+                            matchLabels: {
+                              description:
+                                'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                              type: 'object',
+                              additionalProperties: {
+                                type: 'string',
+                              },
+                            },
+                          },
+                        },
+                        pods: {
+                          description: 'Pods selects pods via namespace AND pod selectors.',
+                          type: 'object',
+                          required: ['podSelector'],
+                          properties: {
+                            namespaceSelector: {
+                              description:
+                                'NamespaceSelector follows standard label selector semantics; if empty, it selects all Namespaces.',
+                              type: 'object',
+                              'x-kubernetes-map-type': 'atomic',
+                              properties: {
+                                matchExpressions: {
+                                  description:
+                                    'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                                  type: 'array',
+                                  'x-kubernetes-list-type': 'atomic',
+                                  items: {
+                                    type: 'object',
+                                    required: ['key', 'operator'],
+                                    properties: {
+                                      key: {
+                                        description:
+                                          'key is the label key that the selector applies to.',
+                                        type: 'string',
+                                      },
+                                      operator: {
+                                        description:
+                                          "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                        type: 'string',
+                                      },
+                                      values: {
+                                        description:
+                                          'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                        type: 'array',
+                                        items: {
+                                          type: 'string',
+                                        },
+                                        'x-kubernetes-list-type': 'atomic',
+                                      },
                                     },
-                                    "x-kubernetes-list-type": "atomic"
-                                  }
-                                }
-                              }
+                                  },
+                                },
+                                matchLabels: {
+                                  description:
+                                    'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                                  type: 'object',
+                                  additionalProperties: {
+                                    type: 'string',
+                                  },
+                                },
+                              },
                             },
-                            "matchLabels": {
-                              "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                              "type": "object",
-                              "additionalProperties": {
-                                "type": "string"
-                              }
-                            }
-                          }
-                        }
+                            podSelector: {
+                              description:
+                                'PodSelector selects pods within the selected namespaces; if empty, all pods.',
+                              type: 'object',
+                              'x-kubernetes-map-type': 'atomic',
+                              properties: {
+                                matchExpressions: {
+                                  description:
+                                    'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                                  type: 'array',
+                                  'x-kubernetes-list-type': 'atomic',
+                                  items: {
+                                    type: 'object',
+                                    required: ['key', 'operator'],
+                                    properties: {
+                                      key: {
+                                        description:
+                                          'key is the label key that the selector applies to.',
+                                        type: 'string',
+                                      },
+                                      operator: {
+                                        description:
+                                          "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                        type: 'string',
+                                      },
+                                      values: {
+                                        description:
+                                          'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                        type: 'array',
+                                        items: {
+                                          type: 'string',
+                                        },
+                                        'x-kubernetes-list-type': 'atomic',
+                                      },
+                                    },
+                                  },
+                                },
+                                matchLabels: {
+                                  description:
+                                    'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                                  type: 'object',
+                                  additionalProperties: {
+                                    type: 'string',
+                                  },
+                                },
+                              },
+                            },
+                          },
+                        },
+                        clusters: {
+                          description:
+                            'Clusters selects member clusters by their labels (Cluster objects carry palisade.dev/cluster-name). Absent: the cluster of the subject pod (in peers) or every member cluster (in subject). Empty: every member cluster.',
+                          type: 'object',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchExpressions: {
+                              description:
+                                'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                              type: 'array',
+                              'x-kubernetes-list-type': 'atomic',
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    description:
+                                      'key is the label key that the selector applies to.',
+                                    type: 'string',
+                                  },
+                                  operator: {
+                                    description:
+                                      "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                    type: 'string',
+                                  },
+                                  values: {
+                                    description:
+                                      'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                    type: 'array',
+                                    items: {
+                                      type: 'string',
+                                    },
+                                    'x-kubernetes-list-type': 'atomic',
+                                  },
+                                },
+                              },
+                            },
+                            matchLabels: {
+                              description:
+                                'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                              type: 'object',
+                              additionalProperties: {
+                                type: 'string',
+                              },
+                            },
+                          },
+                        },
                       },
-                      "x-kubernetes-validations": [
+                      'x-kubernetes-validations': [
                         {
-                          "rule": "(has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) == 1",
-                          "message": "exactly one of namespaces or pods must be set"
-                        }
-                      ]
-                    }
+                          rule: '(has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) == 1',
+                          message: 'exactly one of namespaces or pods must be set',
+                        },
+                      ],
+                    },
                   },
-                  "protocols": {
-                    "description": "Protocols allows for more fine-grain matching of traffic on protocol-specific attributes such as the port. If unspecified, protocol-specific attributes are not used to match traffic.",
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 25,
-                    "items": {
-                      "description": "Exactly one field must be set.",
-                      "type": "object",
-                      "minProperties": 1,
-                      "maxProperties": 1,
-                      "properties": {
-                        "tcp": {
-                          "description": "TCP specific protocol matches.",
-                          "type": "object",
-                          "minProperties": 1,
-                          "properties": {
-                            "destinationPort": {
-                              "description": "DestinationPort for the match: exactly one of number or range.",
-                              "type": "object",
-                              "minProperties": 1,
-                              "maxProperties": 1,
-                              "properties": {
-                                "number": {
-                                  "description": "Number defines a network port value.",
-                                  "type": "integer",
-                                  "format": "int32",
-                                  "minimum": 1,
-                                  "maximum": 65535
+                  protocols: {
+                    description:
+                      'Protocols allows for more fine-grain matching of traffic on protocol-specific attributes such as the port. If unspecified, protocol-specific attributes are not used to match traffic.',
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 25,
+                    items: {
+                      description: 'Exactly one field must be set.',
+                      type: 'object',
+                      minProperties: 1,
+                      maxProperties: 1,
+                      properties: {
+                        tcp: {
+                          description: 'TCP specific protocol matches.',
+                          type: 'object',
+                          minProperties: 1,
+                          properties: {
+                            destinationPort: {
+                              description:
+                                'DestinationPort for the match: exactly one of number or range.',
+                              type: 'object',
+                              minProperties: 1,
+                              maxProperties: 1,
+                              properties: {
+                                number: {
+                                  description: 'Number defines a network port value.',
+                                  type: 'integer',
+                                  format: 'int32',
+                                  minimum: 1,
+                                  maximum: 65535,
                                 },
-                                "range": {
-                                  "description": "Range defines an inclusive range of ports.",
-                                  "type": "object",
-                                  "required": [
-                                    "end",
-                                    "start"
-                                  ],
-                                  "properties": {
-                                    "start": {
-                                      "description": "Start of the range, less than end.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
+                                range: {
+                                  description: 'Range defines an inclusive range of ports.',
+                                  type: 'object',
+                                  required: ['end', 'start'],
+                                  properties: {
+                                    start: {
+                                      description: 'Start of the range, less than end.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
                                     },
-                                    "end": {
-                                      "description": "Last port of the range, greater than start.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    }
+                                    end: {
+                                      description: 'Last port of the range, greater than start.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
                                   },
-                                  "x-kubernetes-validations": [
+                                  'x-kubernetes-validations': [
                                     {
-                                      "rule": "self.start < self.end",
-                                      "message": "Start port must be less than End port"
-                                    }
-                                  ]
-                                }
-                              }
-                            }
-                          }
-                        },
-                        "udp": {
-                          "description": "UDP specific protocol matches.",
-                          "type": "object",
-                          "minProperties": 1,
-                          "properties": {
-                            "destinationPort": {
-                              "description": "DestinationPort for the match: exactly one of number or range.",
-                              "type": "object",
-                              "minProperties": 1,
-                              "maxProperties": 1,
-                              "properties": {
-                                "number": {
-                                  "description": "Number defines a network port value.",
-                                  "type": "integer",
-                                  "format": "int32",
-                                  "minimum": 1,
-                                  "maximum": 65535
+                                      rule: 'self.start < self.end',
+                                      message: 'Start port must be less than End port',
+                                    },
+                                  ],
                                 },
-                                "range": {
-                                  "description": "Range defines an inclusive range of ports.",
-                                  "type": "object",
-                                  "required": [
-                                    "end",
-                                    "start"
-                                  ],
-                                  "properties": {
-                                    "start": {
-                                      "description": "Start of the range, less than end.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    },
-                                    "end": {
-                                      "description": "Last port of the range, greater than start.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    }
-                                  },
-                                  "x-kubernetes-validations": [
-                                    {
-                                      "rule": "self.start < self.end",
-                                      "message": "Start port must be less than End port"
-                                    }
-                                  ]
-                                }
-                              }
-                            }
-                          }
+                              },
+                            },
+                          },
                         },
-                        "sctp": {
-                          "description": "SCTP specific protocol matches.",
-                          "type": "object",
-                          "minProperties": 1,
-                          "properties": {
-                            "destinationPort": {
-                              "description": "DestinationPort for the match: exactly one of number or range.",
-                              "type": "object",
-                              "minProperties": 1,
-                              "maxProperties": 1,
-                              "properties": {
-                                "number": {
-                                  "description": "Number defines a network port value.",
-                                  "type": "integer",
-                                  "format": "int32",
-                                  "minimum": 1,
-                                  "maximum": 65535
+                        udp: {
+                          description: 'UDP specific protocol matches.',
+                          type: 'object',
+                          minProperties: 1,
+                          properties: {
+                            destinationPort: {
+                              description:
+                                'DestinationPort for the match: exactly one of number or range.',
+                              type: 'object',
+                              minProperties: 1,
+                              maxProperties: 1,
+                              properties: {
+                                number: {
+                                  description: 'Number defines a network port value.',
+                                  type: 'integer',
+                                  format: 'int32',
+                                  minimum: 1,
+                                  maximum: 65535,
                                 },
-                                "range": {
-                                  "description": "Range defines an inclusive range of ports.",
-                                  "type": "object",
-                                  "required": [
-                                    "end",
-                                    "start"
-                                  ],
-                                  "properties": {
-                                    "start": {
-                                      "description": "Start of the range, less than end.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
+                                range: {
+                                  description: 'Range defines an inclusive range of ports.',
+                                  type: 'object',
+                                  required: ['end', 'start'],
+                                  properties: {
+                                    start: {
+                                      description: 'Start of the range, less than end.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
                                     },
-                                    "end": {
-                                      "description": "Last port of the range, greater than start.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    }
+                                    end: {
+                                      description: 'Last port of the range, greater than start.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
                                   },
-                                  "x-kubernetes-validations": [
+                                  'x-kubernetes-validations': [
                                     {
-                                      "rule": "self.start < self.end",
-                                      "message": "Start port must be less than End port"
-                                    }
-                                  ]
-                                }
-                              }
-                            }
-                          }
+                                      rule: 'self.start < self.end',
+                                      message: 'Start port must be less than End port',
+                                    },
+                                  ],
+                                },
+                              },
+                            },
+                          },
                         },
-                        "destinationNamedPort": {
-                          "description": "DestinationNamedPort selects a destination port on a pod based on the ContainerPort name.",
-                          "type": "string"
-                        }
-                      }
-                    }
-                  }
-                }
-              }
+                        sctp: {
+                          description: 'SCTP specific protocol matches.',
+                          type: 'object',
+                          minProperties: 1,
+                          properties: {
+                            destinationPort: {
+                              description:
+                                'DestinationPort for the match: exactly one of number or range.',
+                              type: 'object',
+                              minProperties: 1,
+                              maxProperties: 1,
+                              properties: {
+                                number: {
+                                  description: 'Number defines a network port value.',
+                                  type: 'integer',
+                                  format: 'int32',
+                                  minimum: 1,
+                                  maximum: 65535,
+                                },
+                                range: {
+                                  description: 'Range defines an inclusive range of ports.',
+                                  type: 'object',
+                                  required: ['end', 'start'],
+                                  properties: {
+                                    start: {
+                                      description: 'Start of the range, less than end.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
+                                    end: {
+                                      description: 'Last port of the range, greater than start.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
+                                  },
+                                  'x-kubernetes-validations': [
+                                    {
+                                      rule: 'self.start < self.end',
+                                      message: 'Start port must be less than End port',
+                                    },
+                                  ],
+                                },
+                              },
+                            },
+                          },
+                        },
+                        destinationNamedPort: {
+                          description:
+                            'DestinationNamedPort selects a destination port on a pod based on the ContainerPort name.',
+                          type: 'string',
+                        },
+                      },
+                    },
+                  },
+                },
+              },
             },
-            "egress": {
-              "description": "Egress rules, in order of precedence. At most 25.",
-              "type": "array",
-              "maxItems": 25,
-              "items": {
-                "type": "object",
-                "required": [
-                  "action",
-                  "to"
-                ],
-                "properties": {
-                  "name": {
-                    "description": "Name is an identifier for this rule, no more than 100 characters, used in flow logs and explanations.",
-                    "type": "string",
-                    "maxLength": 100
+            egress: {
+              description: 'Egress rules, in order of precedence. At most 25.',
+              type: 'array',
+              maxItems: 25,
+              items: {
+                type: 'object',
+                required: ['action', 'to'],
+                properties: {
+                  name: {
+                    description:
+                      'Name is an identifier for this rule, no more than 100 characters, used in flow logs and explanations.',
+                    type: 'string',
+                    maxLength: 100,
                   },
-                  "action": {
-                    "description": "Action: Accept (final), Deny (final) or Pass (skip the rest of this tier, continue with the next tier).",
-                    "type": "string",
-                    "enum": [
-                      "Accept",
-                      "Deny",
-                      "Pass"
-                    ]
+                  action: {
+                    description:
+                      'Action: Accept (final), Deny (final) or Pass (skip the rest of this tier, continue with the next tier).',
+                    type: 'string',
+                    enum: ['Accept', 'Deny', 'Pass'],
                   },
-                  "to": {
-                    "description": "To is the list of destinations (ORed); at least 1, at most 25.",
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 25,
-                    "items": {
-                      "type": "object",
-                      "properties": {
-                        "namespaces": {
-                          "description": "Namespaces selects all pods in the selected namespaces.",
-                          "type": "object",
-                          "x-kubernetes-map-type": "atomic",
-                          "properties": {
-                            "matchExpressions": {
-                              "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                              "type": "array",
-                              "x-kubernetes-list-type": "atomic",
-                              "items": {
-                                "type": "object",
-                                "required": [
-                                  "key",
-                                  "operator"
-                                ],
-                                "properties": {
-                                  "key": {
-                                    "description": "key is the label key that the selector applies to.",
-                                    "type": "string"
+                  to: {
+                    description: 'To is the list of destinations (ORed); at least 1, at most 25.',
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 25,
+                    items: {
+                      type: 'object',
+                      properties: {
+                        namespaces: {
+                          description: 'Namespaces selects all pods in the selected namespaces.',
+                          type: 'object',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchExpressions: {
+                              description:
+                                'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                              type: 'array',
+                              'x-kubernetes-list-type': 'atomic',
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    description:
+                                      'key is the label key that the selector applies to.',
+                                    type: 'string',
                                   },
-                                  "operator": {
-                                    "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                    "type": "string"
+                                  operator: {
+                                    description:
+                                      "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                    type: 'string',
                                   },
-                                  "values": {
-                                    "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                    "type": "array",
-                                    "items": {
-                                      "type": "string"
+                                  values: {
+                                    description:
+                                      'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                    type: 'array',
+                                    items: {
+                                      type: 'string',
                                     },
-                                    "x-kubernetes-list-type": "atomic"
-                                  }
-                                }
-                              }
-                            },
-                            "matchLabels": {
-                              "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                              "type": "object",
-                              "additionalProperties": {
-                                "type": "string"
-                              }
-                            }
-                          }
-                        },
-                        "pods": {
-                          "description": "Pods selects pods via namespace AND pod selectors.",
-                          "type": "object",
-                          "required": [
-                            "podSelector"
-                          ],
-                          "properties": {
-                            "namespaceSelector": {
-                              "description": "NamespaceSelector follows standard label selector semantics; if empty, it selects all Namespaces.",
-                              "type": "object",
-                              "x-kubernetes-map-type": "atomic",
-                              "properties": {
-                                "matchExpressions": {
-                                  "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                                  "type": "array",
-                                  "x-kubernetes-list-type": "atomic",
-                                  "items": {
-                                    "type": "object",
-                                    "required": [
-                                      "key",
-                                      "operator"
-                                    ],
-                                    "properties": {
-                                      "key": {
-                                        "description": "key is the label key that the selector applies to.",
-                                        "type": "string"
-                                      },
-                                      "operator": {
-                                        "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                        "type": "string"
-                                      },
-                                      "values": {
-                                        "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                        "type": "array",
-                                        "items": {
-                                          "type": "string"
-                                        },
-                                        "x-kubernetes-list-type": "atomic"
-                                      }
-                                    }
-                                  }
-                                },
-                                "matchLabels": {
-                                  "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                                  "type": "object",
-                                  "additionalProperties": {
-                                    "type": "string"
-                                  }
-                                }
-                              }
-                            },
-                            "podSelector": {
-                              "description": "PodSelector selects pods within the selected namespaces; if empty, all pods.",
-                              "type": "object",
-                              "x-kubernetes-map-type": "atomic",
-                              "properties": {
-                                "matchExpressions": {
-                                  "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                                  "type": "array",
-                                  "x-kubernetes-list-type": "atomic",
-                                  "items": {
-                                    "type": "object",
-                                    "required": [
-                                      "key",
-                                      "operator"
-                                    ],
-                                    "properties": {
-                                      "key": {
-                                        "description": "key is the label key that the selector applies to.",
-                                        "type": "string"
-                                      },
-                                      "operator": {
-                                        "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                        "type": "string"
-                                      },
-                                      "values": {
-                                        "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                        "type": "array",
-                                        "items": {
-                                          "type": "string"
-                                        },
-                                        "x-kubernetes-list-type": "atomic"
-                                      }
-                                    }
-                                  }
-                                },
-                                "matchLabels": {
-                                  "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                                  "type": "object",
-                                  "additionalProperties": {
-                                    "type": "string"
-                                  }
-                                }
-                              }
-                            }
-                          }
-                        },
-                        "nodes": {
-                          "description": "Nodes selects nodes by their labels (their status.addresses).",
-                          "type": "object",
-                          "x-kubernetes-map-type": "atomic",
-                          "properties": {
-                            "matchExpressions": {
-                              "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                              "type": "array",
-                              "x-kubernetes-list-type": "atomic",
-                              "items": {
-                                "type": "object",
-                                "required": [
-                                  "key",
-                                  "operator"
-                                ],
-                                "properties": {
-                                  "key": {
-                                    "description": "key is the label key that the selector applies to.",
-                                    "type": "string"
+                                    'x-kubernetes-list-type': 'atomic',
                                   },
-                                  "operator": {
-                                    "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                    "type": "string"
-                                  },
-                                  "values": {
-                                    "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                    "type": "array",
-                                    "items": {
-                                      "type": "string"
+                                },
+                              },
+                            },
+                            matchLabels: {
+                              description:
+                                'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                              type: 'object',
+                              additionalProperties: {
+                                type: 'string',
+                              },
+                            },
+                          },
+                        },
+                        pods: {
+                          description: 'Pods selects pods via namespace AND pod selectors.',
+                          type: 'object',
+                          required: ['podSelector'],
+                          properties: {
+                            namespaceSelector: {
+                              description:
+                                'NamespaceSelector follows standard label selector semantics; if empty, it selects all Namespaces.',
+                              type: 'object',
+                              'x-kubernetes-map-type': 'atomic',
+                              properties: {
+                                matchExpressions: {
+                                  description:
+                                    'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                                  type: 'array',
+                                  'x-kubernetes-list-type': 'atomic',
+                                  items: {
+                                    type: 'object',
+                                    required: ['key', 'operator'],
+                                    properties: {
+                                      key: {
+                                        description:
+                                          'key is the label key that the selector applies to.',
+                                        type: 'string',
+                                      },
+                                      operator: {
+                                        description:
+                                          "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                        type: 'string',
+                                      },
+                                      values: {
+                                        description:
+                                          'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                        type: 'array',
+                                        items: {
+                                          type: 'string',
+                                        },
+                                        'x-kubernetes-list-type': 'atomic',
+                                      },
                                     },
-                                    "x-kubernetes-list-type": "atomic"
-                                  }
-                                }
-                              }
+                                  },
+                                },
+                                matchLabels: {
+                                  description:
+                                    'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                                  type: 'object',
+                                  additionalProperties: {
+                                    type: 'string',
+                                  },
+                                },
+                              },
                             },
-                            "matchLabels": {
-                              "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                              "type": "object",
-                              "additionalProperties": {
-                                "type": "string"
-                              }
-                            }
-                          }
+                            podSelector: {
+                              description:
+                                'PodSelector selects pods within the selected namespaces; if empty, all pods.',
+                              type: 'object',
+                              'x-kubernetes-map-type': 'atomic',
+                              properties: {
+                                matchExpressions: {
+                                  description:
+                                    'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                                  type: 'array',
+                                  'x-kubernetes-list-type': 'atomic',
+                                  items: {
+                                    type: 'object',
+                                    required: ['key', 'operator'],
+                                    properties: {
+                                      key: {
+                                        description:
+                                          'key is the label key that the selector applies to.',
+                                        type: 'string',
+                                      },
+                                      operator: {
+                                        description:
+                                          "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                        type: 'string',
+                                      },
+                                      values: {
+                                        description:
+                                          'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                        type: 'array',
+                                        items: {
+                                          type: 'string',
+                                        },
+                                        'x-kubernetes-list-type': 'atomic',
+                                      },
+                                    },
+                                  },
+                                },
+                                matchLabels: {
+                                  description:
+                                    'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                                  type: 'object',
+                                  additionalProperties: {
+                                    type: 'string',
+                                  },
+                                },
+                              },
+                            },
+                          },
                         },
-                        "networks": {
-                          "description": "Networks selects peers by CIDR, at most 25.",
-                          "type": "array",
-                          "minItems": 1,
-                          "maxItems": 25,
-                          "items": {
-                            "type": "string",
-                            "maxLength": 43,
-                            "x-kubernetes-validations": [
+                        nodes: {
+                          description:
+                            'Nodes selects nodes by their labels (their status.addresses).',
+                          type: 'object',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchExpressions: {
+                              description:
+                                'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                              type: 'array',
+                              'x-kubernetes-list-type': 'atomic',
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    description:
+                                      'key is the label key that the selector applies to.',
+                                    type: 'string',
+                                  },
+                                  operator: {
+                                    description:
+                                      "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                    type: 'string',
+                                  },
+                                  values: {
+                                    description:
+                                      'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                    type: 'array',
+                                    items: {
+                                      type: 'string',
+                                    },
+                                    'x-kubernetes-list-type': 'atomic',
+                                  },
+                                },
+                              },
+                            },
+                            matchLabels: {
+                              description:
+                                'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                              type: 'object',
+                              additionalProperties: {
+                                type: 'string',
+                              },
+                            },
+                          },
+                        },
+                        networks: {
+                          description: 'Networks selects peers by CIDR, at most 25.',
+                          type: 'array',
+                          minItems: 1,
+                          maxItems: 25,
+                          items: {
+                            type: 'string',
+                            maxLength: 43,
+                            'x-kubernetes-validations': [
                               {
-                                "rule": "isCIDR(self)",
-                                "message": "Invalid CIDR format provided"
-                              }
-                            ]
+                                rule: 'isCIDR(self)',
+                                message: 'Invalid CIDR format provided',
+                              },
+                            ],
                           },
-                          "x-kubernetes-list-type": "set"
+                          'x-kubernetes-list-type': 'set',
                         },
-                        "domainNames": {
-                          "description": "DomainNames selects peers by DNS name (Accept rules only), at most 25.",
-                          "type": "array",
-                          "minItems": 1,
-                          "maxItems": 25,
-                          "items": {
-                            "type": "string",
-                            "pattern": "^(\\*\\.)?([a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\\.)+[a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\\.?$"
+                        domainNames: {
+                          description:
+                            'DomainNames selects peers by DNS name (Accept rules only), at most 25.',
+                          type: 'array',
+                          minItems: 1,
+                          maxItems: 25,
+                          items: {
+                            type: 'string',
+                            pattern:
+                              '^(\\*\\.)?([a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\\.)+[a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\\.?$',
                           },
-                          "x-kubernetes-list-type": "set"
+                          'x-kubernetes-list-type': 'set',
                         },
-                        "clusters": {
-                          "description": "Clusters selects member clusters by their labels (Cluster objects carry palisade.dev/cluster-name). Absent: the cluster of the subject pod (in peers) or every member cluster (in subject). Empty: every member cluster.",
-                          "type": "object",
-                          "x-kubernetes-map-type": "atomic",
-                          "properties": {
-                            "matchExpressions": {
-                              "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
-                              "type": "array",
-                              "x-kubernetes-list-type": "atomic",
-                              "items": {
-                                "type": "object",
-                                "required": [
-                                  "key",
-                                  "operator"
-                                ],
-                                "properties": {
-                                  "key": {
-                                    "description": "key is the label key that the selector applies to.",
-                                    "type": "string"
+                        clusters: {
+                          description:
+                            'Clusters selects member clusters by their labels (Cluster objects carry palisade.dev/cluster-name). Absent: the cluster of the subject pod (in peers) or every member cluster (in subject). Empty: every member cluster.',
+                          type: 'object',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchExpressions: {
+                              description:
+                                'matchExpressions is a list of label selector requirements. The requirements are ANDed.',
+                              type: 'array',
+                              'x-kubernetes-list-type': 'atomic',
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    description:
+                                      'key is the label key that the selector applies to.',
+                                    type: 'string',
                                   },
-                                  "operator": {
-                                    "description": "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
-                                    "type": "string"
+                                  operator: {
+                                    description:
+                                      "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+                                    type: 'string',
                                   },
-                                  "values": {
-                                    "description": "values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.",
-                                    "type": "array",
-                                    "items": {
-                                      "type": "string"
+                                  values: {
+                                    description:
+                                      'values is an array of string values. Non-empty for In and NotIn, empty for Exists and DoesNotExist.',
+                                    type: 'array',
+                                    items: {
+                                      type: 'string',
                                     },
-                                    "x-kubernetes-list-type": "atomic"
-                                  }
-                                }
-                              }
+                                    'x-kubernetes-list-type': 'atomic',
+                                  },
+                                },
+                              },
                             },
-                            "matchLabels": {
-                              "description": "matchLabels is a map of {key,value} pairs; each is the requirement key In (value).",
-                              "type": "object",
-                              "additionalProperties": {
-                                "type": "string"
-                              }
-                            }
-                          }
-                        }
+                            matchLabels: {
+                              description:
+                                'matchLabels is a map of {key,value} pairs; each is the requirement key In (value).',
+                              type: 'object',
+                              additionalProperties: {
+                                type: 'string',
+                              },
+                            },
+                          },
+                        },
                       },
-                      "x-kubernetes-validations": [
+                      'x-kubernetes-validations': [
                         {
-                          "rule": "(has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) + (has(self.nodes) ? 1 : 0) + (has(self.networks) ? 1 : 0) + (has(self.domainNames) ? 1 : 0) == 1",
-                          "message": "exactly one of namespaces, pods, nodes, networks or domainNames must be set"
+                          rule: '(has(self.namespaces) ? 1 : 0) + (has(self.pods) ? 1 : 0) + (has(self.nodes) ? 1 : 0) + (has(self.networks) ? 1 : 0) + (has(self.domainNames) ? 1 : 0) == 1',
+                          message:
+                            'exactly one of namespaces, pods, nodes, networks or domainNames must be set',
                         },
                         {
-                          "rule": "!has(self.clusters) || has(self.namespaces) || has(self.pods)",
-                          "message": "clusters can only be set together with namespaces or pods"
-                        }
-                      ]
-                    }
+                          rule: '!has(self.clusters) || has(self.namespaces) || has(self.pods)',
+                          message: 'clusters can only be set together with namespaces or pods',
+                        },
+                      ],
+                    },
                   },
-                  "protocols": {
-                    "description": "Protocols allows for more fine-grain matching of traffic on protocol-specific attributes such as the port. If unspecified, protocol-specific attributes are not used to match traffic.",
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 25,
-                    "items": {
-                      "description": "Exactly one field must be set.",
-                      "type": "object",
-                      "minProperties": 1,
-                      "maxProperties": 1,
-                      "properties": {
-                        "tcp": {
-                          "description": "TCP specific protocol matches.",
-                          "type": "object",
-                          "minProperties": 1,
-                          "properties": {
-                            "destinationPort": {
-                              "description": "DestinationPort for the match: exactly one of number or range.",
-                              "type": "object",
-                              "minProperties": 1,
-                              "maxProperties": 1,
-                              "properties": {
-                                "number": {
-                                  "description": "Number defines a network port value.",
-                                  "type": "integer",
-                                  "format": "int32",
-                                  "minimum": 1,
-                                  "maximum": 65535
+                  protocols: {
+                    description:
+                      'Protocols allows for more fine-grain matching of traffic on protocol-specific attributes such as the port. If unspecified, protocol-specific attributes are not used to match traffic.',
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 25,
+                    items: {
+                      description: 'Exactly one field must be set.',
+                      type: 'object',
+                      minProperties: 1,
+                      maxProperties: 1,
+                      properties: {
+                        tcp: {
+                          description: 'TCP specific protocol matches.',
+                          type: 'object',
+                          minProperties: 1,
+                          properties: {
+                            destinationPort: {
+                              description:
+                                'DestinationPort for the match: exactly one of number or range.',
+                              type: 'object',
+                              minProperties: 1,
+                              maxProperties: 1,
+                              properties: {
+                                number: {
+                                  description: 'Number defines a network port value.',
+                                  type: 'integer',
+                                  format: 'int32',
+                                  minimum: 1,
+                                  maximum: 65535,
                                 },
-                                "range": {
-                                  "description": "Range defines an inclusive range of ports.",
-                                  "type": "object",
-                                  "required": [
-                                    "end",
-                                    "start"
-                                  ],
-                                  "properties": {
-                                    "start": {
-                                      "description": "Start of the range, less than end.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
+                                range: {
+                                  description: 'Range defines an inclusive range of ports.',
+                                  type: 'object',
+                                  required: ['end', 'start'],
+                                  properties: {
+                                    start: {
+                                      description: 'Start of the range, less than end.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
                                     },
-                                    "end": {
-                                      "description": "Last port of the range, greater than start.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    }
+                                    end: {
+                                      description: 'Last port of the range, greater than start.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
                                   },
-                                  "x-kubernetes-validations": [
+                                  'x-kubernetes-validations': [
                                     {
-                                      "rule": "self.start < self.end",
-                                      "message": "Start port must be less than End port"
-                                    }
-                                  ]
-                                }
-                              }
-                            }
-                          }
-                        },
-                        "udp": {
-                          "description": "UDP specific protocol matches.",
-                          "type": "object",
-                          "minProperties": 1,
-                          "properties": {
-                            "destinationPort": {
-                              "description": "DestinationPort for the match: exactly one of number or range.",
-                              "type": "object",
-                              "minProperties": 1,
-                              "maxProperties": 1,
-                              "properties": {
-                                "number": {
-                                  "description": "Number defines a network port value.",
-                                  "type": "integer",
-                                  "format": "int32",
-                                  "minimum": 1,
-                                  "maximum": 65535
+                                      rule: 'self.start < self.end',
+                                      message: 'Start port must be less than End port',
+                                    },
+                                  ],
                                 },
-                                "range": {
-                                  "description": "Range defines an inclusive range of ports.",
-                                  "type": "object",
-                                  "required": [
-                                    "end",
-                                    "start"
-                                  ],
-                                  "properties": {
-                                    "start": {
-                                      "description": "Start of the range, less than end.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    },
-                                    "end": {
-                                      "description": "Last port of the range, greater than start.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    }
-                                  },
-                                  "x-kubernetes-validations": [
-                                    {
-                                      "rule": "self.start < self.end",
-                                      "message": "Start port must be less than End port"
-                                    }
-                                  ]
-                                }
-                              }
-                            }
-                          }
+                              },
+                            },
+                          },
                         },
-                        "sctp": {
-                          "description": "SCTP specific protocol matches.",
-                          "type": "object",
-                          "minProperties": 1,
-                          "properties": {
-                            "destinationPort": {
-                              "description": "DestinationPort for the match: exactly one of number or range.",
-                              "type": "object",
-                              "minProperties": 1,
-                              "maxProperties": 1,
-                              "properties": {
-                                "number": {
-                                  "description": "Number defines a network port value.",
-                                  "type": "integer",
-                                  "format": "int32",
-                                  "minimum": 1,
-                                  "maximum": 65535
+                        udp: {
+                          description: 'UDP specific protocol matches.',
+                          type: 'object',
+                          minProperties: 1,
+                          properties: {
+                            destinationPort: {
+                              description:
+                                'DestinationPort for the match: exactly one of number or range.',
+                              type: 'object',
+                              minProperties: 1,
+                              maxProperties: 1,
+                              properties: {
+                                number: {
+                                  description: 'Number defines a network port value.',
+                                  type: 'integer',
+                                  format: 'int32',
+                                  minimum: 1,
+                                  maximum: 65535,
                                 },
-                                "range": {
-                                  "description": "Range defines an inclusive range of ports.",
-                                  "type": "object",
-                                  "required": [
-                                    "end",
-                                    "start"
-                                  ],
-                                  "properties": {
-                                    "start": {
-                                      "description": "Start of the range, less than end.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
+                                range: {
+                                  description: 'Range defines an inclusive range of ports.',
+                                  type: 'object',
+                                  required: ['end', 'start'],
+                                  properties: {
+                                    start: {
+                                      description: 'Start of the range, less than end.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
                                     },
-                                    "end": {
-                                      "description": "Last port of the range, greater than start.",
-                                      "type": "integer",
-                                      "format": "int32",
-                                      "minimum": 1,
-                                      "maximum": 65535
-                                    }
+                                    end: {
+                                      description: 'Last port of the range, greater than start.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
                                   },
-                                  "x-kubernetes-validations": [
+                                  'x-kubernetes-validations': [
                                     {
-                                      "rule": "self.start < self.end",
-                                      "message": "Start port must be less than End port"
-                                    }
-                                  ]
-                                }
-                              }
-                            }
-                          }
+                                      rule: 'self.start < self.end',
+                                      message: 'Start port must be less than End port',
+                                    },
+                                  ],
+                                },
+                              },
+                            },
+                          },
                         },
-                        "destinationNamedPort": {
-                          "description": "DestinationNamedPort selects a destination port on a pod based on the ContainerPort name.",
-                          "type": "string"
-                        }
-                      }
-                    }
-                  }
+                        sctp: {
+                          description: 'SCTP specific protocol matches.',
+                          type: 'object',
+                          minProperties: 1,
+                          properties: {
+                            destinationPort: {
+                              description:
+                                'DestinationPort for the match: exactly one of number or range.',
+                              type: 'object',
+                              minProperties: 1,
+                              maxProperties: 1,
+                              properties: {
+                                number: {
+                                  description: 'Number defines a network port value.',
+                                  type: 'integer',
+                                  format: 'int32',
+                                  minimum: 1,
+                                  maximum: 65535,
+                                },
+                                range: {
+                                  description: 'Range defines an inclusive range of ports.',
+                                  type: 'object',
+                                  required: ['end', 'start'],
+                                  properties: {
+                                    start: {
+                                      description: 'Start of the range, less than end.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
+                                    end: {
+                                      description: 'Last port of the range, greater than start.',
+                                      type: 'integer',
+                                      format: 'int32',
+                                      minimum: 1,
+                                      maximum: 65535,
+                                    },
+                                  },
+                                  'x-kubernetes-validations': [
+                                    {
+                                      rule: 'self.start < self.end',
+                                      message: 'Start port must be less than End port',
+                                    },
+                                  ],
+                                },
+                              },
+                            },
+                          },
+                        },
+                        destinationNamedPort: {
+                          description:
+                            'DestinationNamedPort selects a destination port on a pod based on the ContainerPort name.',
+                          type: 'string',
+                        },
+                      },
+                    },
+                  },
                 },
-                "x-kubernetes-validations": [
+                'x-kubernetes-validations': [
                   {
-                    "rule": "!(self.to.exists(peer, has(peer.networks) || has(peer.nodes) || has(peer.domainNames)) && has(self.protocols) && self.protocols.exists(protocol, has(protocol.destinationNamedPort)))",
-                    "message": "networks/nodes/domainNames peer cannot be set with namedPorts since there are no namedPorts for networks/nodes/domainNames"
-                  }
-                ]
-              }
+                    rule: '!(self.to.exists(peer, has(peer.networks) || has(peer.nodes) || has(peer.domainNames)) && has(self.protocols) && self.protocols.exists(protocol, has(protocol.destinationNamedPort)))',
+                    message:
+                      'networks/nodes/domainNames peer cannot be set with namedPorts since there are no namedPorts for networks/nodes/domainNames',
+                  },
+                ],
+              },
             },
-            "mode": {
-              "description": "Mode: Enforce (default) or Audit (compute and log the verdict it would give, without enforcing it).",
-              "type": "string",
-              "enum": [
-                "Enforce",
-                "Audit"
-              ],
-              "default": "Enforce"
+            mode: {
+              description:
+                'Mode: Enforce (default) or Audit (compute and log the verdict it would give, without enforcing it).',
+              type: 'string',
+              enum: ['Enforce', 'Audit'],
+              default: 'Enforce',
             },
-            "encryption": {
-              "description": "Encryption: Required means traffic this policy accepts between clusters must travel inside the WireGuard tunnel, else it is dropped.",
-              "type": "string",
-              "enum": [
-                "Required"
-              ]
+            encryption: {
+              description:
+                'Encryption: Required means traffic this policy accepts between clusters must travel inside the WireGuard tunnel, else it is dropped.',
+              type: 'string',
+              enum: ['Required'],
             },
-            "logging": {
-              "description": "Logging of verdicts made by this policy in flow logs.",
-              "type": "object",
-              "properties": {
-                "allowed": {
-                  "description": "Log connections this policy allows.",
-                  "type": "boolean",
-                  "default": false
+            logging: {
+              description: 'Logging of verdicts made by this policy in flow logs.',
+              type: 'object',
+              properties: {
+                allowed: {
+                  description: 'Log connections this policy allows.',
+                  type: 'boolean',
+                  default: false,
                 },
-                "denied": {
-                  "description": "Log connections this policy denies.",
-                  "type": "boolean",
-                  "default": false
-                }
-              }
-            }
-          }
+                denied: {
+                  description: 'Log connections this policy denies.',
+                  type: 'boolean',
+                  default: false,
+                },
+              },
+            },
+          },
         },
-        "status": {
-          "description": "Status reported by the Palisade agents: per node, the revision enforced.",
-          "type": "object",
-          "properties": {
-            "observedGeneration": {
-              "type": "integer",
-              "format": "int64"
+        status: {
+          description: 'Status reported by the Palisade agents: per node, the revision enforced.',
+          type: 'object',
+          properties: {
+            observedGeneration: {
+              type: 'integer',
+              format: 'int64',
             },
-            "conditions": {
-              "description": "Conditions describe the state of the object.",
-              "type": "array",
-              "x-kubernetes-list-type": "map",
-              "x-kubernetes-list-map-keys": [
-                "type"
-              ],
-              "items": {
-                "type": "object",
-                "required": [
-                  "lastTransitionTime",
-                  "message",
-                  "reason",
-                  "status",
-                  "type"
-                ],
-                "properties": {
-                  "lastTransitionTime": {
-                    "type": "string",
-                    "format": "date-time"
+            conditions: {
+              description: 'Conditions describe the state of the object.',
+              type: 'array',
+              'x-kubernetes-list-type': 'map',
+              'x-kubernetes-list-map-keys': ['type'],
+              items: {
+                type: 'object',
+                required: ['lastTransitionTime', 'message', 'reason', 'status', 'type'],
+                properties: {
+                  lastTransitionTime: {
+                    type: 'string',
+                    format: 'date-time',
                   },
-                  "message": {
-                    "type": "string",
-                    "maxLength": 32768
+                  message: {
+                    type: 'string',
+                    maxLength: 32768,
                   },
-                  "observedGeneration": {
-                    "type": "integer",
-                    "format": "int64",
-                    "minimum": 0
+                  observedGeneration: {
+                    type: 'integer',
+                    format: 'int64',
+                    minimum: 0,
                   },
-                  "reason": {
-                    "type": "string",
-                    "maxLength": 1024,
-                    "minLength": 1,
-                    "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+                  reason: {
+                    type: 'string',
+                    maxLength: 1024,
+                    minLength: 1,
+                    pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
                   },
-                  "status": {
-                    "type": "string",
-                    "enum": [
-                      "True",
-                      "False",
-                      "Unknown"
-                    ]
+                  status: {
+                    type: 'string',
+                    enum: ['True', 'False', 'Unknown'],
                   },
-                  "type": {
-                    "type": "string",
-                    "maxLength": 316
-                  }
-                }
-              }
+                  type: {
+                    type: 'string',
+                    maxLength: 316,
+                  },
+                },
+              },
             },
-            "nodes": {
-              "description": "Realization per node.",
-              "type": "array",
-              "x-kubernetes-list-type": "map",
-              "x-kubernetes-list-map-keys": [
-                "cluster",
-                "node"
-              ],
-              "items": {
-                "type": "object",
-                "required": [
-                  "cluster",
-                  "node"
-                ],
-                "properties": {
-                  "cluster": {
-                    "type": "string"
+            nodes: {
+              description: 'Realization per node.',
+              type: 'array',
+              'x-kubernetes-list-type': 'map',
+              'x-kubernetes-list-map-keys': ['cluster', 'node'],
+              items: {
+                type: 'object',
+                required: ['cluster', 'node'],
+                properties: {
+                  cluster: {
+                    type: 'string',
                   },
-                  "node": {
-                    "type": "string"
+                  node: {
+                    type: 'string',
                   },
-                  "revision": {
-                    "description": "Revision of the policy the node enforces.",
-                    "type": "string"
+                  revision: {
+                    description: 'Revision of the policy the node enforces.',
+                    type: 'string',
                   },
-                  "entries": {
-                    "description": "Datapath entries installed for this policy.",
-                    "type": "integer",
-                    "format": "int64",
-                    "minimum": 0
+                  entries: {
+                    description: 'Datapath entries installed for this policy.',
+                    type: 'integer',
+                    format: 'int64',
+                    minimum: 0,
                   },
-                  "errors": {
-                    "type": "array",
-                    "items": {
-                      "type": "string"
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+                  errors: {
+                    type: 'array',
+                    items: {
+                      type: 'string',
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
 ];

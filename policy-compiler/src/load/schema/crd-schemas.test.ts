@@ -22,21 +22,47 @@ describe('crds/', () => {
     expect(CRD_SCHEMAS).toEqual(crdsFromDir('crds'));
   });
   it('serves MeshNetworkPolicy and Cluster as cluster-scoped palisade.dev/v1alpha1 with a status subresource', () => {
-    expect(CRD_SCHEMAS.map((c) => [c.kind, `${c.group}/${c.version}`, c.scope, c.statusSubresource])).toEqual([
+    expect(
+      CRD_SCHEMAS.map((c) => [c.kind, `${c.group}/${c.version}`, c.scope, c.statusSubresource]),
+    ).toEqual([
       ['Cluster', 'palisade.dev/v1alpha1', 'Cluster', true],
       ['MeshNetworkPolicy', 'palisade.dev/v1alpha1', 'Cluster', true],
     ]);
   });
   it('schemas are structural: every node has a type, only known keywords, rules compile', () => {
     const known = new Set([
-      'type', 'description', 'properties', 'additionalProperties', 'required', 'items', 'enum', 'minimum', 'maximum',
-      'minLength', 'maxLength', 'pattern', 'format', 'minItems', 'maxItems', 'minProperties', 'maxProperties', 'default',
-      'nullable', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-map-type', 'x-kubernetes-validations',
-      'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string',
+      'type',
+      'description',
+      'properties',
+      'additionalProperties',
+      'required',
+      'items',
+      'enum',
+      'minimum',
+      'maximum',
+      'minLength',
+      'maxLength',
+      'pattern',
+      'format',
+      'minItems',
+      'maxItems',
+      'minProperties',
+      'maxProperties',
+      'default',
+      'nullable',
+      'x-kubernetes-list-type',
+      'x-kubernetes-list-map-keys',
+      'x-kubernetes-map-type',
+      'x-kubernetes-validations',
+      'x-kubernetes-preserve-unknown-fields',
+      'x-kubernetes-int-or-string',
     ]);
     for (const crd of CRD_SCHEMAS) {
       walk(crd.schema, crd.kind, (s, path) => {
-        expect(s.type ?? (s['x-kubernetes-int-or-string'] ? 'int-or-string' : undefined), path).toBeDefined();
+        expect(
+          s.type ?? (s['x-kubernetes-int-or-string'] ? 'int-or-string' : undefined),
+          path,
+        ).toBeDefined();
         for (const k of Object.keys(s)) expect(known.has(k), `${path}: ${k}`).toBe(true);
         for (const r of s['x-kubernetes-validations'] ?? []) {
           expect(typeof celProgram(r.rule), `${path}: ${r.rule}`).toBe('object');
@@ -47,7 +73,9 @@ describe('crds/', () => {
     }
   });
   it('MeshNetworkPolicy keeps the ClusterNetworkPolicy v1alpha2 limits', () => {
-    const mnp = CRD_SCHEMAS.find((c) => c.kind === 'MeshNetworkPolicy')?.schema.properties?.['spec'];
+    const mnp = CRD_SCHEMAS.find((c) => c.kind === 'MeshNetworkPolicy')?.schema.properties?.[
+      'spec'
+    ];
     const p = mnp?.properties ?? {};
     expect(p['priority']).toMatchObject({ minimum: 0, maximum: 1000 });
     expect(p['ingress']?.maxItems).toBe(25);

@@ -79,7 +79,8 @@ export function labelValue(v: string): string[] {
 export function portName(v: string): string[] {
   const out: string[] = [];
   if (v.length < 1 || v.length > 15) out.push('must be no more than 15 characters');
-  if (!/^[-a-z0-9]+$/.test(v)) out.push('must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)');
+  if (!/^[-a-z0-9]+$/.test(v))
+    out.push('must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)');
   if (!/[a-z]/.test(v)) out.push('must contain at least one letter (a-z)');
   if (v.includes('--')) out.push('must not contain consecutive hyphens');
   if (v.startsWith('-') || v.endsWith('-')) out.push('must not begin or end with a hyphen');
@@ -87,7 +88,9 @@ export function portName(v: string): string[] {
 }
 
 export function portNumber(n: number): string[] {
-  return n >= 1 && n <= 65535 && Number.isInteger(n) ? [] : ['must be between 1 and 65535, inclusive'];
+  return n >= 1 && n <= 65535 && Number.isInteger(n)
+    ? []
+    : ['must be between 1 and 65535, inclusive'];
 }
 
 export function cidrText(v: string): string[] {

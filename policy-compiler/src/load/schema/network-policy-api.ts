@@ -40,11 +40,17 @@ const cnpPort: Schema = {
       type: 'object',
       required: ['end', 'start'],
       properties: { start: port, end: port },
-      'x-kubernetes-validations': [{ rule: 'self.start < self.end', message: 'Start port must be less than End port' }],
+      'x-kubernetes-validations': [
+        { rule: 'self.start < self.end', message: 'Start port must be less than End port' },
+      ],
     },
   },
 };
-const cnpL4: Schema = { type: 'object', minProperties: 1, properties: { destinationPort: cnpPort } };
+const cnpL4: Schema = {
+  type: 'object',
+  minProperties: 1,
+  properties: { destinationPort: cnpPort },
+};
 
 export const CNP_PROTOCOL: Schema = {
   type: 'object',
@@ -85,7 +91,11 @@ export const CNP_SPEC: Schema = {
   properties: {
     tier: { type: 'string', enum: ['Admin', 'Baseline'] },
     priority: { type: 'integer', format: 'int32', minimum: 0, maximum: 1000 },
-    subject: { type: 'object', ...exactlyOne, properties: { namespaces: LABEL_SELECTOR, pods: cnpNamespacedPod } },
+    subject: {
+      type: 'object',
+      ...exactlyOne,
+      properties: { namespaces: LABEL_SELECTOR, pods: cnpNamespacedPod },
+    },
     ingress: {
       type: 'array',
       maxItems: 25,
@@ -144,14 +154,25 @@ const ANP_PORT: Schema = {
   properties: {
     portNumber: { type: 'object', required: ['port', 'protocol'], properties: { protocol, port } },
     namedPort: str,
-    portRange: { type: 'object', required: ['end', 'start'], properties: { protocol, start: port, end: port } },
+    portRange: {
+      type: 'object',
+      required: ['end', 'start'],
+      properties: { protocol, start: port, end: port },
+    },
   },
 };
 const anpPorts: Schema = { type: 'array', items: ANP_PORT, minItems: 1, maxItems: 100 };
 
 function anpSpec(baseline: boolean): Schema {
-  const action: Schema = { type: 'string', enum: baseline ? ['Allow', 'Deny'] : ['Allow', 'Deny', 'Pass'] };
-  const ingressPeer: Schema = { type: 'object', ...exactlyOne, properties: { namespaces: LABEL_SELECTOR, pods: anpNamespacedPod } };
+  const action: Schema = {
+    type: 'string',
+    enum: baseline ? ['Allow', 'Deny'] : ['Allow', 'Deny', 'Pass'],
+  };
+  const ingressPeer: Schema = {
+    type: 'object',
+    ...exactlyOne,
+    properties: { namespaces: LABEL_SELECTOR, pods: anpNamespacedPod },
+  };
   const egressPeer: Schema = {
     type: 'object',
     ...exactlyOne,
@@ -160,13 +181,16 @@ function anpSpec(baseline: boolean): Schema {
       pods: anpNamespacedPod,
       nodes: LABEL_SELECTOR,
       networks: setOf(CIDR, 25),
-      ...(baseline ? {} : { domainNames: setOf({ type: 'string', pattern: DOMAIN_NAME_PATTERN }, 25) }),
+      ...(baseline
+        ? {}
+        : { domainNames: setOf({ type: 'string', pattern: DOMAIN_NAME_PATTERN }, 25) }),
     },
   };
   const namedPortRule = baseline
     ? {
         rule: '!(self.to.exists(peer, has(peer.networks) || has(peer.nodes)) && has(self.ports) && self.ports.exists(port, has(port.namedPort)))',
-        message: 'networks/nodes peer cannot be set with namedPorts since there are no namedPorts for networks/nodes',
+        message:
+          'networks/nodes peer cannot be set with namedPorts since there are no namedPorts for networks/nodes',
       }
     : {
         rule: '!(self.to.exists(peer, has(peer.networks) || has(peer.nodes) || has(peer.domainNames)) && has(self.ports) && self.ports.exists(port, has(port.namedPort)))',
@@ -177,8 +201,14 @@ function anpSpec(baseline: boolean): Schema {
     type: 'object',
     required: baseline ? ['subject'] : ['priority', 'subject'],
     properties: {
-      ...(baseline ? {} : { priority: { type: 'integer', format: 'int32', minimum: 0, maximum: 1000 } }),
-      subject: { type: 'object', ...exactlyOne, properties: { namespaces: LABEL_SELECTOR, pods: anpNamespacedPod } },
+      ...(baseline
+        ? {}
+        : { priority: { type: 'integer', format: 'int32', minimum: 0, maximum: 1000 } }),
+      subject: {
+        type: 'object',
+        ...exactlyOne,
+        properties: { namespaces: LABEL_SELECTOR, pods: anpNamespacedPod },
+      },
       ingress: {
         type: 'array',
         maxItems: 100,
@@ -219,12 +249,15 @@ export const ADMIN_NETWORK_POLICY: Schema = topLevel(
 );
 
 export const BASELINE_ADMIN_NETWORK_POLICY: Schema = {
-  ...topLevel(objectMeta('dns1123-subdomain', false), { spec: anpSpec(true), status: CONDITIONS }, ['spec']),
+  ...topLevel(objectMeta('dns1123-subdomain', false), { spec: anpSpec(true), status: CONDITIONS }, [
+    'spec',
+  ]),
   'x-kubernetes-validations': [
     {
       rule: "self.metadata.name == 'default'",
       fieldPath: '.metadata.name',
-      message: 'Only one baseline admin network policy with metadata.name="default" can be created in the cluster',
+      message:
+        'Only one baseline admin network policy with metadata.name="default" can be created in the cluster',
     },
   ],
 };
