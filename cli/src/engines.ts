@@ -29,6 +29,17 @@ export type MatrixEngine = (request: MatrixRequest) => Promise<readonly ProbeVer
 const reference: MatrixEngine = async ({ world, ports, externals }) =>
   evaluateMatrix(prepareWorld(world), { ports, externals });
 
+/** The compiled-table simulator: compile, then the datapath's lookups on the encoded tables. */
+const compiled: MatrixEngine = async ({ world, ports, externals }) => {
+  const { compiledMatrix } = await import('../../policy-compiler/src/simulate/matrix.js');
+  try {
+    return compiledMatrix(world, ports, externals);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'SimulationError') throw new CliError(e.message);
+    throw e;
+  }
+};
+
 /** Real BPF programs via BPF_PROG_TEST_RUN (root); the binding is loaded only when this engine runs. */
 const datapath: MatrixEngine = async ({ world, ports, externals }) => {
   const { datapathWorldMatrix } = await import('../../enforcer/src/datapath/world-engine.js');
@@ -43,7 +54,7 @@ const datapath: MatrixEngine = async ({ world, ports, externals }) => {
 export const ENGINES: Readonly<Record<EngineName, { engine: MatrixEngine | null; issue: number }>> =
   {
     reference: { engine: reference, issue: 3 },
-    compiled: { engine: null, issue: 4 },
+    compiled: { engine: compiled, issue: 4 },
     datapath: { engine: datapath, issue: 5 },
   };
 

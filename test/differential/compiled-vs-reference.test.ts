@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { DirectionVerdict, ProbeVerdict } from '../../policy-compiler/src/engine.js';
 import { compile } from '../../policy-compiler/src/compile/compile.js';
 import { compiledEngine } from '../../policy-compiler/src/simulate/engine.js';
+import { compiledMatrix } from '../../policy-compiler/src/simulate/matrix.js';
 import { evaluateMatrix, prepareWorld } from '../../policy-compiler/src/semantics/index.js';
 import type { World } from '../../policy-compiler/src/model/index.js';
 import { arbWorld, EXTERNALS, PROBE_PORTS } from '../support/random-world.js';
@@ -38,6 +39,25 @@ describe('compiled engine == reference engine', () => {
         expect(firstDisagreement(world, [{ protocol: 'TCP', port }])).toBeNull();
       }),
       { seed: 20260402, numRuns: 1000 },
+    );
+  });
+});
+
+describe('compiledMatrix', () => {
+  it('lists the same probes, in the same order, as the reference matrix', () => {
+    fc.assert(
+      fc.property(arbWorld(), (world) => {
+        const ref = evaluateMatrix(prepareWorld(world), { ports: PROBE_PORTS, externals: EXTERNALS });
+        let got;
+        try {
+          got = compiledMatrix(world, PROBE_PORTS, EXTERNALS);
+        } catch (e) {
+          expect((e as Error).message).toMatch(/compile failed/);
+          return;
+        }
+        expect(got.map(slimProbe)).toEqual(ref.map(slimProbe));
+      }),
+      { seed: 99, numRuns: 100 },
     );
   });
 });

@@ -3,6 +3,7 @@
  * commands/<name>.ts exporting a CommandRegistrar and put it in this list
  * (replacing its notBuilt placeholder).
  */
+import { compileCommand } from './compile.js';
 import { diff } from './diff.js';
 import { flows } from './flows.js';
 import { lab } from './lab.js';
@@ -20,7 +21,7 @@ export const commands: readonly CommandRegistrar[] = [
   verdict,
   matrix,
   diff,
-  notBuilt('compile', 4, 'compile policies into datapath tables'),
+  compileCommand,
   flows,
   notBuilt('agent', 7, 'run the node enforcer agent'),
   tunnel,
