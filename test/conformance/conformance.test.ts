@@ -42,6 +42,8 @@ const program = join(dirname(cli), 'program.js');
 const spawnAll = process.env['PALISADE_CONFORMANCE_SPAWN'] === 'all';
 // reference by default; add compiled/datapath once `matrix --engine` serves them.
 const engines = enginesFrom(process.env['PALISADE_CONFORMANCE_ENGINES']);
+// The datapath engine loads real BPF programs per case (root, minutes); the others take seconds.
+const runTimeout = engines.includes('datapath') ? 1_800_000 : 120_000 * engines.length;
 const cases = loadCases(here);
 const known = loadKnownFailures(join(here, 'known-failures.json'), cases);
 
@@ -143,7 +145,7 @@ beforeAll(async () => {
   for (const j of jobs) results.set(jobKey(j), await runInProcess(built, j));
   const runs = await pool(spawnChecked, 2, runSpawned);
   spawnChecked.forEach((j, i) => spawnedRuns.set(jobKey(j), runs[i] as Run));
-}, 120_000);
+}, runTimeout);
 
 afterAll(() => {
   if (known.length > 0) {
