@@ -163,3 +163,15 @@ describe('hostile input', () => {
     }
   });
 });
+
+describe('object prototype names', () => {
+  it('fields named like Object.prototype members are unknown fields, not accepted silently', () => {
+    const text =
+      'apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: a}\nspec:\n  tier: Admin\n  priority: 1\n  subject: {namespaces: {}}\n  constructor: 1\n  toString: x\n  __proto__: {}\n';
+    expect(lines(load(text))).toEqual([
+      'h.yaml:8:3: spec.constructor: unknown field (allowed: egress, ingress, priority, subject, tier)',
+      'h.yaml:9:3: spec.toString: unknown field (allowed: egress, ingress, priority, subject, tier)',
+      'h.yaml:10:3: spec.__proto__: unknown field (allowed: egress, ingress, priority, subject, tier)',
+    ]);
+  });
+});

@@ -47,6 +47,11 @@ function describe(v: unknown): string {
   return t === 'array' || t === 'object' || t === 'null' ? t : `${t} ${show(v)}`;
 }
 
+/** A schema property by name: own properties only (a field called `constructor` is not Object's). */
+function own(props: Readonly<Record<string, Schema>> | undefined, k: string): Schema | undefined {
+  return props !== undefined && Object.hasOwn(props, k) ? props[k] : undefined;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -60,6 +65,17 @@ function range(s: Schema): string {
 }
 
 const programs = new Map<string, CelProgram | string>();
+const patterns = new Map<string, RegExp>();
+
+/** Schema patterns are ours or upstream's (never user input); compiled once. */
+function patternOf(p: string): RegExp {
+  let re = patterns.get(p);
+  if (!re) {
+    re = new RegExp(p, 'u');
+    patterns.set(p, re);
+  }
+  return re;
+}
 
 /** Compiles (once) a rule; a string is the compile error. */
 export function celProgram(rule: string): CelProgram | string {
@@ -83,7 +99,7 @@ function celValue(v: unknown, s: Schema | undefined): unknown {
     const m = new Map<string, unknown>();
     for (const [k, x] of Object.entries(v)) {
       const sub =
-        s.properties?.[k] ??
+        own(s.properties, k) ??
         (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
       m.set(k, celValue(x, sub));
     }
@@ -195,7 +211,7 @@ class Validator {
         `too short (allowed: at least ${s.minLength} characters, got: ${[...v].length})`,
       );
     }
-    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) {
+    if (s.pattern !== undefined && !patternOf(s.pattern).test(v)) {
       this.add(
         'PAL026',
         path,
@@ -232,8 +248,15 @@ class Validator {
     if (s.minItems !== undefined && v.length < s.minItems) {
       this.add('PAL025', path, `too few items (allowed: at least ${s.minItems}, got: ${v.length})`);
     }
-    // Bound the work on oversized lists: items past a generous cap are not inspected.
+    // Bound the work on oversized lists: items past a generous cap are refused, not inspected.
     const cap = Math.max((s.maxItems ?? 10_000) * 4, 1_000);
+    if (v.length > cap && s.maxItems === undefined) {
+      this.add(
+        'PAL025',
+        path,
+        `too many items to check (allowed: at most ${cap}, got: ${v.length})`,
+      );
+    }
     const items = s.items;
     v.slice(0, cap).forEach((x, i) => {
       if (items) this.node(x, items, [...path, i]);
@@ -246,7 +269,8 @@ class Validator {
           lt === 'map' && isPlainObject(x)
             ? JSON.stringify(
                 (s['x-kubernetes-list-map-keys'] ?? []).map(
-                  (k) => x[k] ?? s.items?.properties?.[k]?.default ?? null,
+                  (k) =>
+                    (Object.hasOwn(x, k) ? x[k] : own(s.items?.properties, k)?.default) ?? null,
                 ),
               )
             : JSON.stringify(x);
@@ -268,7 +292,7 @@ class Validator {
     const extra = s.additionalProperties;
     const keys = Object.keys(v);
     for (const k of keys) {
-      const sub = props[k];
+      const sub = own(props, k);
       if (sub) this.node(v[k], sub, [...path, k]);
       else if (typeof extra === 'object') this.node(v[k], extra, [...path, k]);
       else if (extra === true || s['x-kubernetes-preserve-unknown-fields']) continue;
@@ -278,7 +302,7 @@ class Validator {
       }
     }
     for (const r of s.required ?? []) {
-      if (!(r in v) && props[r]?.default === undefined) {
+      if (!Object.hasOwn(v, r) && own(props, r)?.default === undefined) {
         this.add('PAL022', [...path, r], 'required field is missing', 'parent');
       }
     }
