@@ -7,7 +7,10 @@
  * request/response latency p50/p99 and rule load time; prints JSON with
  * ratios against the no-filter baseline measured in the same run.
  *
- * Run as root after a build:  node dist/bench/datapath/run.js [--n 10,1000,10000,100000] [--seconds 2]
+ * Run as root after a build:
+ *   node dist/bench/datapath/run.js [--n 10,1000,10000,100000] [--seconds 1] [--repeat 3]
+ * Each metric is the median of --repeat runs; iperf3 client and server are
+ * pinned to different CPUs.
  * Every rule lives in the namespaces this creates; all are removed at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,7 +46,8 @@ function arg(name: string, fallback: string): string {
 }
 
 const NS = arg('n', '10,1000,10000,100000').split(',').map(Number);
-const SECONDS = Number(arg('seconds', '2'));
+const SECONDS = Number(arg('seconds', '1'));
+const REPEAT = Number(arg('repeat', '3'));
 const ID0 = 300;
 const ID1 = 301;
 
@@ -144,13 +148,13 @@ async function measure(topo: PodTopology): Promise<Measure> {
   const timeout = (SECONDS + 20) * 1000;
   const udp = await metric('udp', async () => {
     const j = JSON.parse(
-      await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'], timeout),
+      await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-A', '0,1', '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'], timeout),
     ) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
     const s = j.end.sum;
     return Math.round((s.packets - s.lost_packets) / s.seconds);
   });
   const tcp = await metric('tcp', async () => {
-    const j = JSON.parse(await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-t', String(SECONDS), '-J'], timeout)) as {
+    const j = JSON.parse(await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-A', '0,1', '-t', String(SECONDS), '-J'], timeout)) as {
       end: { sum_received: { bits_per_second: number } };
     };
     return +(j.end.sum_received.bits_per_second / 1e9).toFixed(3);
@@ -167,6 +171,17 @@ async function measure(topo: PodTopology): Promise<Measure> {
     rrP50Us: rr ? +(rr['p50'] as number).toFixed(1) : null,
     rrP99Us: rr ? +(rr['p99'] as number).toFixed(1) : null,
   };
+}
+
+/** Per-metric median of REPEAT runs (single runs on a 2-core machine are noisy). */
+async function measureMedian(topo: PodTopology): Promise<Measure> {
+  const runs: Measure[] = [];
+  for (let i = 0; i < REPEAT; i++) runs.push(await measure(topo));
+  const med = (k: keyof Measure): number | null => {
+    const xs = runs.map((r) => r[k]).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return xs.length === 0 ? null : (xs[Math.floor((xs.length - 1) / 2)] as number);
+  };
+  return { udpPps: med('udpPps'), tcpGbps: med('tcpGbps'), rrP50Us: med('rrP50Us'), rrP99Us: med('rrP99Us') };
 }
 
 async function timed(f: () => Promise<unknown> | unknown): Promise<number> {
@@ -191,7 +206,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
 
     await measure(topo); // warm-up: first iperf3 runs are slower on a cold system
-    const none = await measure(topo);
+    const none = await measureMedian(topo);
     rows.push({ config: 'none', n: 0, loadMs: 0, ...none });
     const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : +(a / b).toFixed(3));
     const ratio = (m: Measure): Record<keyof Measure, number | null> => ({
@@ -212,7 +227,7 @@ async function main(): Promise<void> {
       lines.push('-A FORWARD -j ACCEPT', 'COMMIT', '');
       writeFileSync(ipt, lines.join('\n'));
       const iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
-      const iptM = await measure(topo);
+      const iptM = await measureMedian(topo);
       await topo.exec(node, 'iptables', ['-F', 'FORWARD']);
       rows.push({ config: 'iptables', n, loadMs: +iptLoad.toFixed(1), ...iptM, ratio: ratio(iptM) });
 
@@ -226,7 +241,7 @@ async function main(): Promise<void> {
           ` chain forward_filter { type filter hook forward priority 0; policy accept; ip saddr @peers drop; }\n}\n`,
       );
       const nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
-      const nftM = await measure(topo);
+      const nftM = await measureMedian(topo);
       await topo.exec(node, 'nft', ['delete', 'table', 'inet', 'palbench']);
       rows.push({ config: 'nftables', n, loadMs: +nftLoad.toFixed(1), ...nftM, ratio: ratio(nftM) });
 
@@ -235,7 +250,7 @@ async function main(): Promise<void> {
       const idx = new Map(topo.pods.map((p, i) => [`p${i}`, p.ifindex]));
       const palLoad = await timed(() => dp!.applyFull(tables, (id) => idx.get(id)));
       await child.cmd('attach');
-      const palM = await measure(topo);
+      const palM = await measureMedian(topo);
       await child.cmd('detach');
       rows.push({ config: 'palisade', n, loadMs: +palLoad.toFixed(1), ...palM, ratio: ratio(palM) });
       process.stderr.write(`[bench] n=${n} done\n`);
@@ -259,12 +274,13 @@ async function main(): Promise<void> {
         kernel: release(),
         cpus: cpus().length,
         secondsPerTest: SECONDS,
+        repeat: REPEAT,
         notes: [
           'iptables: stateless FORWARD chain, n-1 non-matching rules then the matching ACCEPT (every packet walks the chain)',
           'nftables: one set of n IPv4 elements looked up per packet',
           'palisade: tc programs on both host-side veths, tables with n entries for the enforced directions, n ipcache entries; conntrack passes established packets',
           'ratios are against the no-filter run of the same invocation; rr = TCP request/response of 1 byte, up to 2000 round trips within the test time',
-          'null = did not complete within the time limit (see stderr)',
+          'null = did not complete within the time limit (see stderr); each value is the median of `repeat` runs',
         ],
         results: rows,
         targets: {

@@ -524,6 +524,16 @@ static __always_inline int drop(struct __sk_buff *skb, __u8 dir, const struct pk
 	return TC_ACT_SHOT;
 }
 
+/* ipcache longest-prefix match of the peer; WORLD when no entry. Returns the flags. */
+static __always_inline __u32 lookup_peer(const struct pkt *p, __u8 dir, struct verdict_info *v)
+{
+	struct pal_ipcache_key ik = { .prefixlen = 128 };
+	__builtin_memcpy(ik.addr, dir == PAL_DIR_EGRESS ? p->daddr : p->saddr, 16);
+	const struct pal_ipcache_value *ipc = bpf_map_lookup_elem(&pal_ipcache, &ik);
+	v->peer_identity = ipc ? ipc->identity : PAL_ID_WORLD;
+	return ipc ? ipc->flags : 0;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 zero = 0;
@@ -549,16 +559,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (p.bypass)
 		return TC_ACT_OK;
 
-	/* 2. peer identity from the ipcache (WORLD when unknown) */
-	struct pal_ipcache_key ik = { .prefixlen = 128 };
-	__builtin_memcpy(ik.addr, dir == PAL_DIR_EGRESS ? p.daddr : p.saddr, 16);
-	const struct pal_ipcache_value *ipc = bpf_map_lookup_elem(&pal_ipcache, &ik);
+	/* 2. peer identity from the ipcache (WORLD when unknown): looked up
+	 *    only where a decision or an event needs it, not for packets of
+	 *    established connections (an LPM walk per packet saved) */
 	__u32 peer_flags = 0;
-	v.peer_identity = PAL_ID_WORLD;
-	if (ipc) {
-		v.peer_identity = ipc->identity;
-		peer_flags = ipc->flags;
-	}
 
 	/* non-first fragments follow the first one of the same datagram */
 	if (p.frag_later) {
@@ -570,12 +574,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		fk.pad[PAL_FRAG_KEY_SCOPE_BYTE] = dir;
 		const struct pal_frag_value *fv = bpf_map_lookup_elem(&pal_frags, &fk);
 		if (!fv) {
+			lookup_peer(&p, dir, &v);
 			v.reason = PAL_DROP_FRAG_UNKNOWN;
 			return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
 		}
 		p.sport_be = fv->sport_be;
 		p.dport_be = fv->dport_be;
 		if (fv->verdict != PAL_VERDICT_ALLOW) {
+			lookup_peer(&p, dir, &v);
 			v.reason = PAL_DROP_POLICY_DENIED;
 			return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
 		}
@@ -612,6 +618,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			/* policy changed since this connection was checked: re-check it */
 			struct pal_policy_value pv;
 			__u32 st = scope == PAL_DIR_EGRESS ? ep->egress_table : ep->ingress_table;
+			lookup_peer(&p, dir, &v);
 			if (!policy_lookup(st, v.peer_identity, p.protocol, ct_port, &pv) ||
 			    pv.verdict != PAL_VERDICT_ALLOW) {
 				v.cookie = ct->cookie;
@@ -633,6 +640,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	/* 4. policy of this endpoint for this direction */
+	peer_flags = lookup_peer(&p, dir, &v);
 	struct pal_policy_value pv = {};
 	int found = policy_lookup(table, v.peer_identity, p.protocol, p.policy_port_be, &pv);
 	int allowed = found && pv.verdict == PAL_VERDICT_ALLOW;

@@ -181,11 +181,18 @@ export class Datapath {
       },
     });
     const dp = new Datapath(obj, opts.pinDir, sizes);
+    // The loader owns the settings; an observer keeps them unless it names one.
     const old = dp.config();
+    const owner = opts.pinDir === null || opts.adopt !== false;
     dp.writeConfig({
       revision: old.revision,
-      flags: opts.auditEvents === false ? 0 : CFG_F_AUDIT_EVENTS,
-      denyEventsPerSec: opts.denyEventsPerSec ?? 1000,
+      flags:
+        opts.auditEvents !== undefined || owner
+          ? opts.auditEvents === false
+            ? 0
+            : CFG_F_AUDIT_EVENTS
+          : old.flags,
+      denyEventsPerSec: opts.denyEventsPerSec ?? (owner ? 1000 : old.denyEventsPerSec),
     });
     if (opts.pinDir !== null && opts.adopt !== false) {
       dp.pinPrograms(opts.pinDir);
