@@ -296,6 +296,7 @@ export class Gateway {
         if (!plan.devices.some((p) => p.iface === iface)) await this.removeDevice(iface, d.epoch);
       }
       this.plan = plan;
+      await this.nudgeKeepalives();
       await this.writeState();
       await this.writeStatusFile();
       await this.maybeScheduleRotation();
@@ -387,6 +388,27 @@ export class Gateway {
   }
 
   private peerStatuses: PeerStatus[] = [];
+  private lastNudgeMs = 0;
+
+  /**
+   * Makes every device send a keepalive to each of its peers now. WireGuard's
+   * persistent keepalive is suppressed by any packet received, so with equal
+   * intervals on both ends one end can stay silent for minutes and its peer
+   * could not tell it from a dead one. Turning persistent keepalive off and on
+   * again sends one at once (wireguard-go and the kernel both do), so each
+   * gateway is heard by its peers at least every keepalive interval.
+   */
+  private async nudgeKeepalives(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastNudgeMs < this.config.keepaliveSec * 1000 * 0.9) return;
+    this.lastNudgeMs = now;
+    for (const [iface, d] of this.devices) {
+      const peers = this.plan?.devices.find((p) => p.iface === iface)?.peers ?? [];
+      if (peers.length === 0) continue;
+      await d.control.set({ peers: peers.map((p) => ({ publicKey: p.publicKey, updateOnly: true, persistentKeepalive: 0 })) }).catch(() => undefined);
+      await d.control.set({ peers: peers.map((p) => ({ publicKey: p.publicKey, updateOnly: true, persistentKeepalive: p.keepaliveSec })) }).catch(() => undefined);
+    }
+  }
 
   private async observeHealth(): Promise<void> {
     const now = Date.now();
@@ -420,7 +442,7 @@ export class Gateway {
       }
       this.handshaken.set(d.epoch, hs);
     }
-    this.peerStatuses = out;
+    this.peerStatuses = out.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.epoch - b.epoch);
   }
 
   /** Current status (polls the devices once). */

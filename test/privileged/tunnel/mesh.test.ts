@@ -88,7 +88,8 @@ function spawnIn(ns: string, args: string[]): { child: ChildProcess; out: Promis
   children.push(child);
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => (buf += d.toString()));
-  const out = new Promise<string>((resolve) => child.on('exit', () => resolve(buf)));
+  // 'close', not 'exit': stdout may still hold data when the process has exited.
+  const out = new Promise<string>((resolve) => child.on('close', () => resolve(buf)));
   return { child, out, sofar: () => buf };
 }
 
@@ -294,7 +295,8 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
     const iface = (await gw.status()).devices[0]!.iface;
     const ctl = new UapiControl(iface);
     const before = await ctl.get();
-    const strip = (s: typeof before) => s.peers.map((p) => [p.publicKey, p.endpoint, [...p.allowedIPs].sort()]);
+    // Peers in key order: wireguard-go lists them in map order.
+    const strip = (s: typeof before) => s.peers.map((p) => [p.publicKey, p.endpoint, [...p.allowedIPs].sort()]).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
     // Malformed key: refused before anything is sent.
     await expect(ctl.set({ peers: [{ publicKey: 'not-a-key', allowedIPs: ['10.9.0.0/16'] }] })).rejects.toThrow(/peer public key: not a WireGuard key/);
     // Unknown peer: refused, not silently ignored.
