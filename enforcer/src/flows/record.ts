@@ -3,7 +3,7 @@
  * field names plus rule-level attribution, staged verdict and honest loss.
  * Pure: the caller supplies every lookup and the clock offset.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { RuleRef, TierName } from '../../../policy-compiler/src/engine.js';
 import type { PalEvent } from './event-decode.js';
 import { icmpTypeCode } from './event-decode.js';
@@ -180,6 +180,9 @@ export function hubbleLabels(labels: Readonly<Record<string, string>>): string[]
     .map((k) => `k8s:${k}=${labels[k]}`);
 }
 
+/** Endpoint blocks are immutable and shared per (endpoint, identity): records are hot. */
+const endpointCache = new WeakMap<EndpointInfo, Map<number, FlowEndpoint>>();
+
 function endpointOf(ctx: FlowContext, ip: string, identity: number): FlowEndpoint {
   const info = ctx.endpoint(ip, identity);
   if (!info) {
@@ -192,15 +195,22 @@ function endpointOf(ctx: FlowContext, ip: string, identity: number): FlowEndpoin
       labels: [],
     };
   }
-  return {
-    endpoint_id: info.id,
-    identity,
-    cluster_name: info.cluster,
-    namespace: info.namespace,
-    pod_name: info.pod,
-    ...(info.uid ? { pod_uid: info.uid } : {}),
-    labels: hubbleLabels(info.labels),
-  };
+  let byIdentity = endpointCache.get(info);
+  if (!byIdentity) endpointCache.set(info, (byIdentity = new Map()));
+  let ep = byIdentity.get(identity);
+  if (!ep) {
+    ep = Object.freeze({
+      endpoint_id: info.id,
+      identity,
+      cluster_name: info.cluster,
+      namespace: info.namespace,
+      pod_name: info.pod,
+      ...(info.uid ? { pod_uid: info.uid } : {}),
+      labels: Object.freeze(hubbleLabels(info.labels)) as string[],
+    });
+    byIdentity.set(identity, ep);
+  }
+  return ep;
 }
 
 const policyOf = (r: RuleRef): PolicyRef => ({
@@ -249,12 +259,14 @@ function defaultDenyRefs(ctx: FlowContext, ev: PalEvent, local: FlowEndpoint): P
 
 /** Deterministic record id: a name-based UUID (v5 layout) of node + raw event. */
 export function flowUuid(nodeName: string, raw: Uint8Array): string {
-  const h = createHash('sha1').update(nodeName).update('\0').update(raw).digest();
+  // crypto.hash (one-shot) is several times cheaper than createHash per record.
+  const h = hash('sha1', Buffer.concat([Buffer.from(nodeName), ZERO, raw]), 'buffer');
   h[6] = ((h[6] as number) & 0x0f) | 0x50;
   h[8] = ((h[8] as number) & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+const ZERO = Buffer.from([0]);
 
 function verdictOf(ev: PalEvent): FlowVerdict {
   switch (ev.type) {

@@ -71,8 +71,8 @@ export class RotatingFile {
   }
 
   /** Appends whole lines; a chunk never straddles two files. */
-  async append(text: string): Promise<void> {
-    const bytes = Buffer.byteLength(text);
+  async append(text: string, knownBytes?: number): Promise<void> {
+    const bytes = knownBytes ?? Buffer.byteLength(text);
     await this.ensureOpen();
     if (this.size > 0 && this.size + bytes > this.opts.maxBytes) {
       await this.rotate();
@@ -90,15 +90,19 @@ export class RotatingFile {
 
 /** Splits a batch into chunks of whole lines no larger than maxBytes (one line may exceed it alone). */
 async function appendLines(file: RotatingFile, lines: string[], maxBytes: number): Promise<void> {
-  let chunk = '';
+  let chunk: string[] = [];
+  let size = 0;
   for (const l of lines) {
-    if (chunk && Buffer.byteLength(chunk) + Buffer.byteLength(l) > maxBytes) {
-      await file.append(chunk);
-      chunk = '';
+    const n = Buffer.byteLength(l);
+    if (chunk.length > 0 && size + n > maxBytes) {
+      await file.append(chunk.join(''), size);
+      chunk = [];
+      size = 0;
     }
-    chunk += l;
+    chunk.push(l);
+    size += n;
   }
-  if (chunk) await file.append(chunk);
+  if (chunk.length > 0) await file.append(chunk.join(''), size);
 }
 
 export class NdjsonFileSink implements FlowSink {
