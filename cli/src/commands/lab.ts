@@ -13,10 +13,10 @@ import {
   upLab,
   validateOptions,
   type LabOptions,
-  type LabStatus,
 } from '../../../lab/src/index.js';
+import { renderDemo, renderStatus } from '../../../lab/src/render.js';
+import { runDemo } from '../../../lab/src/demo.js';
 import { CliError, EXIT_FINDINGS, EXIT_USAGE, type CliContext } from '../context.js';
-import { renderTable } from '../render/table.js';
 import { outputOption } from './options.js';
 
 interface SizeOpts {
@@ -61,30 +61,6 @@ function cliPath(): string {
   return p;
 }
 
-function renderStatus(st: LabStatus): string {
-  if (st.phase === 'absent') return 'no lab (run: palisade lab up)\n';
-  const o = st.options;
-  let out = `lab ${st.runId}  ${st.up ? 'up' : `NOT HEALTHY (phase ${st.phase})`}  ${o ? `${o.clusters} clusters × ${o.nodes} nodes × ${o.pods} pods` : ''}  etcd ${st.etcd ?? '-'}\n`;
-  out += `world ${st.world}\n`;
-  if (st.lastError) out += `last error: ${st.lastError}\n`;
-  const missingNs = st.namespaces.filter((n) => !n.exists);
-  out += `namespaces: ${st.namespaces.length}${missingNs.length ? ` (missing: ${missingNs.map((n) => n.name).join(', ')})` : ''}\n\n`;
-  out += renderTable(['role', 'of', 'pid', 'state'], st.processes.map((p) => [p.role, p.of, String(p.pid), p.alive ? 'running' : 'DEAD']));
-  out += '\n' + renderGateways(st);
-  out += '\n' + renderTable(
-    ['node', 'revision', 'pods attached', 'denied', 'new allowed', 'error'],
-    st.enforcers.map((e) => [e.node, String(e.revision), `${e.attached.filter((a) => a.attached).length}/${e.attached.length}`, String(e.events['denied'] ?? 0), String(e.events['allowed'] ?? 0), e.lastError ?? '-']),
-  );
-  return out;
-}
-
-export function renderGateways(st: LabStatus): string {
-  const rows = st.gateways.flatMap((g) =>
-    g.peers.map((p) => [g.cluster, g.devices.map((d) => `${d.iface}:${d.listenPort}`).join(' '), p.cluster, p.state, p.endpoint ?? '-', p.handshakeAgeSec === null ? 'never' : `${Math.round(p.handshakeAgeSec)}s`, String(p.rxBytes), String(p.txBytes)]),
-  );
-  return renderTable(['gateway', 'device', 'peer', 'state', 'endpoint', 'handshake', 'rx', 'tx'], rows);
-}
-
 export function lab(program: Command, ctx: CliContext): void {
   const l = program.command('lab').description('multicluster lab in network namespaces on this machine (root): up, demo, status, down');
   const progress = (m: string): void => void ctx.stderr.write(`${m}\n`);
@@ -95,6 +71,23 @@ export function lab(program: Command, ctx: CliContext): void {
       requireRoot();
       const lo = options(o);
       await guard(() => upLab({ labDir: o.labDir, cliPath: cliPath(), progress }, lo));
+    });
+
+  sizeOptions(l.command('demo').description('run up if needed, send real traffic for every pod pair and port, compare with palisade matrix, show flows, metrics, tunnel and a live policy change'))
+    .addOption(labDirOption())
+    .addOption(outputOption(['table', 'json'], 'table'))
+    .option('--timeout <ms>', 'per-probe timeout', '1500')
+    .action(async (o: SizeOpts & { output: 'table' | 'json'; timeout: string }) => {
+      requireRoot();
+      const lo = options(o);
+      const timeoutMs = Number(o.timeout);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 200 || timeoutMs > 10_000) throw new CliError('lab demo: --timeout: an integer from 200 to 10000 (ms)');
+      const report = await guard(() => runDemo({ labDir: o.labDir, cliPath: cliPath(), progress }, lo, { timeoutMs }));
+      ctx.stdout.write(o.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderDemo(report));
+      if (!report.ok) {
+        ctx.stderr.write(`lab demo: ${report.mismatches.length + report.change.mismatches.length} probe(s) differ from the prediction\n`);
+        ctx.exitCode = EXIT_FINDINGS;
+      }
     });
 
   l.command('down')
