@@ -21,7 +21,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { Datapath } from '../../enforcer/src/datapath/datapath.js';
-import { ID_ANY, ipcacheKey, ipcacheValue, policyKey, policyValue } from '../../enforcer/src/datapath/structs.js';
+import {
+  ID_ANY,
+  ipcacheKey,
+  ipcacheValue,
+  policyKey,
+  policyValue,
+} from '../../enforcer/src/datapath/structs.js';
 import type { CompiledTable, EncodedTables, MapEntry } from '../../policy-compiler/src/compiled.js';
 import { PodTopology } from './topology.js';
 
@@ -63,24 +69,41 @@ function palisadeTables(n: number, pods: PodTopology['pods']): EncodedTables {
         value: policyValue({ verdict: 0, precedence: 10, cookie: 2, flags: 8 }),
       });
     }
-    entries.push({ key: policyKey({ identity: peerAllowed }), value: policyValue({ verdict: 1, precedence: 10, cookie: 1 }) });
+    entries.push({
+      key: policyKey({ identity: peerAllowed }),
+      value: policyValue({ verdict: 1, precedence: 10, cookie: 1 }),
+    });
     return entries;
   };
   const allowAll = (t: number): CompiledTable => ({
     table: t,
-    entries: [{ key: policyKey({ identity: ID_ANY }), value: policyValue({ verdict: 1, precedence: 1, cookie: 0 }) }],
+    entries: [
+      {
+        key: policyKey({ identity: ID_ANY }),
+        value: policyValue({ verdict: 1, precedence: 1, cookie: 0 }),
+      },
+    ],
   });
   const ipcache: MapEntry[] = [];
-  for (let i = 0; i < n - 1; i++) ipcache.push({ key: ipcacheKey(fillerIp(i)), value: ipcacheValue(10_000 + i) });
+  for (let i = 0; i < n - 1; i++)
+    ipcache.push({ key: ipcacheKey(fillerIp(i)), value: ipcacheValue(10_000 + i) });
   const [p0, p1] = [pods[0]!, pods[1]!];
-  ipcache.push({ key: ipcacheKey(p0.ip4), value: ipcacheValue(ID0) }, { key: ipcacheKey(p1.ip4), value: ipcacheValue(ID1) });
+  ipcache.push(
+    { key: ipcacheKey(p0.ip4), value: ipcacheValue(ID0) },
+    { key: ipcacheKey(p1.ip4), value: ipcacheValue(ID1) },
+  );
   return {
     ipcache,
     endpoints: [
       { endpoint: 'p0', identity: ID0, egressTable: 1, ingressTable: 2, flags: 1 },
       { endpoint: 'p1', identity: ID1, egressTable: 3, ingressTable: 4, flags: 1 },
     ],
-    tables: [{ table: 1, entries: fillers(ID1) }, allowAll(2), allowAll(3), { table: 4, entries: fillers(ID0) }],
+    tables: [
+      { table: 1, entries: fillers(ID1) },
+      allowAll(2),
+      allowAll(3),
+      { table: 4, entries: fillers(ID0) },
+    ],
     cookies: new Map(),
   };
 }
@@ -101,12 +124,24 @@ class AttachChild {
     const self = fileURLToPath(import.meta.url);
     const ext = extname(self);
     const child = join(dirname(self), `attach-child${ext}`);
-    const hooks = join(dirname(self), '..', '..', 'test', 'privileged', 'datapath', 'ts-register.mjs');
+    const hooks = join(
+      dirname(self),
+      '..',
+      '..',
+      'test',
+      'privileged',
+      'datapath',
+      'ts-register.mjs',
+    );
     const nodeArgs = ext === '.ts' ? ['--import', hooks, child] : [child];
     // nsenter keeps /sys (and the bpffs pins) visible, unlike `ip netns exec`
-    const proc = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, ...nodeArgs, pinDir, ifindexes.join(',')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const proc = spawn(
+      'nsenter',
+      [`--net=/run/netns/${ns}`, process.execPath, ...nodeArgs, pinDir, ifindexes.join(',')],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     const c = new AttachChild(proc);
     const first = await c.next(30_000);
     if (first !== 'ready') throw new Error(`attach helper: ${first}`);
@@ -129,7 +164,8 @@ class AttachChild {
     if (r !== 'ok') throw new Error(`attach helper: ${r}`);
   }
   stop(): void {
-    if (this.proc.exitCode === null && this.proc.pid !== undefined) process.kill(this.proc.pid, 'SIGKILL');
+    if (this.proc.exitCode === null && this.proc.pid !== undefined)
+      process.kill(this.proc.pid, 'SIGKILL');
   }
 }
 
@@ -138,7 +174,9 @@ async function metric<T>(name: string, f: () => Promise<T>): Promise<T | null> {
   try {
     return await f();
   } catch (e) {
-    process.stderr.write(`[bench] ${name}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    process.stderr.write(
+      `[bench] ${name}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`,
+    );
     return null;
   }
 }
@@ -148,20 +186,35 @@ async function measure(topo: PodTopology): Promise<Measure> {
   const timeout = (SECONDS + 20) * 1000;
   const udp = await metric('udp', async () => {
     const j = JSON.parse(
-      await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-A', '0,1', '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'], timeout),
+      await topo.exec(
+        p0.ns,
+        'iperf3',
+        ['-c', p1.ip4, '-A', '0,1', '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'],
+        timeout,
+      ),
     ) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
     const s = j.end.sum;
     return Math.round((s.packets - s.lost_packets) / s.seconds);
   });
   const tcp = await metric('tcp', async () => {
-    const j = JSON.parse(await topo.exec(p0.ns, 'iperf3', ['-c', p1.ip4, '-A', '0,1', '-t', String(SECONDS), '-J'], timeout)) as {
+    const j = JSON.parse(
+      await topo.exec(
+        p0.ns,
+        'iperf3',
+        ['-c', p1.ip4, '-A', '0,1', '-t', String(SECONDS), '-J'],
+        timeout,
+      ),
+    ) as {
       end: { sum_received: { bits_per_second: number } };
     };
     return +(j.end.sum_received.bits_per_second / 1e9).toFixed(3);
   });
   const agent = await topo.agent(0);
   const rr = await metric('rr', async () => {
-    const r = await agent.call({ op: 'rr', host: p1.ip4, port: 7000, count: 2000, maxMs: SECONDS * 1000 }, timeout);
+    const r = await agent.call(
+      { op: 'rr', host: p1.ip4, port: 7000, count: 2000, maxMs: SECONDS * 1000 },
+      timeout,
+    );
     if (!r.ok) throw new Error('no request/response round trip completed');
     return r;
   });
@@ -178,10 +231,18 @@ async function measureMedian(topo: PodTopology): Promise<Measure> {
   const runs: Measure[] = [];
   for (let i = 0; i < REPEAT; i++) runs.push(await measure(topo));
   const med = (k: keyof Measure): number | null => {
-    const xs = runs.map((r) => r[k]).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    const xs = runs
+      .map((r) => r[k])
+      .filter((x): x is number => x !== null)
+      .sort((a, b) => a - b);
     return xs.length === 0 ? null : (xs[Math.floor((xs.length - 1) / 2)] as number);
   };
-  return { udpPps: med('udpPps'), tcpGbps: med('tcpGbps'), rrP50Us: med('rrP50Us'), rrP99Us: med('rrP99Us') };
+  return {
+    udpPps: med('udpPps'),
+    tcpGbps: med('tcpGbps'),
+    rrP50Us: med('rrP50Us'),
+    rrP99Us: med('rrP99Us'),
+  };
 }
 
 async function timed(f: () => Promise<unknown> | unknown): Promise<number> {
@@ -208,7 +269,8 @@ async function main(): Promise<void> {
     await measure(topo); // warm-up: first iperf3 runs are slower on a cold system
     const none = await measureMedian(topo);
     rows.push({ config: 'none', n: 0, loadMs: 0, ...none });
-    const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : +(a / b).toFixed(3));
+    const div = (a: number | null, b: number | null): number | null =>
+      a === null || b === null || b === 0 ? null : +(a / b).toFixed(3);
     const ratio = (m: Measure): Record<keyof Measure, number | null> => ({
       udpPps: div(m.udpPps, none.udpPps),
       tcpGbps: div(m.tcpGbps, none.tcpGbps),
@@ -217,19 +279,30 @@ async function main(): Promise<void> {
     });
 
     dp = Datapath.open({ pinDir, adopt: false, sizes: { ipcache: 262144, tableEntries: 131072 } });
-    child = await AttachChild.start(node, pinDir, topo.pods.map((p) => p.ifindex));
+    child = await AttachChild.start(
+      node,
+      pinDir,
+      topo.pods.map((p) => p.ifindex),
+    );
 
     for (const n of NS) {
       // iptables: n-1 rules that do not match, then the ACCEPT that does
       const ipt = join(work, `ipt-${n}`);
       const lines = ['*filter', ':FORWARD ACCEPT [0:0]'];
-      for (let i = 0; i < n - 1; i++) lines.push(`-A FORWARD -s ${fillerIp(i)}/32 -p tcp --dport 9 -j DROP`);
+      for (let i = 0; i < n - 1; i++)
+        lines.push(`-A FORWARD -s ${fillerIp(i)}/32 -p tcp --dport 9 -j DROP`);
       lines.push('-A FORWARD -j ACCEPT', 'COMMIT', '');
       writeFileSync(ipt, lines.join('\n'));
       const iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
       const iptM = await measureMedian(topo);
       await topo.exec(node, 'iptables', ['-F', 'FORWARD']);
-      rows.push({ config: 'iptables', n, loadMs: +iptLoad.toFixed(1), ...iptM, ratio: ratio(iptM) });
+      rows.push({
+        config: 'iptables',
+        n,
+        loadMs: +iptLoad.toFixed(1),
+        ...iptM,
+        ratio: ratio(iptM),
+      });
 
       // nftables: one set lookup whatever n
       const nft = join(work, `nft-${n}`);
@@ -243,7 +316,13 @@ async function main(): Promise<void> {
       const nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
       const nftM = await measureMedian(topo);
       await topo.exec(node, 'nft', ['delete', 'table', 'inet', 'palbench']);
-      rows.push({ config: 'nftables', n, loadMs: +nftLoad.toFixed(1), ...nftM, ratio: ratio(nftM) });
+      rows.push({
+        config: 'nftables',
+        n,
+        loadMs: +nftLoad.toFixed(1),
+        ...nftM,
+        ratio: ratio(nftM),
+      });
 
       // Palisade: n policy entries per enforced direction, n ipcache entries
       const tables = palisadeTables(n, topo.pods);
@@ -252,7 +331,13 @@ async function main(): Promise<void> {
       await child.cmd('attach');
       const palM = await measureMedian(topo);
       await child.cmd('detach');
-      rows.push({ config: 'palisade', n, loadMs: +palLoad.toFixed(1), ...palM, ratio: ratio(palM) });
+      rows.push({
+        config: 'palisade',
+        n,
+        loadMs: +palLoad.toFixed(1),
+        ...palM,
+        ratio: ratio(palM),
+      });
       process.stderr.write(`[bench] n=${n} done\n`);
     }
   } finally {
@@ -262,7 +347,8 @@ async function main(): Promise<void> {
     await topo.cleanup();
     rmSync(work, { recursive: true, force: true });
   }
-  const find = (c: Row['config'], n: number): Row | undefined => rows.find((r) => r.config === c && r.n === n);
+  const find = (c: Row['config'], n: number): Row | undefined =>
+    rows.find((r) => r.config === c && r.n === n);
   const maxN = Math.max(...NS);
   const at1k = NS.includes(1000) ? 1000 : Math.min(...NS);
   const pal = find('palisade', maxN);

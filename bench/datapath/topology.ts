@@ -66,7 +66,10 @@ export class PodAgent {
   }
 
   /** Waits (bounded) for an asynchronous event line such as {event: 'stopped'}. */
-  waitEvent(pred: (e: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown> | null> {
+  waitEvent(
+    pred: (e: Record<string, unknown>) => boolean,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown> | null> {
     const found = this.events.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve) => {
@@ -120,7 +123,9 @@ export class PodTopology {
         await lab.exec(ns, 'ip', ['addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
         await lab.exec(ns, 'ip', ['route', 'add', 'default', 'via', `10.77.${n}.1`]);
         await lab.exec(ns, 'ip', ['-6', 'route', 'add', 'default', 'via', `fd77:${n}::1`]);
-        const info = JSON.parse(await lab.exec(nodeNs, 'ip', ['-j', 'link', 'show', 'dev', hostIf])) as {
+        const info = JSON.parse(
+          await lab.exec(nodeNs, 'ip', ['-j', 'link', 'show', 'dev', hostIf]),
+        ) as {
           ifindex: number;
         }[];
         pods.push({ index: i, ns, hostIf, ifindex: info[0]!.ifindex, ip4, ip6 });
@@ -142,9 +147,13 @@ export class PodTopology {
   async agent(i: number): Promise<PodAgent> {
     const have = this.agents.get(i);
     if (have) return have;
-    const proc = spawn('ip', ['netns', 'exec', this.pod(i).ns, process.execPath, '-e', POD_AGENT_JS], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const proc = spawn(
+      'ip',
+      ['netns', 'exec', this.pod(i).ns, process.execPath, '-e', POD_AGENT_JS],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     this.procs.push(proc);
     const a = new PodAgent(proc);
     await new Promise<void>((resolve, reject) => {
@@ -165,7 +174,9 @@ export class PodTopology {
 
   /** Starts a long-running process (by pid, stopped in cleanup). */
   spawnIn(ns: string, cmd: string, args: string[]): ChildProcess {
-    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.procs.push(p);
     return p;
   }

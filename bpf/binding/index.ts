@@ -88,7 +88,13 @@ interface Native {
   mapLookup(fd: number, key: Uint8Array, valueSize: number): Buffer | null;
   mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void;
   mapDelete(fd: number, key: Uint8Array): boolean;
-  mapUpdateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number, flags: number): number;
+  mapUpdateBatch(
+    fd: number,
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: number,
+    flags: number,
+  ): number;
   mapNextKey(fd: number, key: Uint8Array | null, keySize: number): Buffer | null;
   mapCreate(
     type: number,
@@ -99,7 +105,15 @@ interface Native {
     flags: number,
   ): number;
   mapFdById(id: number): number;
-  objInfo(fd: number): { id: number; type: number; keySize: number; valueSize: number; maxEntries: number; mapFlags: number; name: string };
+  objInfo(fd: number): {
+    id: number;
+    type: number;
+    keySize: number;
+    valueSize: number;
+    maxEntries: number;
+    mapFlags: number;
+    name: string;
+  };
   objPin(fd: number, path: string): void;
   objGet(path: string): number;
   closeFd(fd: number): void;
@@ -132,7 +146,10 @@ export function repoRoot(): string {
     if (existsSync(join(dir, 'bpf', 'include', 'palisade.h'))) return dir;
     dir = dirname(dir);
   }
-  throw new Error('cannot find the repository root (bpf/include/palisade.h) above ' + fileURLToPath(import.meta.url));
+  throw new Error(
+    'cannot find the repository root (bpf/include/palisade.h) above ' +
+      fileURLToPath(import.meta.url),
+  );
 }
 
 export const bindingPath = (): string =>
@@ -190,7 +207,9 @@ export class BpfMap {
 
   private checkKey(key: Uint8Array): void {
     if (key.byteLength !== this.keySize) {
-      throw new RangeError(`map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`);
+      throw new RangeError(
+        `map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`,
+      );
     }
   }
 
@@ -205,7 +224,8 @@ export class BpfMap {
     if (!all) return null;
     const stride = align8(this.valueSize);
     const out: Buffer[] = [];
-    for (let off = 0; off + stride <= all.length; off += stride) out.push(all.subarray(off, off + this.valueSize));
+    for (let off = 0; off + stride <= all.length; off += stride)
+      out.push(all.subarray(off, off + this.valueSize));
     return out;
   }
 
@@ -227,7 +247,8 @@ export class BpfMap {
     const values = Buffer.alloc(entries.length * vs);
     entries.forEach((e, i) => {
       this.checkKey(e.key);
-      if (e.value.byteLength !== vs) throw new RangeError(`map ${this.name}: values of different sizes in one batch`);
+      if (e.value.byteLength !== vs)
+        throw new RangeError(`map ${this.name}: values of different sizes in one batch`);
       keys.set(e.key, i * this.keySize);
       values.set(e.value, i * vs);
     });
@@ -294,7 +315,11 @@ export class BpfObject {
 
   private constructor(path: string, opts: OpenOptions) {
     try {
-      this.obj = new (load().BpfObject)(path, opts.pinRoot, opts.maxEntries ? { ...opts.maxEntries } : null);
+      this.obj = new (load().BpfObject)(
+        path,
+        opts.pinRoot,
+        opts.maxEntries ? { ...opts.maxEntries } : null,
+      );
     } catch (e) {
       // the verifier log belongs in the message: it is the reason
       if (isBpfError(e) && e.log) e.message = `${e.message}\nlibbpf log:\n${e.log}`;
@@ -378,11 +403,21 @@ export interface TestRunOptions {
 }
 
 /** BPF_PROG_TEST_RUN on a tc program with one packet (Ethernet frame). */
-export function testRun(progFd: number, packet: Uint8Array, opts: TestRunOptions = {}): TestRunResult {
+export function testRun(
+  progFd: number,
+  packet: Uint8Array,
+  opts: TestRunOptions = {},
+): TestRunResult {
   const ctx = Buffer.alloc(SKB_CTX_SIZE);
   ctx.writeUInt32LE(opts.mark ?? 0, SKB_OFF_MARK);
   ctx.writeUInt32LE(opts.ifindex ?? 0, SKB_OFF_IFINDEX);
-  return load().progTestRun(progFd, packet, ctx, opts.dataOutSize ?? packet.byteLength + 256, opts.repeat ?? 1);
+  return load().progTestRun(
+    progFd,
+    packet,
+    ctx,
+    opts.dataOutSize ?? packet.byteLength + 256,
+    opts.repeat ?? 1,
+  );
 }
 
 // --------------------------------------------------------------- ringbuf

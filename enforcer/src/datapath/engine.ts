@@ -23,7 +23,11 @@ import type {
   ProbeVerdict,
   Verdict,
 } from '../../../policy-compiler/src/engine.js';
-import { parseEndpointId, type Endpoint, type EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
+import {
+  parseEndpointId,
+  type Endpoint,
+  type EndpointId,
+} from '../../../policy-compiler/src/model/endpoint.js';
 import type { PalEvent } from '../flows/event-decode.js';
 import { Datapath, type DatapathSizes } from './datapath.js';
 import { frame } from './packets.js';
@@ -106,21 +110,30 @@ export class DatapathProber {
       return { v4: isIPv4(parsed.ip) ? parsed.ip : null, v6: isIPv6(parsed.ip) ? parsed.ip : null };
     }
     const a = this.meta?.endpoints.get(id);
-    if (!a) throw new DatapathEngineError(`unknown ${parsed.kind} "${id}": not in the compiled world`);
+    if (!a)
+      throw new DatapathEngineError(`unknown ${parsed.kind} "${id}": not in the compiled world`);
     return { v4: a.v4, v6: a.v6 };
   }
 
   /** One probe; addresses from the compiled metadata (load with meta) unless given. */
   probe(probe: Probe, addrs?: { from: EndpointAddrs; to: EndpointAddrs }): ProbeVerdict {
-    if (!PROTO_NUMBER[probe.protocol]) throw new DatapathEngineError(`bad protocol "${String(probe.protocol)}"`);
+    if (!PROTO_NUMBER[probe.protocol])
+      throw new DatapathEngineError(`bad protocol "${String(probe.protocol)}"`);
     if (!Number.isInteger(probe.port) || probe.port < 1 || probe.port > 65535) {
       throw new DatapathEngineError(`bad port ${String(probe.port)} (allowed: 1..65535)`);
     }
-    if (probe.from === probe.to) throw new DatapathEngineError(`from and to are the same endpoint "${probe.from}"`);
+    if (probe.from === probe.to)
+      throw new DatapathEngineError(`from and to are the same endpoint "${probe.from}"`);
     const a = addrs?.from ?? this.addressesOf(probe.from);
     const b = addrs?.to ?? this.addressesOf(probe.to);
-    const pair = a.v4 !== null && b.v4 !== null ? [a.v4, b.v4] : a.v6 !== null && b.v6 !== null ? [a.v6, b.v6] : null;
-    if (!pair) throw new DatapathEngineError(`"${probe.from}" and "${probe.to}" share no IP family`);
+    const pair =
+      a.v4 !== null && b.v4 !== null
+        ? [a.v4, b.v4]
+        : a.v6 !== null && b.v6 !== null
+          ? [a.v6, b.v6]
+          : null;
+    if (!pair)
+      throw new DatapathEngineError(`"${probe.from}" and "${probe.to}" share no IP family`);
     const [fromIp, toIp] = pair as [string, string];
     const egress = this.direction('egress', probe.from, probe, fromIp, toIp);
     const ingress = this.direction('ingress', probe.to, probe, fromIp, toIp);
@@ -164,7 +177,8 @@ export class DatapathProber {
     const ev = this.events.find(
       (e) => (e.type === 'DENY' || e.type === 'NEW_ALLOWED') && e.direction === dirName,
     );
-    if (!ev) throw new DatapathEngineError(`no event for ${direction} of ${probe.from} -> ${probe.to}`);
+    if (!ev)
+      throw new DatapathEngineError(`no event for ${direction} of ${probe.from} -> ${probe.to}`);
     if ((ev.type === 'NEW_ALLOWED') !== r.allowed) {
       throw new DatapathEngineError(`event ${ev.type} contradicts return code ${r.retval}`);
     }
@@ -191,13 +205,18 @@ export class DatapathProber {
     const ep = this.byId.get(id);
     if (!ep) {
       // not a pod this datapath enforces (node, external, other cluster): nothing applies
-      return { verdict: 'Allow', decidedBy: { kind: 'default', verdict: 'Allow', isolatedBy: [] }, staged: null };
+      return {
+        verdict: 'Allow',
+        decidedBy: { kind: 'default', verdict: 'Allow', isolatedBy: [] },
+        staged: null,
+      };
     }
     const h = this.runHook(direction, ep, probe, fromIp, toIp);
     const table = direction === 'egress' ? ep.egressTable : ep.ingressTable;
     // fail closed (endpoint not ready, table absent) names no isolating policy
     const failClosed = (ep.flags & EP_F_POLICY_READY) === 0 || !this.tableSet.has(table);
-    const decide = (cookie: number, verdict: Verdict): Decision => this.decision(cookie, verdict, failClosed ? -1 : table);
+    const decide = (cookie: number, verdict: Verdict): Decision =>
+      this.decision(cookie, verdict, failClosed ? -1 : table);
     const staged =
       h.staged === 'NONE'
         ? null
@@ -211,11 +230,16 @@ export class DatapathProber {
   /** A cookie names its rule; cookie 0 is the table's default (naming the NetworkPolicies that isolate it). */
   private decision(cookie: number, verdict: Verdict, table: number): Decision {
     if (cookie === 0) {
-      return { kind: 'default', verdict, isolatedBy: this.meta?.tables.get(table)?.isolatedBy ?? [] };
+      return {
+        kind: 'default',
+        verdict,
+        isolatedBy: this.meta?.tables.get(table)?.isolatedBy ?? [],
+      };
     }
     const rule = this.encoded?.cookies.get(cookie);
     if (!rule) throw new DatapathEngineError(`cookie ${cookie} is not in the cookie registry`);
-    const action = rule.kind === 'NetworkPolicy' ? 'Allow' : verdict === 'Allow' ? 'Accept' : 'Deny';
+    const action =
+      rule.kind === 'NetworkPolicy' ? 'Allow' : verdict === 'Allow' ? 'Accept' : 'Deny';
     return { kind: 'rule', rule, action };
   }
 
@@ -243,13 +267,19 @@ export interface DatapathMatrixRequest {
  * Every ordered pair (from != to) sharing an IP family × every port, in the
  * order of `endpoints` and `ports` (the reference engine's order).
  */
-export function datapathMatrix(req: DatapathMatrixRequest, prober?: DatapathProber): ProbeVerdict[] {
+export function datapathMatrix(
+  req: DatapathMatrixRequest,
+  prober?: DatapathProber,
+): ProbeVerdict[] {
   const own = prober === undefined;
   const p = prober ?? DatapathProber.open();
   try {
     p.load(req.encoded, req.meta);
     const addrs = new Map(
-      req.endpoints.map((e) => [e.id, req.meta && e.kind !== 'external' ? p.addressesOf(e.id) : addressesOf(e)]),
+      req.endpoints.map((e) => [
+        e.id,
+        req.meta && e.kind !== 'external' ? p.addressesOf(e.id) : addressesOf(e),
+      ]),
     );
     const out: ProbeVerdict[] = [];
     for (const from of req.endpoints) {

@@ -15,10 +15,17 @@ export function datapathWorldMatrix(
   externals: readonly string[],
 ): ProbeVerdict[] {
   if (process.getuid?.() !== 0) {
-    throw new DatapathEngineError('the datapath engine runs the BPF programs with BPF_PROG_TEST_RUN: run it as root');
+    throw new DatapathEngineError(
+      'the datapath engine runs the BPF programs with BPF_PROG_TEST_RUN: run it as root',
+    );
   }
   const result = compile(world);
   if (!result.ok) throw new DatapathEngineError(result.error.message);
   const endpoints = endpointsOf(prepareWorld(world), externals);
-  return datapathMatrix({ encoded: result.compiled.encoded, meta: result.compiled.meta, endpoints, ports });
+  return datapathMatrix({
+    encoded: result.compiled.encoded,
+    meta: result.compiled.meta,
+    endpoints,
+    ports,
+  });
 }

@@ -20,9 +20,18 @@ import { requirePrivileges } from '../../support/privileged.js';
 import { loadCases } from '../../conformance/cases.js';
 
 const conformanceDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conformance');
-const slim = (d: DirectionVerdict): unknown => ({ verdict: d.verdict, decidedBy: d.decidedBy, staged: d.staged });
+const slim = (d: DirectionVerdict): unknown => ({
+  verdict: d.verdict,
+  decidedBy: d.decidedBy,
+  staged: d.staged,
+});
 const slimProbe = (p: ProbeVerdict): string =>
-  JSON.stringify({ probe: p.probe, verdict: p.verdict, egress: slim(p.egress), ingress: slim(p.ingress) });
+  JSON.stringify({
+    probe: p.probe,
+    verdict: p.verdict,
+    egress: slim(p.egress),
+    ingress: slim(p.ingress),
+  });
 
 let prober: DatapathProber;
 beforeAll(() => {
@@ -39,7 +48,9 @@ describe('conformance worlds: datapath == reference', () => {
     let checked = 0;
     let probes = 0;
     for (const c of cases) {
-      const loaded = loadWorldFromTexts(c.files.map((file) => ({ file, text: readFileSync(file, 'utf8') })));
+      const loaded = loadWorldFromTexts(
+        c.files.map((file) => ({ file, text: readFileSync(file, 'utf8') })),
+      );
       if (loaded.diagnostics.some((d) => d.severity === 'error')) continue; // rejected worlds have no matrix
       const result = compile(loaded.world);
       if (!result.ok) {

@@ -16,9 +16,18 @@ import { compiledEngine } from '../../../policy-compiler/src/simulate/engine.js'
 import { requirePrivileges } from '../../support/privileged.js';
 import { arbWorld, EXTERNALS, PROBE_PORTS } from '../../support/random-world.js';
 
-const slim = (d: DirectionVerdict): unknown => ({ verdict: d.verdict, decidedBy: d.decidedBy, staged: d.staged });
+const slim = (d: DirectionVerdict): unknown => ({
+  verdict: d.verdict,
+  decidedBy: d.decidedBy,
+  staged: d.staged,
+});
 const slimProbe = (p: ProbeVerdict): string =>
-  JSON.stringify({ probe: p.probe, verdict: p.verdict, egress: slim(p.egress), ingress: slim(p.ingress) });
+  JSON.stringify({
+    probe: p.probe,
+    verdict: p.verdict,
+    egress: slim(p.egress),
+    ingress: slim(p.ingress),
+  });
 
 let prober: DatapathProber;
 let probes = 0;
@@ -34,13 +43,17 @@ function firstDisagreement(world: World, port: number): unknown {
   const { encoded, meta } = result.compiled;
   prober.load(encoded, meta);
   const simulated = compiledEngine(encoded, meta);
-  const ref = evaluateMatrix(prepareWorld(world), { ports: [...PROBE_PORTS, { protocol: 'TCP', port }], externals: EXTERNALS });
+  const ref = evaluateMatrix(prepareWorld(world), {
+    ports: [...PROBE_PORTS, { protocol: 'TCP', port }],
+    externals: EXTERNALS,
+  });
   for (const r of ref) {
     probes++;
     const d = slimProbe(prober.probe(r.probe));
     const a = slimProbe(r);
     const c = slimProbe(simulated(r.probe));
-    if (a !== d || c !== d) return { reference: JSON.parse(a), compiled: JSON.parse(c), datapath: JSON.parse(d) };
+    if (a !== d || c !== d)
+      return { reference: JSON.parse(a), compiled: JSON.parse(c), datapath: JSON.parse(d) };
   }
   return null;
 }

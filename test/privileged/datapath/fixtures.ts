@@ -3,7 +3,12 @@
  * encoder is exercised by the differential test). Table numbers and
  * identities are arbitrary but stable.
  */
-import type { CompiledEndpoint, CompiledTable, EncodedTables, MapEntry } from '../../../policy-compiler/src/compiled.js';
+import type {
+  CompiledEndpoint,
+  CompiledTable,
+  EncodedTables,
+  MapEntry,
+} from '../../../policy-compiler/src/compiled.js';
 import {
   EP_F_POLICY_READY,
   ID_ANY,

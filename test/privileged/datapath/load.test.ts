@@ -10,9 +10,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { BpfMap, BpfObject, closeFd, defaultObjectPath, isBpfError, mapFdById, repoRoot } from '../../../bpf/binding/index.js';
+import {
+  BpfMap,
+  BpfObject,
+  closeFd,
+  defaultObjectPath,
+  isBpfError,
+  mapFdById,
+  repoRoot,
+} from '../../../bpf/binding/index.js';
 import { Datapath, DatapathCapacityError } from '../../../enforcer/src/datapath/datapath.js';
-import { SIZE, decodeEndpointValue, fromTriePolicyKey, u32Key } from '../../../enforcer/src/datapath/structs.js';
+import {
+  SIZE,
+  decodeEndpointValue,
+  fromTriePolicyKey,
+  u32Key,
+} from '../../../enforcer/src/datapath/structs.js';
 import { requirePrivileges } from '../../support/privileged.js';
 import { ALLOW, DENY, endpoint, ipc, rule, table, tables } from './fixtures.js';
 import { IPPROTO } from '../../../enforcer/src/datapath/structs.js';
@@ -33,10 +46,18 @@ const sample = () =>
     tables: [
       table(3, [
         rule({ identity: 500 }, { verdict: ALLOW, precedence: 7, cookie: 9 }),
-        rule({ identity: 0, protocol: IPPROTO.TCP, port: 8080, portBits: 12 }, { verdict: DENY, precedence: 3, cookie: 4, flags: 8, staged: 2, stagedCookie: 5 }),
+        rule(
+          { identity: 0, protocol: IPPROTO.TCP, port: 8080, portBits: 12 },
+          { verdict: DENY, precedence: 3, cookie: 4, flags: 8, staged: 2, stagedCookie: 5 },
+        ),
       ]),
       table(4, []),
-      table(5, [rule({ identity: 502, protocol: IPPROTO.UDP }, { verdict: ALLOW, precedence: 1, cookie: 1 })]),
+      table(5, [
+        rule(
+          { identity: 502, protocol: IPPROTO.UDP },
+          { verdict: ALLOW, precedence: 1, cookie: 1 },
+        ),
+      ]),
       table(6, []),
     ],
   });
@@ -61,7 +82,18 @@ describe('datapath object and maps', () => {
         'SEC("tc") int bad(struct __sk_buff *skb) { return *(int *)(long)skb->data; }\n' +
         'char LICENSE[] SEC("license") = "GPL";\n',
     );
-    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I', '/usr/include/x86_64-linux-gnu', '-c', src, '-o', obj]);
+    execFileSync('clang', [
+      '-O2',
+      '-g',
+      '-target',
+      'bpf',
+      '-I',
+      '/usr/include/x86_64-linux-gnu',
+      '-c',
+      src,
+      '-o',
+      obj,
+    ]);
     let err: unknown;
     try {
       BpfObject.open(obj, { pinRoot: null }).close();
@@ -80,7 +112,20 @@ describe('datapath object and maps', () => {
     writeFileSync(
       c,
       '#include <stdio.h>\n#include <stddef.h>\n#include "palisade.h"\nint main(void){printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\\n",' +
-        ['pal_endpoint_key', 'pal_endpoint_value', 'pal_ipcache_key', 'pal_ipcache_value', 'pal_policy_key', 'pal_policy_value', 'pal_ct_key', 'pal_ct_value', 'pal_config', 'pal_rule_counter', 'pal_stat', 'pal_event']
+        [
+          'pal_endpoint_key',
+          'pal_endpoint_value',
+          'pal_ipcache_key',
+          'pal_ipcache_value',
+          'pal_policy_key',
+          'pal_policy_value',
+          'pal_ct_key',
+          'pal_ct_value',
+          'pal_config',
+          'pal_rule_counter',
+          'pal_stat',
+          'pal_event',
+        ]
           .map((s) => `sizeof(struct ${s})`)
           .join(',') +
         ',offsetof(struct pal_ct_key, protocol),offsetof(struct pal_ct_key, pad));return 0;}\n',
@@ -89,8 +134,20 @@ describe('datapath object and maps', () => {
     execFileSync('cc', ['-I', join(repoRoot(), 'bpf', 'include'), c, '-o', exe]);
     const got = execFileSync(exe).toString().trim().split(' ').map(Number);
     expect(got).toEqual([
-      SIZE.endpointKey, SIZE.endpointValue, SIZE.ipcacheKey, SIZE.ipcacheValue, SIZE.policyKey, SIZE.policyValue,
-      SIZE.ctKey, SIZE.ctValue, SIZE.config, SIZE.ruleCounter, SIZE.stat, SIZE.event, 36, 37,
+      SIZE.endpointKey,
+      SIZE.endpointValue,
+      SIZE.ipcacheKey,
+      SIZE.ipcacheValue,
+      SIZE.policyKey,
+      SIZE.policyValue,
+      SIZE.ctKey,
+      SIZE.ctValue,
+      SIZE.config,
+      SIZE.ruleCounter,
+      SIZE.stat,
+      SIZE.event,
+      36,
+      37,
     ]);
   });
 
@@ -101,26 +158,43 @@ describe('datapath object and maps', () => {
       const ifx: Record<string, number> = { 'c/ns/a': 11, 'c/ns/b': 12 };
       dp.applyFull(enc, (id) => ifx[id]);
       const ep = dp.map('endpoints');
-      expect(decodeEndpointValue(ep.lookup(Buffer.from([11, 0, 0, 0]))!)).toEqual({ identity: 501, egressTable: 3, ingressTable: 4, flags: 1 });
+      expect(decodeEndpointValue(ep.lookup(Buffer.from([11, 0, 0, 0]))!)).toEqual({
+        identity: 501,
+        egressTable: 3,
+        ingressTable: 4,
+        flags: 1,
+      });
       expect(decodeEndpointValue(ep.lookup(Buffer.from([12, 0, 0, 0]))!).flags).toBe(0);
       const ipcKeys = [...dp.map('ipcache').keys()].map((k) => k.toString('hex')).sort();
       expect(ipcKeys).toEqual(enc.ipcache.map((e) => Buffer.from(e.key).toString('hex')).sort());
-      for (const e of enc.ipcache) expect(dp.map('ipcache').lookup(e.key)).toEqual(Buffer.from(e.value));
+      for (const e of enc.ipcache)
+        expect(dp.map('ipcache').lookup(e.key)).toEqual(Buffer.from(e.value));
       for (const t of enc.tables) {
         const id = dp.map('policy').lookup(u32Key(t.table))!.readUInt32LE(0);
         const fd = mapFdById(id);
         try {
           const inner = BpfMap.fromFd(fd);
-          const stored = [...inner.keys()].map((k) => ({ key: fromTriePolicyKey(k), value: inner.lookup(k)! }));
+          const stored = [...inner.keys()].map((k) => ({
+            key: fromTriePolicyKey(k),
+            value: inner.lookup(k)!,
+          }));
           const norm = (xs: readonly { key: Uint8Array; value: Uint8Array }[]) =>
-            xs.map((x) => Buffer.from(x.key).toString('hex') + '=' + Buffer.from(x.value).toString('hex')).sort();
+            xs
+              .map(
+                (x) =>
+                  Buffer.from(x.key).toString('hex') + '=' + Buffer.from(x.value).toString('hex'),
+              )
+              .sort();
           expect(norm(stored)).toEqual(norm(t.entries));
         } finally {
           closeFd(fd);
         }
       }
       // a second full apply without table 5 removes it and its endpoint
-      dp.applyFull({ ...enc, endpoints: enc.endpoints.slice(0, 1), tables: enc.tables.slice(0, 2) }, (id) => ifx[id]);
+      dp.applyFull(
+        { ...enc, endpoints: enc.endpoints.slice(0, 1), tables: enc.tables.slice(0, 2) },
+        (id) => ifx[id],
+      );
       expect(dp.map('policy').lookup(u32Key(5))).toBeNull();
       expect(ep.lookup(Buffer.from([12, 0, 0, 0]))).toBeNull();
     } finally {
@@ -147,9 +221,18 @@ describe('datapath object and maps', () => {
     const dp = Datapath.open({ pinDir: null, sizes: { tables: 8, tableEntries: 2 } });
     try {
       const before = dp.revision();
-      const big = table(1, [0, 1, 2].map((i) => rule({ identity: 600 + i }, { verdict: ALLOW, precedence: 1, cookie: 1 })));
-      expect(() => dp.applyFull(tables({ tables: [big] }), () => undefined)).toThrow(DatapathCapacityError);
-      expect(() => dp.applyFull(tables({ tables: [table(9, [])] }), () => undefined)).toThrow(/outside the policy array/);
+      const big = table(
+        1,
+        [0, 1, 2].map((i) =>
+          rule({ identity: 600 + i }, { verdict: ALLOW, precedence: 1, cookie: 1 }),
+        ),
+      );
+      expect(() => dp.applyFull(tables({ tables: [big] }), () => undefined)).toThrow(
+        DatapathCapacityError,
+      );
+      expect(() => dp.applyFull(tables({ tables: [table(9, [])] }), () => undefined)).toThrow(
+        /outside the policy array/,
+      );
       expect(dp.revision()).toBe(before);
       expect(dp.map('policy').lookup(u32Key(1))).toBeNull();
     } finally {

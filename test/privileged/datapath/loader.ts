@@ -12,12 +12,24 @@ export interface LoaderInfo {
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
-export function startLoader(ns: string, pinDir: string, ifindexes: readonly number[]): Promise<LoaderInfo> {
+export function startLoader(
+  ns: string,
+  pinDir: string,
+  ifindexes: readonly number[],
+): Promise<LoaderInfo> {
   // nsenter, not `ip netns exec`: the latter remounts /sys, hiding the
   // bpffs at /sys/fs/bpf where the pins live.
   const proc = spawn(
     'nsenter',
-    [`--net=/run/netns/${ns}`, process.execPath, '--import', here('./ts-register.mjs'), here('./loader-child.ts'), pinDir, ifindexes.join(',')],
+    [
+      `--net=/run/netns/${ns}`,
+      process.execPath,
+      '--import',
+      here('./ts-register.mjs'),
+      here('./loader-child.ts'),
+      pinDir,
+      ifindexes.join(','),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -33,14 +33,35 @@ const events: PalEvent[] = [];
 // 7000-7001 and UDP 5001-5003; c (2) allows everything itself but b does
 // not admit it; a and b admit no new ingress at all; b initiates nothing.
 const tcpRange = (peer: number, cookie: number) => [
-  rule({ identity: peer, protocol: IPPROTO.TCP, port: 7000, portBits: 15 }, { verdict: ALLOW, precedence: 10, cookie }),
+  rule(
+    { identity: peer, protocol: IPPROTO.TCP, port: 7000, portBits: 15 },
+    { verdict: ALLOW, precedence: 10, cookie },
+  ),
 ];
 const egressA = (): CompiledTable =>
-  table(10, [...tcpRange(ID[1]!, 1), rule({ identity: ID[1]!, protocol: IPPROTO.UDP, port: 5001 }, { verdict: ALLOW, precedence: 10, cookie: 1 })]);
+  table(10, [
+    ...tcpRange(ID[1]!, 1),
+    rule(
+      { identity: ID[1]!, protocol: IPPROTO.UDP, port: 5001 },
+      { verdict: ALLOW, precedence: 10, cookie: 1 },
+    ),
+  ]);
 const ingressB = (tcp = true): CompiledTable =>
   table(21, [
-    ...(tcp ? tcpRange(ID[0]!, 2) : [rule({ identity: ID[0]!, protocol: IPPROTO.TCP, port: 7000 }, { verdict: ALLOW, precedence: 10, cookie: 2 })]),
-    ...UDP_PORTS.map((p) => rule({ identity: ID[0]!, protocol: IPPROTO.UDP, port: p }, { verdict: ALLOW, precedence: 10, cookie: 2 })),
+    ...(tcp
+      ? tcpRange(ID[0]!, 2)
+      : [
+          rule(
+            { identity: ID[0]!, protocol: IPPROTO.TCP, port: 7000 },
+            { verdict: ALLOW, precedence: 10, cookie: 2 },
+          ),
+        ]),
+    ...UDP_PORTS.map((p) =>
+      rule(
+        { identity: ID[0]!, protocol: IPPROTO.UDP, port: p },
+        { verdict: ALLOW, precedence: 10, cookie: 2 },
+      ),
+    ),
   ]);
 
 function world(): EncodedTables {
@@ -69,7 +90,11 @@ beforeAll(async () => {
   dp = Datapath.open({ pinDir, adopt: false, denyEventsPerSec: 0 });
   dp.onEvent((e) => events.push(e));
   dp.applyFull(world(), ifindexOf);
-  loader = await startLoader(topo.nodeNs, pinDir, topo.pods.map((p) => p.ifindex));
+  loader = await startLoader(
+    topo.nodeNs,
+    pinDir,
+    topo.pods.map((p) => p.ifindex),
+  );
 });
 
 afterAll(async () => {
@@ -101,25 +126,41 @@ describe('datapath with real traffic in network namespaces', () => {
     for (const v of [4, 6] as const) {
       for (const [from, to, proto, port, expected] of cases) {
         const ag = agents[from]!;
-        const ok = proto === 'tcp' ? await ag.tcp(ip(to, v), port, 800) : await ag.udp(ip(to, v), port, 800);
+        const ok =
+          proto === 'tcp' ? await ag.tcp(ip(to, v), port, 800) : await ag.udp(ip(to, v), port, 800);
         got.push(`v${v} ${from}->${to} ${proto}/${port} ${ok}`);
         want.push(`v${v} ${from}->${to} ${proto}/${port} ${expected}`);
       }
     }
     expect(got).toEqual(want);
     dp.drainEvents();
-    expect(events.some((e) => e.type === 'NEW_ALLOWED' && e.dport === 7000 && e.ipVersion === 6)).toBe(true);
-    expect(events.some((e) => e.type === 'DENY' && e.dport === 7002 && e.direction === 'EGRESS')).toBe(true);
+    expect(
+      events.some((e) => e.type === 'NEW_ALLOWED' && e.dport === 7000 && e.ipVersion === 6),
+    ).toBe(true);
+    expect(
+      events.some((e) => e.type === 'DENY' && e.dport === 7002 && e.direction === 'EGRESS'),
+    ).toBe(true);
   });
 
   it('an established TCP connection stops after its allow is removed', async () => {
     const revokedBefore = dp.dropStats().REVOKED.packets;
-    const held = await A().call({ op: 'hold', host: ip(1, 4), port: 7001, intervalMs: 50, silenceMs: 400, maxMs: 10_000 });
+    const held = await A().call({
+      op: 'hold',
+      host: ip(1, 4),
+      port: 7001,
+      intervalMs: 50,
+      silenceMs: 400,
+      maxMs: 10_000,
+    });
     expect(held.ok).toBe(true);
     const early = await A().waitEvent((e) => e['id'] === held.id, 600);
     expect(early).toBeNull(); // still flowing while allowed
     dp.applyDelta(
-      { ipcache: { upsert: [], remove: [] }, endpoints: { upsert: [], remove: [] }, tables: { replace: [ingressB(false)], remove: [] } },
+      {
+        ipcache: { upsert: [], remove: [] },
+        endpoints: { upsert: [], remove: [] },
+        tables: { replace: [ingressB(false)], remove: [] },
+      },
       ifindexOf,
     );
     const stopped = await A().waitEvent((e) => e['id'] === held.id, 5000);
@@ -136,27 +177,50 @@ describe('datapath with real traffic in network namespaces', () => {
     // which lookup (identity or ANY) carries which entry, plus 300 filler
     // entries each. A half-written table could let 5003 through.
     const fill = (base: number) =>
-      Array.from({ length: 300 }, (_, i) => rule({ identity: base + i, protocol: IPPROTO.TCP, port: 1 + i }, { verdict: ALLOW, precedence: 5, cookie: 60 }));
+      Array.from({ length: 300 }, (_, i) =>
+        rule(
+          { identity: base + i, protocol: IPPROTO.TCP, port: 1 + i },
+          { verdict: ALLOW, precedence: 5, cookie: 60 },
+        ),
+      );
     const p1 = table(10, [
       ...tcpRange(ID[1]!, 1),
-      rule({ identity: ID[1]!, protocol: IPPROTO.UDP, port: 5003 }, { verdict: DENY, precedence: 100, cookie: 50, flags: 8 }),
-      rule({ identity: ID_ANY, protocol: IPPROTO.UDP }, { verdict: ALLOW, precedence: 10, cookie: 51 }),
+      rule(
+        { identity: ID[1]!, protocol: IPPROTO.UDP, port: 5003 },
+        { verdict: DENY, precedence: 100, cookie: 50, flags: 8 },
+      ),
+      rule(
+        { identity: ID_ANY, protocol: IPPROTO.UDP },
+        { verdict: ALLOW, precedence: 10, cookie: 51 },
+      ),
       ...fill(1000),
     ]);
     const p2 = table(10, [
       ...tcpRange(ID[1]!, 1),
-      rule({ identity: ID_ANY, protocol: IPPROTO.UDP, port: 5003 }, { verdict: DENY, precedence: 100, cookie: 52, flags: 8 }),
-      rule({ identity: ID[1]!, protocol: IPPROTO.UDP }, { verdict: ALLOW, precedence: 10, cookie: 53 }),
+      rule(
+        { identity: ID_ANY, protocol: IPPROTO.UDP, port: 5003 },
+        { verdict: DENY, precedence: 100, cookie: 52, flags: 8 },
+      ),
+      rule(
+        { identity: ID[1]!, protocol: IPPROTO.UDP },
+        { verdict: ALLOW, precedence: 10, cookie: 53 },
+      ),
       ...fill(2000),
     ]);
     dp.replaceTable(p1);
     const rx0 = (await agents[1]!.call({ op: 'stats' }))['udp'] as Record<string, number>;
     const denyBefore = dp.dropStats().POLICY_DENY.packets;
-    const flood = A().call({ op: 'flood', host: ip(1, 4), ports: UDP_PORTS, burst: 3, intervalMs: 1, durationMs: 4000 }, 30_000);
+    const flood = A().call(
+      { op: 'flood', host: ip(1, 4), ports: UDP_PORTS, burst: 3, intervalMs: 1, durationMs: 4000 },
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 200));
     const empty = { ipcache: { upsert: [], remove: [] }, endpoints: { upsert: [], remove: [] } };
     for (let i = 0; i < 1000; i++) {
-      dp.applyDelta({ ...empty, tables: { replace: [i % 2 === 0 ? p2 : p1], remove: [] } }, ifindexOf);
+      dp.applyDelta(
+        { ...empty, tables: { replace: [i % 2 === 0 ? p2 : p1], remove: [] } },
+        ifindexOf,
+      );
       if (i % 50 === 0) await new Promise((r) => setImmediate(r));
     }
     const sent = (await flood)['sent'] as Record<string, number>;
@@ -169,7 +233,9 @@ describe('datapath with real traffic in network namespaces', () => {
     expect(rx(5002)).toBeGreaterThan(0);
     // every 5003 datagram was dropped by one of the two explicit deny rules
     expect(dp.dropStats().POLICY_DENY.packets - denyBefore).toBe(BigInt(sent['5003']!));
-    expect(dp.ruleCounter(50).packets + dp.ruleCounter(52).packets).toBeGreaterThanOrEqual(BigInt(sent['5003']!));
+    expect(dp.ruleCounter(50).packets + dp.ruleCounter(52).packets).toBeGreaterThanOrEqual(
+      BigInt(sent['5003']!),
+    );
     dp.replaceTable(egressA());
   });
 
@@ -183,9 +249,16 @@ describe('datapath with real traffic in network namespaces', () => {
     const drops = () => Object.values(dp.dropStats()).reduce((n, c) => n + c.packets, 0n);
     const rx0 = (await agents[1]!.call({ op: 'stats' }))['udp'] as Record<string, number>;
     const dropsBefore = drops();
-    const flood = A().call({ op: 'flood', host: ip(1, 4), ports: [5001], burst: 1, intervalMs: 1, durationMs: 3000 }, 30_000);
+    const flood = A().call(
+      { op: 'flood', host: ip(1, 4), ports: [5001], burst: 1, intervalMs: 1, durationMs: 3000 },
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 300));
-    loader = await startLoader(topo.nodeNs, pinDir, topo.pods.map((p) => p.ifindex));
+    loader = await startLoader(
+      topo.nodeNs,
+      pinDir,
+      topo.pods.map((p) => p.ifindex),
+    );
     const sent = (await flood)['sent'] as Record<string, number>;
     await new Promise((r) => setTimeout(r, 300));
     const rx1 = (await agents[1]!.call({ op: 'stats' }))['udp'] as Record<string, number>;

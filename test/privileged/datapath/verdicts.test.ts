@@ -7,7 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Datapath } from '../../../enforcer/src/datapath/datapath.js';
 import { fragment, frame, frameWithExtensions } from '../../../enforcer/src/datapath/packets.js';
-import { EP_F_POLICY_READY, ID_ANY, ID_WORLD, IPPROTO } from '../../../enforcer/src/datapath/structs.js';
+import {
+  EP_F_POLICY_READY,
+  ID_ANY,
+  ID_WORLD,
+  IPPROTO,
+} from '../../../enforcer/src/datapath/structs.js';
 import type { PalEvent } from '../../../enforcer/src/flows/event-decode.js';
 import { requirePrivileges } from '../../support/privileged.js';
 import { ALLOW, DENY, allowAll, endpoint, ipc, rule, table, tables } from './fixtures.js';
@@ -31,10 +36,20 @@ beforeAll(() => {
 afterAll(() => dp?.close());
 
 /** Endpoint on lo = the pod whose hook runs; tables 10 (egress) / 11 (ingress). */
-function load(egress: ReturnType<typeof table>, ingress: ReturnType<typeof table>, flags = EP_F_POLICY_READY): void {
+function load(
+  egress: ReturnType<typeof table>,
+  ingress: ReturnType<typeof table>,
+  flags = EP_F_POLICY_READY,
+): void {
   dp.applyFull(
     tables({
-      ipcache: [ipc(A, ID_A), ipc(B, ID_B), ipc(A6, ID_A), ipc(B6, ID_B), ipc('192.168.0.0', 400, 16)],
+      ipcache: [
+        ipc(A, ID_A),
+        ipc(B, ID_B),
+        ipc(A6, ID_A),
+        ipc(B6, ID_B),
+        ipc('192.168.0.0', 400, 16),
+      ],
       endpoints: [endpoint('default/ns/a', ID_A, egress.table, ingress.table, flags)],
       tables: [egress, ingress],
     }),
@@ -44,14 +59,21 @@ function load(egress: ReturnType<typeof table>, ingress: ReturnType<typeof table
 
 let sport = 20000;
 const egress = (dst: string, protocol: number, dport: number, src = A): boolean =>
-  dp.testRun('egress', frame({ src, dst, protocol, sport: sport++, dport }), { ifindex: LO }).allowed;
+  dp.testRun('egress', frame({ src, dst, protocol, sport: sport++, dport }), { ifindex: LO })
+    .allowed;
 const ingress = (src: string, protocol: number, dport: number, dst = A): boolean =>
-  dp.testRun('ingress', frame({ src, dst, protocol, sport: sport++, dport }), { ifindex: LO }).allowed;
+  dp.testRun('ingress', frame({ src, dst, protocol, sport: sport++, dport }), { ifindex: LO })
+    .allowed;
 
 describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('allows what an allow entry matches and denies the rest (default deny)', () => {
     load(
-      table(10, [rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 80 }, { verdict: ALLOW, precedence: 10, cookie: 5 })]),
+      table(10, [
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP, port: 80 },
+          { verdict: ALLOW, precedence: 10, cookie: 5 },
+        ),
+      ]),
       table(11, []),
     );
     expect(egress(B, IPPROTO.TCP, 80)).toBe(true);
@@ -65,7 +87,10 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('explicit deny entries drop with reason POLICY_DENY', () => {
     load(
       table(10, [
-        rule({ identity: ID_B, protocol: IPPROTO.TCP }, { verdict: DENY, precedence: 50, cookie: 7, flags: 8 }),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP },
+          { verdict: DENY, precedence: 50, cookie: 7, flags: 8 },
+        ),
         rule({ identity: ID_ANY }, { verdict: ALLOW, precedence: 1, cookie: 0 }),
       ]),
       allowAll(11),
@@ -80,10 +105,22 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('precedence decides between the identity and the ANY lookup, both ways', () => {
     load(
       table(10, [
-        rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 80 }, { verdict: ALLOW, precedence: 20, cookie: 1 }),
-        rule({ identity: ID_ANY, protocol: IPPROTO.TCP, port: 80 }, { verdict: DENY, precedence: 30, cookie: 2 }),
-        rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 81 }, { verdict: DENY, precedence: 20, cookie: 3 }),
-        rule({ identity: ID_ANY, protocol: IPPROTO.TCP, port: 81 }, { verdict: ALLOW, precedence: 10, cookie: 4 }),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP, port: 80 },
+          { verdict: ALLOW, precedence: 20, cookie: 1 },
+        ),
+        rule(
+          { identity: ID_ANY, protocol: IPPROTO.TCP, port: 80 },
+          { verdict: DENY, precedence: 30, cookie: 2 },
+        ),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP, port: 81 },
+          { verdict: DENY, precedence: 20, cookie: 3 },
+        ),
+        rule(
+          { identity: ID_ANY, protocol: IPPROTO.TCP, port: 81 },
+          { verdict: ALLOW, precedence: 10, cookie: 4 },
+        ),
       ]),
       allowAll(11),
     );
@@ -95,7 +132,10 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('port prefixes match ranges (8000-8007 as one /13 entry) and ipcache prefixes give identities', () => {
     load(
       table(10, [
-        rule({ identity: 400, protocol: IPPROTO.UDP, port: 8000, portBits: 13 }, { verdict: ALLOW, precedence: 5, cookie: 9 }),
+        rule(
+          { identity: 400, protocol: IPPROTO.UDP, port: 8000, portBits: 13 },
+          { verdict: ALLOW, precedence: 5, cookie: 9 },
+        ),
       ]),
       allowAll(11),
     );
@@ -122,9 +162,18 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('IPv6 (with extension headers), SCTP and ICMP go through the same lookups', () => {
     load(
       table(10, [
-        rule({ identity: ID_B, protocol: IPPROTO.SCTP, port: 9 }, { verdict: ALLOW, precedence: 5, cookie: 1 }),
-        rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 80 }, { verdict: ALLOW, precedence: 5, cookie: 1 }),
-        rule({ identity: ID_B, protocol: IPPROTO.ICMPV6 }, { verdict: ALLOW, precedence: 5, cookie: 1 }),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.SCTP, port: 9 },
+          { verdict: ALLOW, precedence: 5, cookie: 1 },
+        ),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP, port: 80 },
+          { verdict: ALLOW, precedence: 5, cookie: 1 },
+        ),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.ICMPV6 },
+          { verdict: ALLOW, precedence: 5, cookie: 1 },
+        ),
       ]),
       table(11, []),
     );
@@ -135,21 +184,47 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
     expect(egress(B6, IPPROTO.ICMPV6, 0, A6)).toBe(true);
     expect(egress(B, IPPROTO.ICMP, 0)).toBe(false);
     const ext = (dport: number) =>
-      dp.testRun('egress', frameWithExtensions({ src: A6, dst: B6, protocol: IPPROTO.TCP, sport: sport++, dport }, [0, 60, 43]), {
-        ifindex: LO,
-      }).allowed;
+      dp.testRun(
+        'egress',
+        frameWithExtensions(
+          { src: A6, dst: B6, protocol: IPPROTO.TCP, sport: sport++, dport },
+          [0, 60, 43],
+        ),
+        {
+          ifindex: LO,
+        },
+      ).allowed;
     expect(ext(80)).toBe(true);
     expect(ext(81)).toBe(false);
   });
 
   it('replies of an allowed connection pass; the same packets unsolicited do not', () => {
     load(
-      table(10, [rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 80 }, { verdict: ALLOW, precedence: 5, cookie: 1 })]),
+      table(10, [
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP, port: 80 },
+          { verdict: ALLOW, precedence: 5, cookie: 1 },
+        ),
+      ]),
       table(11, []),
     );
     const out = frame({ src: A, dst: B, protocol: IPPROTO.TCP, sport: 40001, dport: 80 });
-    const reply = frame({ src: B, dst: A, protocol: IPPROTO.TCP, sport: 80, dport: 40001, tcpFlags: 0x12 });
-    const stranger = frame({ src: B, dst: A, protocol: IPPROTO.TCP, sport: 80, dport: 40002, tcpFlags: 0x12 });
+    const reply = frame({
+      src: B,
+      dst: A,
+      protocol: IPPROTO.TCP,
+      sport: 80,
+      dport: 40001,
+      tcpFlags: 0x12,
+    });
+    const stranger = frame({
+      src: B,
+      dst: A,
+      protocol: IPPROTO.TCP,
+      sport: 80,
+      dport: 40002,
+      tcpFlags: 0x12,
+    });
     expect(dp.testRun('ingress', reply, { ifindex: LO }).allowed).toBe(false); // before the connection
     expect(dp.testRun('egress', out, { ifindex: LO }).allowed).toBe(true);
     expect(dp.testRun('ingress', reply, { ifindex: LO }).allowed).toBe(true);
@@ -161,11 +236,21 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
 
   it('a stale conntrack entry is re-checked: revoked allow drops with REVOKED', () => {
     const allow = table(10, [
-      rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 80 }, { verdict: ALLOW, precedence: 5, cookie: 1 }),
+      rule(
+        { identity: ID_B, protocol: IPPROTO.TCP, port: 80 },
+        { verdict: ALLOW, precedence: 5, cookie: 1 },
+      ),
     ]);
     load(allow, table(11, []));
     const out = frame({ src: A, dst: B, protocol: IPPROTO.TCP, sport: 40100, dport: 80 });
-    const reply = frame({ src: B, dst: A, protocol: IPPROTO.TCP, sport: 80, dport: 40100, tcpFlags: 0x10 });
+    const reply = frame({
+      src: B,
+      dst: A,
+      protocol: IPPROTO.TCP,
+      sport: 80,
+      dport: 40100,
+      tcpFlags: 0x10,
+    });
     expect(dp.testRun('egress', out, { ifindex: LO }).allowed).toBe(true);
     load(allow, table(11, [])); // same policy, new revision: still allowed after re-check
     expect(dp.testRun('ingress', reply, { ifindex: LO }).allowed).toBe(true);
@@ -179,17 +264,27 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
 
   it('non-first fragments follow the first; unknown ones drop with FRAG_UNKNOWN', () => {
     load(
-      table(10, [rule({ identity: ID_B, protocol: IPPROTO.UDP, port: 53 }, { verdict: ALLOW, precedence: 5, cookie: 1 })]),
+      table(10, [
+        rule(
+          { identity: ID_B, protocol: IPPROTO.UDP, port: 53 },
+          { verdict: ALLOW, precedence: 5, cookie: 1 },
+        ),
+      ]),
       table(11, []),
     );
-    for (const [src, dst] of [[A, B], [A6, B6]] as const) {
+    for (const [src, dst] of [
+      [A, B],
+      [A6, B6],
+    ] as const) {
       const ok = { src, dst, protocol: IPPROTO.UDP, sport: 5000, dport: 53 };
       const bad = { ...ok, dport: 54 };
       expect(dp.testRun('egress', fragment(ok, 77, 0, true), { ifindex: LO }).allowed).toBe(true);
       expect(dp.testRun('egress', fragment(ok, 77, 1, true), { ifindex: LO }).allowed).toBe(true);
       expect(dp.testRun('egress', fragment(ok, 77, 2, false), { ifindex: LO }).allowed).toBe(true);
       expect(dp.testRun('egress', fragment(bad, 78, 0, true), { ifindex: LO }).allowed).toBe(false);
-      expect(dp.testRun('egress', fragment(bad, 78, 1, false), { ifindex: LO }).allowed).toBe(false);
+      expect(dp.testRun('egress', fragment(bad, 78, 1, false), { ifindex: LO }).allowed).toBe(
+        false,
+      );
       const before = dp.dropStats().FRAG_UNKNOWN.packets;
       expect(dp.testRun('egress', fragment(ok, 79, 1, false), { ifindex: LO }).allowed).toBe(false);
       expect(dp.dropStats().FRAG_UNKNOWN.packets).toBe(before + 1n);
@@ -199,7 +294,10 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
   it('emits DENY and NEW_ALLOWED events with identities, cookie and revision; AUDIT on staged disagreement', () => {
     load(
       table(10, [
-        rule({ identity: ID_B, protocol: IPPROTO.TCP, port: 80 }, { verdict: ALLOW, precedence: 5, cookie: 11, staged: 1, stagedCookie: 12 }),
+        rule(
+          { identity: ID_B, protocol: IPPROTO.TCP, port: 80 },
+          { verdict: ALLOW, precedence: 5, cookie: 11, staged: 1, stagedCookie: 12 },
+        ),
       ]),
       table(11, []),
     );
@@ -212,7 +310,15 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
     const allowed = events.find((e) => e.type === 'NEW_ALLOWED');
     const audit = events.find((e) => e.type === 'AUDIT');
     const denied = events.find((e) => e.type === 'DENY');
-    expect(allowed).toMatchObject({ direction: 'EGRESS', srcIdentity: ID_A, dstIdentity: ID_B, cookie: 11, revision: rev, dport: 80, daddr: B });
+    expect(allowed).toMatchObject({
+      direction: 'EGRESS',
+      srcIdentity: ID_A,
+      dstIdentity: ID_B,
+      cookie: 11,
+      revision: rev,
+      dport: 80,
+      daddr: B,
+    });
     expect(audit).toMatchObject({ stagedVerdict: 'DENY', stagedCookie: 12, verdict: 'ALLOW' });
     expect(denied).toMatchObject({ dropReason: 'POLICY_DENIED', dport: 99, cookie: 0 });
     expect(ID_WORLD).toBe(1);
