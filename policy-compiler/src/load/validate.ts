@@ -59,9 +59,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function range(s: Schema): string {
   const lo = s.minimum;
   const hi = s.maximum;
-  if (lo !== undefined && hi !== undefined) return `${lo}..${hi}`;
-  if (lo !== undefined) return `>= ${lo}`;
-  return `<= ${hi}`;
+  if (lo !== undefined && hi !== undefined && !s.exclusiveMinimum && !s.exclusiveMaximum)
+    return `${lo}..${hi}`;
+  const parts: string[] = [];
+  if (lo !== undefined) parts.push(`${s.exclusiveMinimum ? '>' : '>='} ${lo}`);
+  if (hi !== undefined) parts.push(`${s.exclusiveMaximum ? '<' : '<='} ${hi}`);
+  return parts.join(' and ');
 }
 
 const programs = new Map<string, CelProgram | string>();
