@@ -296,6 +296,57 @@ describe('API (real listen on 127.0.0.1:0)', () => {
   });
 });
 
+describe('API: a slow follower', () => {
+  it('loses records beyond its buffer and is told so in its own stream', async () => {
+    const pipeline = new FlowPipeline({
+      sinks: [],
+      nodeName: 'east/node-a',
+      lostReportIntervalMs: 0,
+      ringCapacity: 0,
+    });
+    const { app, url } = await startApi({
+      ...options(pipeline),
+      logger: false,
+      port: 0,
+      maxClientBuffer: 4096,
+    });
+    try {
+      let text = '';
+      let lost: { source: string; num_events_lost: number } | undefined;
+      const req = request(`${url}/v1/flows?follow=true`, { headers: auth });
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        req.on('response', resolve);
+        req.on('error', reject);
+        req.end();
+      });
+      res.pause(); // the client stops reading
+      for (let i = 0; i < 20_000; i++) pipeline.push(flow(i % 2 === 0));
+      await pipeline.drained();
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+        const m = /\{"lost_events":\{[^}]*\}/.exec(text);
+        if (m && !lost) lost = JSON.parse(`${m[0]}}`).lost_events;
+      });
+      res.resume();
+      // Once the backlog drains, the next record carries the loss notice first.
+      for (let i = 0; i < 400 && !lost; i++) {
+        pipeline.push(flow(true));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      req.destroy();
+      expect(lost?.source).toBe('api_client');
+      const delivered = text.split('\n').filter((l) => l.startsWith('{"flow"')).length;
+      expect(lost?.num_events_lost).toBeGreaterThan(0);
+      // Everything pushed before the notice is either delivered or counted in it.
+      expect(delivered + (lost?.num_events_lost ?? 0)).toBeGreaterThanOrEqual(20_000);
+    } finally {
+      await app.close();
+      await pipeline.close();
+    }
+  });
+});
+
 describe('token file', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
