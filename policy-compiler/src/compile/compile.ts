@@ -15,7 +15,7 @@ import { allocateNumbers, type Numbering } from './allocate.js';
 import { allocate, IdentityError, type IdentityInfo } from './identities.js';
 import { buildIpcache, encodeIpcache, IpcacheLpm } from './ipcache.js';
 import { allocateCookies, classBuilder, compilePolicies, labelLookups, type PeerMatcher, type SubjectClass } from './program.js';
-import { planTable } from './tables.js';
+import { planTable, type Template } from './tables.js';
 
 /** Map sizes the compiler must fit in (defaults: bpf/include/palisade.h). */
 export interface Limits {
@@ -243,6 +243,7 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
     if (!list.includes(n)) list.push(n);
     nodeIdentities.set(a.owner, list);
   }
+  const templateCache = new Map<string, Map<string, readonly Template[]>>();
   const tables: CompiledTable[] = [];
   const tableMeta = new Map<number, TableMeta>();
   let policyEntries = 0;
@@ -255,6 +256,7 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
       program: cls.program,
       identities: identityList,
       byNumber: ids.byNumber,
+      templateCache,
       matched,
       nodeIdentities: (n) => nodeIdentities.get(n) ?? [],
     });

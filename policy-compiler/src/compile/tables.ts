@@ -173,6 +173,12 @@ export interface TableInput {
   readonly program: Program;
   readonly identities: readonly IdentityInfo[];
   readonly byNumber: ReadonlyMap<number, IdentityInfo>;
+  /**
+   * Entries per (program, peer signature), shared across the tables of one
+   * compile: tables that differ only in their exempt node or in which
+   * identities they hold evaluate each signature once.
+   */
+  readonly templateCache?: Map<string, Map<string, readonly Template[]>>;
   /** Identities each peer matcher selects (for the program's cluster), memoized by the caller. */
   readonly matched: (m: PeerMatcher) => ReadonlySet<number>;
   /** Identities of the exempt node's addresses. */
@@ -253,7 +259,7 @@ export interface CompiledTableEntries {
   readonly identitiesWithEntries: number;
 }
 
-interface Template {
+export interface Template {
   readonly prefixlen: number;
   readonly protocol: number;
   readonly port: number;
@@ -334,7 +340,7 @@ export function planTable(t: TableInput): TablePlan {
   });
   const pos = new Map(rules.map((r, i) => [r, i]));
   const refs = (rs: readonly CRule[]): string => rs.map((r) => pos.get(r)).join(',');
-  const fingerprint = [
+  const program = [
     p.direction,
     rules.map(ruleText).join(';'),
     refs(p.admin),
@@ -343,13 +349,14 @@ export function planTable(t: TableInput): TablePlan {
     p.hasAudit ? 1 : 0,
     p.isolatedBy.length > 0 ? 1 : 0,
     JSON.stringify(p.dstPorts),
-    relevant.map((n, i) => `${n}=${sigs[i]}`).join(' '),
   ].join('\n');
-  return { fingerprint, build: () => buildTable(t, rules, relevant, sigs, matching) };
+  const fingerprint = `${program}\n${relevant.map((n, i) => `${n}=${sigs[i]}`).join(' ')}`;
+  return { fingerprint, build: () => buildTable(t, program, rules, relevant, sigs, matching) };
 }
 
 function buildTable(
   t: TableInput,
+  programText: string,
   rules: readonly CRule[],
   relevant: readonly number[],
   sigs: readonly string[],
@@ -391,20 +398,27 @@ function buildTable(
 
   // ANY: needed wherever the answer is not "no entry".
   const anyOther = evaluate(p, anyPeer, 'other', 0);
-  add(
-    PAL.ID_ANY,
-    templates((out) => emitPeer({ val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER }, runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER), out), false),
-  );
+  let cache = t.templateCache?.get(programText);
+  if (cache === undefined) {
+    cache = new Map<string, readonly Template[]>();
+    t.templateCache?.set(programText, cache);
+  }
+  const anyKey = 'ANY';
+  let anyTs = cache.get(anyKey);
+  if (anyTs === undefined) {
+    anyTs = templates((out) => emitPeer({ val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER }, runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER), out), false);
+    cache.set(anyKey, anyTs);
+  }
+  add(PAL.ID_ANY, anyTs);
 
   // Identities: needed wherever the answer differs from ANY's. Identities
   // with the same signature (rules matched, node exemption, named ports) get
   // the same entries: computed once per signature.
-  const bySignature = new Map<string, Template[]>();
   let withEntries = 0;
   relevant.forEach((n, k) => {
     const id = t.byNumber.get(n) as IdentityInfo;
     const sig = sigs[k] as string;
-    let ts = bySignature.get(sig);
+    let ts = cache.get(sig);
     if (ts === undefined) {
       const ok = new Set((matching.get(n) ?? []).map((i) => rules[i] as CRule));
       const peer: Peer = {
@@ -415,7 +429,7 @@ function buildTable(
       const other = evaluate(p, peer, 'other', 0);
       const runs = runsFor(peer, (v, proto, port) => v.answer !== anyAt(proto, port).answer);
       ts = templates((out) => emitPeer({ val: other, need: other.answer !== anyOther.answer }, runs, out), true);
-      bySignature.set(sig, ts);
+      cache.set(sig, ts);
     }
     if (ts.length > 0) withEntries++;
     add(n, ts);
