@@ -104,9 +104,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 interface Decoded {
   readonly info: KindInfo;
-  readonly key: string;
   readonly value: unknown;
-  readonly loaded: LoadedObject;
 }
 
 class WorldBuilder {
@@ -460,10 +458,7 @@ class Loader {
     });
     if (!valid) return;
     try {
-      this.decode(
-        { info, key, value, loaded: this.objects[this.objects.length - 1] as LoadedObject },
-        { doc, base, cluster: cluster ?? DEFAULT_CLUSTER },
-      );
+      this.decode({ info, value }, { doc, base, cluster: cluster ?? DEFAULT_CLUSTER });
     } catch (e) {
       // A decoder bug must not take the whole run down; report it against the object.
       this.out.at(
