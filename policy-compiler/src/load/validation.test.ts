@@ -310,6 +310,22 @@ describe('kinds and apiVersions', () => {
       `w.yaml:1:1: kind: required field is missing (allowed: ${allowed}, got: nothing)`,
     ]);
   });
+  it('missing metadata, name and spec point at the object that lacks them', () => {
+    expect(lint('apiVersion: v1\nkind: Namespace\n')).toEqual([
+      'w.yaml:1:1: metadata: required field is missing',
+    ]);
+    expect(
+      lint('apiVersion: v1\nkind: Pod\nmetadata: {labels: {a: b}}\nspec: {containers: []}\n'),
+    ).toEqual([
+      'w.yaml:3:1: metadata.name: required field is missing',
+      'w.yaml:4:20: spec.containers: too few items (allowed: at least 1, got: 0)',
+    ]);
+    expect(
+      lint(
+        'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n',
+      ),
+    ).toEqual(['w.yaml:4:5: items[0].spec: required field is missing']);
+  });
   it('non-mapping documents', () => {
     expect(lint('- a\n- b\n---\njust text\n')).toEqual([
       'w.yaml:1:1: document is not an object (allowed: a mapping with apiVersion and kind, got: list of 2)',
