@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -55,6 +55,21 @@ describe('readInputs', () => {
     const w = loadWorldFromTexts(r.inputs);
     expect(w.diagnostics).toEqual([]);
     expect(w.world.namespaces.map((n) => n.name)).toEqual(['a', 'b', 'bom', 'c', 'd']);
+  });
+  it('follows symlinks to files, skips hidden entries and directory links (ConfigMap volume layout)', async () => {
+    const cm = join(dir, 'configmap');
+    await mkdir(join(cm, '..2024_01_01'), { recursive: true });
+    await writeFile(join(cm, '..2024_01_01', 'ns.yaml'), ns('cm'));
+    await symlink('..2024_01_01', join(cm, '..data'));
+    await symlink(join('..data', 'ns.yaml'), join(cm, 'ns.yaml'));
+    await symlink('nowhere.yaml', join(cm, 'broken.yaml'));
+    await symlink(cm, join(cm, 'loop'));
+    const r = await readInputs([cm]);
+    expect(r.inputs.map((i) => i.file)).toEqual([join(cm, 'ns.yaml')]);
+    expect(r.diagnostics.map((d) => `${d.file}: ${d.message}`)).toEqual([
+      `${join(cm, 'broken.yaml')}: broken symbolic link`,
+    ]);
+    await rm(cm, { recursive: true, force: true });
   });
   it('reads `-` from stdin once, and files as given', async () => {
     const stdin = Readable.from([Buffer.from(ns('from-stdin'))]);

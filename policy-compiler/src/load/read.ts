@@ -87,6 +87,11 @@ async function readStream(
   return Buffer.concat(chunks);
 }
 
+/**
+ * Collects *.yaml|*.yml|*.json below `dir` in sorted order. Hidden entries
+ * (`.git`, the `..data` links of ConfigMap volumes) are skipped; symbolic
+ * links to files are followed, links to directories are not (no loops).
+ */
 async function walk(dir: string, out: string[], diags: Diagnostic[]): Promise<void> {
   let entries;
   try {
@@ -104,9 +109,18 @@ async function walk(dir: string, out: string[], diags: Diagnostic[]): Promise<vo
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     if (out.length >= MAX_FILES) return;
+    if (e.name.startsWith('.')) continue;
     const p = join(dir, e.name);
+    const wanted = EXTENSIONS.some((x) => e.name.endsWith(x));
     if (e.isDirectory()) await walk(p, out, diags);
-    else if (e.isFile() && EXTENSIONS.some((x) => e.name.endsWith(x))) out.push(p);
+    else if (e.isFile() && wanted) out.push(p);
+    else if (e.isSymbolicLink() && wanted) {
+      try {
+        if ((await stat(p)).isFile()) out.push(p);
+      } catch {
+        diags.push(problem(p, 'PAL002', 'broken symbolic link'));
+      }
+    }
   }
 }
 
