@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { get } from 'node:http';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
 
 export interface EtcdOptions {
   readonly dataDir: string;
@@ -15,6 +14,8 @@ export interface EtcdOptions {
   readonly binary?: string;
   readonly name?: string;
   readonly startTimeoutMs?: number;
+  /** Where etcd's log goes (default: `<dataDir>.log`, next to the data dir). */
+  readonly logFile?: string;
 }
 
 export interface EtcdHandle {
@@ -59,7 +60,8 @@ export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
   const name = opts.name ?? 'palisade';
   const client = `http://127.0.0.1:${opts.clientPort}`;
   const peer = `http://127.0.0.1:${opts.peerPort}`;
-  const log = await open(join(opts.dataDir, '..', `${name}-etcd-${opts.clientPort}.log`), 'a');
+  const logFile = opts.logFile ?? `${opts.dataDir.replace(/\/+$/, '')}.log`;
+  const log = await open(logFile, 'a', 0o600);
   const child = spawn(
     opts.binary ?? '/usr/bin/etcd',
     [
@@ -89,7 +91,7 @@ export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
   };
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`etcd exited with code ${child.exitCode} (log next to ${opts.dataDir})`);
+    if (child.exitCode !== null) throw new Error(`etcd exited with code ${child.exitCode} (log: ${logFile})`);
     if (await healthy(client)) return { endpoint: client, pid, stop };
     await new Promise((r) => setTimeout(r, 100));
   }

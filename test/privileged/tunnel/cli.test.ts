@@ -3,19 +3,32 @@
  * network namespaces with a private etcd: up, status, rotate, down, clean-up
  * after a manager that died, config errors, check-cidrs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requirePrivileges } from '../../support/privileged.js';
-import { MAIN, palisade, requireBuiltCli, ROOT } from '../../cli/run-cli.js';
 import { freePort, startEtcd, type EtcdHandle } from '../../../tunnel/src/etcd-process.js';
 import { MeshStore } from '../../../tunnel/src/mesh-store.js';
 import { MeshTestbed, type TestCluster } from '../../../tunnel/src/testbed.js';
 import { isWireguardGo } from '../../../tunnel/src/wireguard-go-process.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const MAIN = resolve(ROOT, 'dist/cli/src/main.js');
+
+interface CliRun { code: number | null; stdout: string; stderr: string }
+/** The built CLI as users run it (bounded: 60 s). */
+function palisade(args: string[]): Promise<CliRun> {
+  return new Promise((done) => {
+    execFile(process.execPath, [MAIN, ...args], { cwd: ROOT, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      done({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
 
 const STREAM = join(dirname(fileURLToPath(import.meta.url)), 'seq-stream.mjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,8 +74,8 @@ function up(c: TestCluster): ChildProcess {
 }
 
 interface StatusJson { epoch: number; devices: { epoch: number }[]; peers: { cluster: string; state: string; epoch: number }[]; managerRunning: boolean }
-function status(c: TestCluster): StatusJson | null {
-  const r = palisade(['tunnel', 'status', '-c', cfgPath(c), '-o', 'json']);
+async function status(c: TestCluster): Promise<StatusJson | null> {
+  const r = await palisade(['tunnel', 'status', '-c', cfgPath(c), '-o', 'json']);
   return r.stdout.trim() ? (JSON.parse(r.stdout) as StatusJson) : null;
 }
 
@@ -70,7 +83,7 @@ const exited = (ch: ChildProcess) => new Promise<number | null>((r) => (ch.exitC
 
 beforeAll(async () => {
   requirePrivileges('root', 'netns', 'wireguard-go', 'etcd');
-  requireBuiltCli();
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first with \`npm run -s build\` (scripts/test.sh does)`);
   await tb.createUnderlay();
   for (const i of [1, 2]) clusters.push(await tb.addCluster(i));
   etcd = await startEtcd({ dataDir: join(tmp, 'etcd'), clientPort: await freePort(), peerPort: await freePort() });
@@ -80,7 +93,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const ch of children) if (ch.exitCode === null && ch.signalCode === null && ch.pid) process.kill(ch.pid, 'SIGTERM');
   for (const ch of children) await Promise.race([exited(ch), sleep(5000)]);
-  for (const c of clusters) palisade(['tunnel', 'down', '-c', cfgPath(c)]);
+  for (const c of clusters) await palisade(['tunnel', 'down', '-c', cfgPath(c)]);
   await etcd?.stop();
   await tb.cleanup();
   rmSync(tmp, { recursive: true, force: true });
@@ -91,12 +104,12 @@ describe('palisade tunnel (built CLI)', () => {
     const [a, b] = [clusters[0]!, clusters[1]!];
     up(a);
     up(b);
-    await until('both gateways see each other up', 20_000, () => {
-      const sa = status(a);
-      const sb = status(b);
+    await until('both gateways see each other up', 30_000, async () => {
+      const sa = await status(a);
+      const sb = await status(b);
       return sa?.peers.some((p) => p.cluster === b.name && p.state === 'up') && sb?.peers.some((p) => p.cluster === a.name && p.state === 'up');
     });
-    const table = palisade(['tunnel', 'status', '-c', cfgPath(a)]);
+    const table = await palisade(['tunnel', 'status', '-c', cfgPath(a)]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^PEER\s+EPOCH\s+STATE\s+ENDPOINT/m);
     expect(table.stdout).toMatch(new RegExp(`^${b.name}\\s+0\\s+up\\s+172\\.31\\.0\\.2:51820`, 'm'));
@@ -105,32 +118,33 @@ describe('palisade tunnel (built CLI)', () => {
     await until('UDP through the tunnel', 10_000, () =>
       tb.exec(a.podNs, process.execPath, [STREAM, 'probe', b.podIP, '7007', '1000'], 5000).then(() => true, () => false),
     );
-    const rot = palisade(['tunnel', 'rotate', '-c', cfgPath(a)]);
+    const rot = await palisade(['tunnel', 'rotate', '-c', cfgPath(a)]);
     expect(rot.code).toBe(0);
     expect(rot.stdout).toBe('rotation started: key epoch 1\n');
-    await until('both gateways on epoch 1 only', 20_000, () =>
-      [a, b].every((c) => {
-        const s = status(c);
-        return s && s.devices.length === 1 && s.devices[0]!.epoch === 1 && s.peers.length === 1 && s.peers[0]!.state === 'up';
-      }),
-    );
-    const down = palisade(['tunnel', 'down', '-c', cfgPath(a)]);
+    await until('both gateways on epoch 1 only', 30_000, async () => {
+      for (const c of [a, b]) {
+        const s = await status(c);
+        if (!(s && s.devices.length === 1 && s.devices[0]!.epoch === 1 && s.peers.length === 1 && s.peers[0]!.state === 'up')) return false;
+      }
+      return true;
+    });
+    const down = await palisade(['tunnel', 'down', '-c', cfgPath(a)]);
     expect(down.code).toBe(0);
     expect(await exited(managers.get(a.name)!)).toBe(0);
-    expect(palisade(['tunnel', 'status', '-c', cfgPath(a)]).code).toBe(1);
+    expect((await palisade(['tunnel', 'status', '-c', cfgPath(a)])).code).toBe(1);
     expect(await tb.exec(a.gwNs, 'ip', ['-o', 'link'])).not.toContain(a.ifaceBase);
   });
 
   it('down cleans up after a manager that died: wireguard-go by pid, store records', async () => {
     const b = clusters[1]!;
     const mgr = managers.get(b.name)!;
-    const st = status(b)!;
+    const st = (await status(b))!;
     expect(st.managerRunning).toBe(true);
     process.kill(mgr.pid!, 'SIGKILL');
     await exited(mgr);
     const wgPid = (st as unknown as { devices: { pid: number; iface: string }[] }).devices[0]!;
     expect(isWireguardGo(wgPid.pid, wgPid.iface)).toBe(true); // the data plane outlives its manager
-    const r = palisade(['tunnel', 'down', '-c', cfgPath(b)]);
+    const r = await palisade(['tunnel', 'down', '-c', cfgPath(b)]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('cleaned up');
     expect(isWireguardGo(wgPid.pid, wgPid.iface)).toBe(false);
@@ -143,10 +157,10 @@ describe('palisade tunnel (built CLI)', () => {
     expect(existsSync(join(tmp, 'state', b.name, `${b.name}.json`))).toBe(false);
   });
 
-  it('config errors name the file and field; check-cidrs reports overlaps with exit 1', () => {
+  it('config errors name the file and field; check-cidrs reports overlaps with exit 1', async () => {
     const bad = join(tmp, 'bad.yaml');
     writeFileSync(bad, stringify({ cluster: { name: 'x', podCIDRs: ['10.0.0.1/8'], gateway: { endpoint: '1.2.3.4:5' } }, netns: 'n', ifaceBase: 'w', etcd: ['http://127.0.0.1:1'], keyDir: '/k', stateDir: '/s' }));
-    const r = palisade(['tunnel', 'up', '-c', bad]);
+    const r = await palisade(['tunnel', 'up', '-c', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${bad}: cluster.podCIDRs[0]: CIDR 10.0.0.1/8 has host bits set`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -158,12 +172,12 @@ describe('palisade tunnel (built CLI)', () => {
         'apiVersion: palisade.dev/v1alpha1\nkind: Cluster\nmetadata: {name: west}\nspec: {podCIDRs: [10.20.0.0/16], serviceCIDRs: [10.96.0.0/12], nodeCIDRs: [192.168.2.0/24], gateway: {endpoint: "172.31.0.2:51820"}}',
       ].join('\n---\n'),
     );
-    const c = palisade(['tunnel', 'check-cidrs', '-f', world, '-o', 'json']);
+    const c = await palisade(['tunnel', 'check-cidrs', '-f', world, '-o', 'json']);
     expect(c.code).toBe(1);
     expect(JSON.parse(c.stdout).conflicts).toEqual([
       { a: { cluster: 'east', kind: 'service', cidr: '10.96.0.0/16' }, b: { cluster: 'west', kind: 'service', cidr: '10.96.0.0/12' }, overlap: '10.96.0.0/16' },
     ]);
-    const ok = palisade(['tunnel', 'check-cidrs', '-f', 'examples/world']);
+    const ok = await palisade(['tunnel', 'check-cidrs', '-f', 'examples/world']);
     expect(ok.code).toBe(0);
   });
 });
