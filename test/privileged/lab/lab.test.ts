@@ -217,6 +217,26 @@ describe('palisade lab', () => {
     expect(notWg).toEqual([]);
   });
 
+  it('encryption Required is enforced: without the tunnel mark the mesh flow east web -> west etl is dropped as UNENCRYPTED', async () => {
+    const tcp = (fromNs: string, ip: string): Promise<boolean> =>
+      new Promise((resolve) => {
+        const js = `const s=require('net').connect(7000,'${ip}');s.on('data',()=>process.exit(0));s.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),1500)`;
+        execFile('ip', ['netns', 'exec', fromNs, process.execPath, '-e', js], { timeout: 10_000 }, (e) => resolve(!e));
+      });
+    const addr = await new Promise<string>((resolve) =>
+      execFile('ip', ['-n', 'pl-west-analytics-etl-0', '-j', 'addr', 'show', 'dev', 'eth0'], (_e, out) => resolve((JSON.parse(String(out)) as { addr_info: { local: string }[] }[])[0]!.addr_info[0]!.local)),
+    );
+    const status = async () => JSON.parse((await cli(['lab', 'status', '-o', 'json'])).stdout) as { enforcers: { node: string; drops: Record<string, number>; attached: { pod: string }[] }[] };
+    const node = (await status()).enforcers.find((e) => e.attached.some((a) => a.pod === 'west/analytics/etl-0'))!;
+    expect(await tcp('pl-east-shop-web-0', addr)).toBe(true);
+    // the node stops translating the gateway's "decrypted" DSCP into the datapath's mark
+    await new Promise((resolve) => execFile('ip', ['netns', 'exec', `pl-${node.node.replace('-node-', '-n')}`, 'nft', 'flush', 'table', 'ip', 'pl_lab'], resolve));
+    expect(await tcp('pl-east-shop-web-0', addr)).toBe(false);
+    await new Promise((r) => setTimeout(r, 1200)); // enforcer status is written every 500 ms
+    const after = (await status()).enforcers.find((e) => e.node === node.node)!;
+    expect(after.drops['UNENCRYPTED']).toBeGreaterThan(node.drops['UNENCRYPTED'] ?? 0);
+  });
+
   it('lab down removes everything; a second lab down is fine', async () => {
     const down = await cli(['lab', 'down']);
     expect(down.code).toBe(0);
@@ -224,6 +244,20 @@ describe('palisade lab', () => {
     const again = await cli(['lab', 'down']);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('nothing to remove');
+  });
+
+  it('Ctrl-C (SIGINT) during lab up removes what it made', async () => {
+    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    up.stderr!.on('data', (d: Buffer) => (err += String(d)));
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && !err.includes('[3/6]')) await new Promise((r) => setTimeout(r, 50));
+    const s = readState()!;
+    const exited = new Promise<number | null>((r) => up.once('exit', (c) => r(c)));
+    process.kill(up.pid!, 'SIGINT');
+    expect(await exited).toBe(130);
+    expect(err).toContain('SIGINT: stopping and removing');
+    await expectNothingLeft({ ...s, ...(readState() ?? {}) });
   });
 
   it('lab down after a lab up killed with SIGKILL half-way cleans everything', async () => {
