@@ -128,8 +128,8 @@ describe('comparing the CLI answer', () => {
 });
 
 describe('enginesFrom', () => {
-  it('defaults to the reference engine and reads a list', () => {
-    expect(enginesFrom(undefined)).toEqual(['reference']);
+  it('defaults to the reference and compiled engines and reads a list', () => {
+    expect(enginesFrom(undefined)).toEqual(['reference', 'compiled']);
     expect(enginesFrom('reference, compiled')).toEqual(['reference', 'compiled']);
   });
   it('rejects an unknown engine', () => {

@@ -86,9 +86,12 @@ function stringList(file: string, obj: Record<string, unknown>, key: string): st
   return v as string[];
 }
 
-/** PALISADE_CONFORMANCE_ENGINES=reference,compiled → the engines to run every case with. */
+/** The engines every case runs with unless PALISADE_CONFORMANCE_ENGINES says otherwise (datapath needs root). */
+export const DEFAULT_ENGINES: readonly Engine[] = ['reference', 'compiled'];
+
+/** PALISADE_CONFORMANCE_ENGINES=reference,datapath → the engines to run every case with. */
 export function enginesFrom(value: string | undefined): Engine[] {
-  if (value === undefined || value.trim() === '') return ['reference'];
+  if (value === undefined || value.trim() === '') return [...DEFAULT_ENGINES];
   const list = value.split(',').map((s) => s.trim());
   for (const e of list) {
     if (!(ENGINES as readonly string[]).includes(e)) {

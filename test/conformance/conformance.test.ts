@@ -40,10 +40,11 @@ const repo = resolve(here, '..', '..');
 const cli = process.env['PALISADE_CLI'] ?? join(repo, 'dist', 'cli', 'src', 'main.js');
 const program = join(dirname(cli), 'program.js');
 const spawnAll = process.env['PALISADE_CONFORMANCE_SPAWN'] === 'all';
-// reference by default; add compiled/datapath once `matrix --engine` serves them.
+// reference and compiled by default; datapath (root) on request.
 const engines = enginesFrom(process.env['PALISADE_CONFORMANCE_ENGINES']);
-// The datapath engine loads real BPF programs per case (root, minutes); the others take seconds.
-const runTimeout = engines.includes('datapath') ? 1_800_000 : 120_000 * engines.length;
+// The datapath engine loads real BPF programs per case (root, minutes), spawning every case
+// takes minutes too; the in-process reference and compiled runs take seconds.
+const runTimeout = engines.includes('datapath') || spawnAll ? 1_800_000 : 120_000 * engines.length;
 const cases = loadCases(here);
 const known = loadKnownFailures(join(here, 'known-failures.json'), cases);
 
@@ -123,10 +124,17 @@ async function pool<T, R>(
 
 const jobs: Job[] = engines.flatMap((engine) => cases.map((c) => ({ c, engine })));
 const results = new Map<string, Run>();
-/** Jobs also run as a process: the first case of each suite (or all, see above). */
+/**
+ * Jobs also run as a process (unless all are, see above): the first case of
+ * each suite with the first engine, and the first case with every other engine.
+ */
 const spawnChecked = spawnAll
   ? []
-  : jobs.filter((j, i) => i === 0 || (jobs[i - 1] as Job).c.suite !== j.c.suite);
+  : jobs.filter((j, i) => {
+      const prev = jobs[i - 1];
+      if (j.engine === engines[0]) return prev === undefined || prev.c.suite !== j.c.suite;
+      return j.c === cases[0];
+    });
 const spawnedRuns = new Map<string, Run>();
 
 beforeAll(async () => {
@@ -142,8 +150,10 @@ beforeAll(async () => {
   }
   const built = (await import(pathToFileURL(program).href)) as BuiltProgram;
   if (typeof built.runCli !== 'function') throw new Error(`${program} does not export runCli`);
+  // The spawned processes use the second core while this one runs the cases.
+  const spawning = pool(spawnChecked, 1, runSpawned);
   for (const j of jobs) results.set(jobKey(j), await runInProcess(built, j));
-  const runs = await pool(spawnChecked, 2, runSpawned);
+  const runs = await spawning;
   spawnChecked.forEach((j, i) => spawnedRuns.set(jobKey(j), runs[i] as Run));
 }, runTimeout);
 
