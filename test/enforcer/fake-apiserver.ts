@@ -35,6 +35,13 @@ interface Collection {
   readonly watchers: Set<ServerResponse>;
 }
 
+export interface PatchLog {
+  readonly path: string;
+  readonly contentType: string;
+  readonly query: Record<string, string>;
+  readonly body: unknown;
+}
+
 export interface RequestLog {
   readonly path: string;
   readonly query: Record<string, string>;
@@ -62,6 +69,7 @@ export class FakeApiServer {
   /** Watches from a resourceVersion below this get 410 Gone. */
   private compactedRv = 0;
   readonly requests: RequestLog[] = [];
+  readonly patches: PatchLog[] = [];
   port = 0;
 
   constructor(
@@ -193,6 +201,56 @@ export class FakeApiServer {
     for (const w of c.watchers) w.write(`${JSON.stringify({ type, object: o })}\n`);
   }
 
+  /**
+   * Server-side apply of a status subresource, reduced to what the status
+   * writer uses: `status.nodes` merged as a list-map keyed by (cluster, node).
+   */
+  private patchStatus(
+    req: IncomingMessage,
+    u: URL,
+    query: Record<string, string>,
+    send: (code: number, body: unknown) => void,
+  ): void {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (raw += c));
+    req.on('end', () => {
+      const parts = u.pathname.split('/'); // '', apis, g, v, plural, name, status
+      const name = parts[parts.length - 2] as string;
+      const path = parts.slice(0, parts.length - 2).join('/');
+      let body: { status?: { nodes?: Record<string, unknown>[] } };
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        send(400, status(400, 'BadRequest', 'body is not JSON/YAML'));
+        return;
+      }
+      this.patches.push({
+        path: u.pathname,
+        contentType: String(req.headers['content-type']),
+        query,
+        body,
+      });
+      const c = this.collections.get(path);
+      const obj = c?.objects.get(`/${name}`);
+      if (!c || !obj) {
+        send(404, status(404, 'NotFound', `${name} not found`));
+        return;
+      }
+      const nodes = [
+        ...((obj.status as { nodes?: Record<string, unknown>[] } | undefined)?.nodes ?? []),
+      ];
+      for (const n of body.status?.nodes ?? []) {
+        const i = nodes.findIndex((x) => x.cluster === n.cluster && x.node === n.node);
+        if (i >= 0) nodes[i] = n;
+        else nodes.push(n);
+      }
+      const updated = { ...obj, status: { ...((obj.status as object) ?? {}), nodes } };
+      this.record(path, 'MODIFIED', updated);
+      send(200, c.objects.get(`/${name}`));
+    });
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const u = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(u.searchParams);
@@ -203,6 +261,10 @@ export class FakeApiServer {
     };
     if (this.token && req.headers.authorization !== `Bearer ${this.token}`) {
       send(401, status(401, 'Unauthorized', 'Unauthorized'));
+      return;
+    }
+    if (req.method === 'PATCH' && u.pathname.endsWith('/status')) {
+      this.patchStatus(req, u, query, send);
       return;
     }
     const c = this.collections.get(u.pathname);
