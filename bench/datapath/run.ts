@@ -5,7 +5,7 @@
  * with N policy entries (plus N ipcache entries), for each N. Measures
  * 64-byte UDP packets/s (iperf3 receiver), TCP throughput (iperf3), TCP
  * request/response latency p50/p99 and rule load time; prints JSON with
- * ratios against the no-filter baseline measured in the same run.
+ * ratios against no-filter runs interleaved with it in the same invocation.
  *
  * Run as root after a build:
  *   node dist/bench/datapath/run.js [--n 10,1000,10000,100000] [--seconds 1] [--repeat 3]
@@ -226,10 +226,8 @@ async function measure(topo: PodTopology): Promise<Measure> {
   };
 }
 
-/** Per-metric median of REPEAT runs (single runs on a 2-core machine are noisy). */
-async function measureMedian(topo: PodTopology): Promise<Measure> {
-  const runs: Measure[] = [];
-  for (let i = 0; i < REPEAT; i++) runs.push(await measure(topo));
+/** Per-metric median (single runs on a shared 2-core machine are noisy). */
+function median(runs: readonly Measure[]): Measure {
   const med = (k: keyof Measure): number | null => {
     const xs = runs
       .map((r) => r[k])
@@ -267,16 +265,34 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
 
     await measure(topo); // warm-up: first iperf3 runs are slower on a cold system
-    const none = await measureMedian(topo);
-    rows.push({ config: 'none', n: 0, loadMs: 0, ...none });
     const div = (a: number | null, b: number | null): number | null =>
       a === null || b === null || b === 0 ? null : +(a / b).toFixed(3);
-    const ratio = (m: Measure): Record<keyof Measure, number | null> => ({
-      udpPps: div(m.udpPps, none.udpPps),
-      tcpGbps: div(m.tcpGbps, none.tcpGbps),
-      rrP50Us: div(m.rrP50Us, none.rrP50Us),
-      rrP99Us: div(m.rrP99Us, none.rrP99Us),
+    const ratio = (m: Measure, base: Measure): Record<keyof Measure, number | null> => ({
+      udpPps: div(m.udpPps, base.udpPps),
+      tcpGbps: div(m.tcpGbps, base.tcpGbps),
+      rrP50Us: div(m.rrP50Us, base.rrP50Us),
+      rrP99Us: div(m.rrP99Us, base.rrP99Us),
     });
+    const baselines: Measure[] = [];
+    /**
+     * REPEAT rounds of (no filter, filter) back to back; the ratio is of the
+     * medians, so background load on the shared machine hits both sides.
+     */
+    const paired = async (
+      on: () => Promise<void>,
+      off: () => Promise<void>,
+    ): Promise<{ m: Measure; base: Measure }> => {
+      const ms: Measure[] = [];
+      const bs: Measure[] = [];
+      for (let i = 0; i < REPEAT; i++) {
+        bs.push(await measure(topo));
+        await on();
+        ms.push(await measure(topo));
+        await off();
+      }
+      baselines.push(...bs);
+      return { m: median(ms), base: median(bs) };
+    };
 
     dp = Datapath.open({ pinDir, adopt: false, sizes: { ipcache: 262144, tableEntries: 131072 } });
     child = await AttachChild.start(
@@ -293,15 +309,19 @@ async function main(): Promise<void> {
         lines.push(`-A FORWARD -s ${fillerIp(i)}/32 -p tcp --dport 9 -j DROP`);
       lines.push('-A FORWARD -j ACCEPT', 'COMMIT', '');
       writeFileSync(ipt, lines.join('\n'));
-      const iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
-      const iptM = await measureMedian(topo);
-      await topo.exec(node, 'iptables', ['-F', 'FORWARD']);
+      let iptLoad = 0;
+      const ipt2 = await paired(
+        async () => {
+          iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
+        },
+        async () => void (await topo.exec(node, 'iptables', ['-F', 'FORWARD'])),
+      );
       rows.push({
         config: 'iptables',
         n,
         loadMs: +iptLoad.toFixed(1),
-        ...iptM,
-        ratio: ratio(iptM),
+        ...ipt2.m,
+        ratio: ratio(ipt2.m, ipt2.base),
       });
 
       // nftables: one set lookup whatever n
@@ -313,33 +333,39 @@ async function main(): Promise<void> {
         `table inet palbench {\n set peers { type ipv4_addr; elements = { ${elems.join(', ')} } }\n` +
           ` chain forward_filter { type filter hook forward priority 0; policy accept; ip saddr @peers drop; }\n}\n`,
       );
-      const nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
-      const nftM = await measureMedian(topo);
-      await topo.exec(node, 'nft', ['delete', 'table', 'inet', 'palbench']);
+      let nftLoad = 0;
+      const nft2 = await paired(
+        async () => {
+          nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
+        },
+        async () => void (await topo.exec(node, 'nft', ['delete', 'table', 'inet', 'palbench'])),
+      );
       rows.push({
         config: 'nftables',
         n,
         loadMs: +nftLoad.toFixed(1),
-        ...nftM,
-        ratio: ratio(nftM),
+        ...nft2.m,
+        ratio: ratio(nft2.m, nft2.base),
       });
 
       // Palisade: n policy entries per enforced direction, n ipcache entries
       const tables = palisadeTables(n, topo.pods);
       const idx = new Map(topo.pods.map((p, i) => [`p${i}`, p.ifindex]));
       const palLoad = await timed(() => dp!.applyFull(tables, (id) => idx.get(id)));
-      await child.cmd('attach');
-      const palM = await measureMedian(topo);
-      await child.cmd('detach');
+      const pal2 = await paired(
+        () => child!.cmd('attach'),
+        () => child!.cmd('detach'),
+      );
       rows.push({
         config: 'palisade',
         n,
         loadMs: +palLoad.toFixed(1),
-        ...palM,
-        ratio: ratio(palM),
+        ...pal2.m,
+        ratio: ratio(pal2.m, pal2.base),
       });
       process.stderr.write(`[bench] n=${n} done\n`);
     }
+    rows.unshift({ config: 'none', n: 0, loadMs: 0, ...median(baselines) });
   } finally {
     child?.stop();
     dp?.close();
@@ -365,7 +391,7 @@ async function main(): Promise<void> {
           'iptables: stateless FORWARD chain, n-1 non-matching rules then the matching ACCEPT (every packet walks the chain)',
           'nftables: one set of n IPv4 elements looked up per packet',
           'palisade: tc programs on both host-side veths, tables with n entries for the enforced directions, n ipcache entries; conntrack passes established packets',
-          'ratios are against the no-filter run of the same invocation; rr = TCP request/response of 1 byte, up to 2000 round trips within the test time',
+          'ratios: each configuration ran REPEAT rounds of (no filter, filter) back to back; ratio = median(filter) / median(its no-filter runs); rr = TCP request/response of 1 byte, up to 2000 round trips within the test time',
           'null = did not complete within the time limit (see stderr); each value is the median of `repeat` runs',
         ],
         results: rows,
