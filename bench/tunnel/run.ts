@@ -27,7 +27,11 @@ const SECONDS = Number(arg('seconds', '3'));
 const SIZES = arg('sizes', '2,4,8').split(',').map(Number);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+async function until(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
@@ -38,19 +42,37 @@ async function until(what: string, timeoutMs: number, probe: () => Promise<boole
 
 function config(c: TestCluster, etcd: EtcdHandle, tmp: string): GatewayConfig {
   return {
-    cluster: c.record, netns: c.gwNs, ifaceBase: c.ifaceBase, underlayMtu: 1500, keepaliveSec: 1, leaseTtlSec: 5,
-    keyDir: join(tmp, 'keys', c.name), stateDir: join(tmp, 'state', c.name), etcdEndpoints: [etcd.endpoint], pollIntervalMs: 50,
+    cluster: c.record,
+    netns: c.gwNs,
+    ifaceBase: c.ifaceBase,
+    underlayMtu: 1500,
+    keepaliveSec: 1,
+    leaseTtlSec: 5,
+    keyDir: join(tmp, 'keys', c.name),
+    stateDir: join(tmp, 'state', c.name),
+    etcdEndpoints: [etcd.endpoint],
+    pollIntervalMs: 50,
   };
 }
 
-async function iperf(tb: MeshTestbed, from: TestCluster, to: TestCluster, udp64: boolean): Promise<number> {
-  const server = spawn('ip', ['netns', 'exec', to.podNs, 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
+async function iperf(
+  tb: MeshTestbed,
+  from: TestCluster,
+  to: TestCluster,
+  udp64: boolean,
+): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', to.podNs, 'iperf3', '-s', '-1', '-p', '5201'], {
+    stdio: 'ignore',
+  });
   try {
     await sleep(300);
     const args = ['-c', to.podIP, '-p', '5201', '-t', String(SECONDS), '-J'];
     if (udp64) args.push('-u', '-l', '64', '-b', '0');
     const out = JSON.parse(await tb.exec(from.podNs, 'iperf3', args, (SECONDS + 15) * 1000)) as {
-      end: { sum_received?: { bits_per_second: number }; sum?: { packets: number; lost_packets: number; seconds: number } };
+      end: {
+        sum_received?: { bits_per_second: number };
+        sum?: { packets: number; lost_packets: number; seconds: number };
+      };
     };
     if (udp64) {
       const s = out.end.sum!;
@@ -65,15 +87,19 @@ async function iperf(tb: MeshTestbed, from: TestCluster, to: TestCluster, udp64:
 async function allUp(gws: Gateway[], n: number, epoch?: number): Promise<boolean> {
   for (const gw of gws) {
     const st = await gw.status();
-    if (epoch !== undefined && (st.devices.length !== 1 || st.devices[0]!.epoch !== epoch)) return false;
-    const up = st.peers.filter((p) => p.lastHandshakeSec > 0 && (epoch === undefined || p.epoch === epoch));
+    if (epoch !== undefined && (st.devices.length !== 1 || st.devices[0]!.epoch !== epoch))
+      return false;
+    const up = st.peers.filter(
+      (p) => p.lastHandshakeSec > 0 && (epoch === undefined || p.epoch === epoch),
+    );
     if (new Set(up.map((p) => p.cluster)).size !== n - 1) return false;
   }
   return true;
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('bench/tunnel needs root (network namespaces, wireguard-go)');
+  if (process.getuid?.() !== 0)
+    throw new Error('bench/tunnel needs root (network namespaces, wireguard-go)');
   const tmp = mkdtempSync(join(tmpdir(), 'palisade-bench-tunnel-'));
   const tb = new MeshTestbed(`pb${process.pid.toString(36).slice(-4)}`);
   let etcd: EtcdHandle | null = null;
@@ -81,7 +107,11 @@ async function main(): Promise<void> {
   const stores: MeshStore[] = [];
   const result: Record<string, unknown> = { seconds: SECONDS };
   try {
-    etcd = await startEtcd({ dataDir: join(tmp, 'etcd'), clientPort: await freePort(), peerPort: await freePort() });
+    etcd = await startEtcd({
+      dataDir: join(tmp, 'etcd'),
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+    });
     await tb.createUnderlay();
     const max = Math.max(2, ...SIZES);
     const clusters: TestCluster[] = [];
@@ -89,13 +119,20 @@ async function main(): Promise<void> {
     const [a, b] = [clusters[0]!, clusters[1]!];
 
     // Same path without the tunnel: plain routes between the two gateways.
-    for (const [x, y] of [[a, b], [b, a]] as const) {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       await run('ip', ['netns', 'exec', x.gwNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       await run('ip', ['-n', x.gwNs, 'route', 'add', `10.${y.index}.0.0/16`, 'via', y.underlayIP]);
     }
     const plainBps = await iperf(tb, a, b, false);
     const plainPps = await iperf(tb, a, b, true);
-    for (const [x, y] of [[a, b], [b, a]] as const) await run('ip', ['-n', x.gwNs, 'route', 'del', `10.${y.index}.0.0/16`]);
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const)
+      await run('ip', ['-n', x.gwNs, 'route', 'del', `10.${y.index}.0.0/16`]);
 
     const start = async (cs: TestCluster[]): Promise<Gateway[]> => {
       const gws = cs.map((c) => {
@@ -115,8 +152,16 @@ async function main(): Promise<void> {
     await until('2-cluster mesh', 30_000, () => allUp(two, 2));
     const tunnelBps = await iperf(tb, a, b, false);
     const tunnelPps = await iperf(tb, a, b, true);
-    result['throughput'] = { plainBitsPerSecond: plainBps, tunnelBitsPerSecond: tunnelBps, ratio: tunnelBps / plainBps };
-    result['packets64'] = { plainPerSecond: plainPps, tunnelPerSecond: tunnelPps, ratio: tunnelPps / plainPps };
+    result['throughput'] = {
+      plainBitsPerSecond: plainBps,
+      tunnelBitsPerSecond: tunnelBps,
+      ratio: tunnelBps / plainBps,
+    };
+    result['packets64'] = {
+      plainPerSecond: plainPps,
+      tunnelPerSecond: tunnelPps,
+      ratio: tunnelPps / plainPps,
+    };
     await stopAll();
 
     const convergence: Record<string, unknown>[] = [];

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { parsePrefix, prefixOverlap } from './cidr.js';
 import { admitClusters, findConflicts, formatConflicts } from './cidr-conflicts.js';
 
-const c = (name: string, pod: string[], svc: string[] = [], node: string[] = []) => ({ name, podCIDRs: pod, serviceCIDRs: svc, nodeCIDRs: node });
+const c = (name: string, pod: string[], svc: string[] = [], node: string[] = []) => ({
+  name,
+  podCIDRs: pod,
+  serviceCIDRs: svc,
+  nodeCIDRs: node,
+});
 
 describe('CIDR parsing', () => {
   it('canonicalises IPv4 and IPv6 and rejects host bits', () => {
@@ -17,19 +22,25 @@ describe('CIDR parsing', () => {
 
   it('law: two prefixes overlap iff one contains the other (IPv4)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 8, max: 32 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 8, max: 32 }), (x, lx, y, ly) => {
-        const txt = (v: number, l: number) => {
-          const net = l === 0 ? 0 : (v >>> (32 - l)) << (32 - l) >>> 0;
-          return `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${l}`;
-        };
-        const a = parsePrefix(txt(x, lx));
-        const b = parsePrefix(txt(y, ly));
-        const o = prefixOverlap(a, b);
-        const shorter = Math.min(lx, ly);
-        const sameTop = shorter === 0 || (x >>> (32 - shorter)) === (y >>> (32 - shorter));
-        expect(o !== null).toBe(sameTop);
-        if (o) expect(o.length).toBe(Math.max(lx, ly));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: 8, max: 32 }),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: 8, max: 32 }),
+        (x, lx, y, ly) => {
+          const txt = (v: number, l: number) => {
+            const net = l === 0 ? 0 : ((v >>> (32 - l)) << (32 - l)) >>> 0;
+            return `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${l}`;
+          };
+          const a = parsePrefix(txt(x, lx));
+          const b = parsePrefix(txt(y, ly));
+          const o = prefixOverlap(a, b);
+          const shorter = Math.min(lx, ly);
+          const sameTop = shorter === 0 || x >>> (32 - shorter) === y >>> (32 - shorter);
+          expect(o !== null).toBe(sameTop);
+          if (o) expect(o.length).toBe(Math.max(lx, ly));
+        },
+      ),
     );
   });
 });
@@ -52,17 +63,28 @@ describe('CIDR conflicts between clusters', () => {
   });
 
   it('finds nothing in disjoint clusters and does not compare a cluster with itself', () => {
-    expect(findConflicts([c('a', ['10.1.0.0/16'], ['10.1.0.0/24']), c('b', ['10.2.0.0/16'])]).conflicts).toEqual([]);
+    expect(
+      findConflicts([c('a', ['10.1.0.0/16'], ['10.1.0.0/24']), c('b', ['10.2.0.0/16'])]).conflicts,
+    ).toEqual([]);
   });
 
   it('invalid ranges are reported, not ignored', () => {
     const r = findConflicts([c('a', ['10.1.0.1/16'])]);
-    expect(formatConflicts(r)).toEqual(['invalid: cluster a pod CIDR 10.1.0.1/16: CIDR 10.1.0.1/16 has host bits set (network is 10.1.0.0/16)']);
+    expect(formatConflicts(r)).toEqual([
+      'invalid: cluster a pod CIDR 10.1.0.1/16: CIDR 10.1.0.1/16 has host bits set (network is 10.1.0.0/16)',
+    ]);
   });
 
   it('admission is first come, first served in join order', () => {
-    const adm = admitClusters([c('a', ['10.1.0.0/16']), c('b', ['10.2.0.0/16']), c('late', ['10.2.5.0/24']), c('d', ['10.4.0.0/16'])]);
+    const adm = admitClusters([
+      c('a', ['10.1.0.0/16']),
+      c('b', ['10.2.0.0/16']),
+      c('late', ['10.2.5.0/24']),
+      c('d', ['10.4.0.0/16']),
+    ]);
     expect(adm.admitted).toEqual(['a', 'b', 'd']);
-    expect(adm.refused.map((r) => [r.cluster, r.conflicts.map((x) => `${x.a.cluster}:${x.overlap}`)])).toEqual([['late', ['b:10.2.5.0/24']]]);
+    expect(
+      adm.refused.map((r) => [r.cluster, r.conflicts.map((x) => `${x.a.cluster}:${x.overlap}`)]),
+    ).toEqual([['late', ['b:10.2.5.0/24']]]);
   });
 });

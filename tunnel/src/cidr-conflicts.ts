@@ -49,7 +49,12 @@ function ranges(c: ClusterRanges, invalid: InvalidRange[]): Parsed[] {
       try {
         out.push({ cluster: c.name, kind, cidr, prefix: parsePrefix(cidr) });
       } catch (e) {
-        invalid.push({ cluster: c.name, kind, cidr, error: e instanceof CidrError ? e.message : String(e) });
+        invalid.push({
+          cluster: c.name,
+          kind,
+          cidr,
+          error: e instanceof CidrError ? e.message : String(e),
+        });
       }
     }
   };
@@ -82,7 +87,8 @@ export function findConflicts(clusters: readonly ClusterRanges[]): ConflictRepor
   const parsed = clusters.map((c) => ranges(c, invalid));
   const conflicts: CidrConflict[] = [];
   for (let i = 0; i < clusters.length; i++) {
-    for (let j = i + 1; j < clusters.length; j++) conflicts.push(...overlaps(parsed[i] as Parsed[], parsed[j] as Parsed[]));
+    for (let j = i + 1; j < clusters.length; j++)
+      conflicts.push(...overlaps(parsed[i] as Parsed[], parsed[j] as Parsed[]));
   }
   return { conflicts, invalid };
 }
@@ -90,7 +96,11 @@ export function findConflicts(clusters: readonly ClusterRanges[]): ConflictRepor
 export interface Admission {
   readonly admitted: readonly string[];
   /** Refused clusters with the conflicts that refused them (against admitted clusters). */
-  readonly refused: ReadonlyArray<{ readonly cluster: string; readonly conflicts: readonly CidrConflict[]; readonly invalid: readonly InvalidRange[] }>;
+  readonly refused: ReadonlyArray<{
+    readonly cluster: string;
+    readonly conflicts: readonly CidrConflict[];
+    readonly invalid: readonly InvalidRange[];
+  }>;
 }
 
 /** First come, first served admission; `clusters` in join order. */
@@ -101,7 +111,8 @@ export function admitClusters(clusters: readonly ClusterRanges[]): Admission {
     const invalid: InvalidRange[] = [];
     const own = ranges(c, invalid);
     const conflicts = admitted.flatMap((a) => overlaps(a.ranges, own));
-    if (conflicts.length > 0 || invalid.length > 0) refused.push({ cluster: c.name, conflicts, invalid });
+    if (conflicts.length > 0 || invalid.length > 0)
+      refused.push({ cluster: c.name, conflicts, invalid });
     else admitted.push({ name: c.name, ranges: own });
   }
   return { admitted: admitted.map((a) => a.name), refused };
@@ -112,6 +123,8 @@ export function formatConflicts(report: ConflictReport): string[] {
   const ref = (r: RangeRef): string => `cluster ${r.cluster} ${r.kind} CIDR ${r.cidr}`;
   return [
     ...report.invalid.map((i) => `invalid: ${ref(i)}: ${i.error}`),
-    ...report.conflicts.map((c) => `conflict: ${ref(c.a)} overlaps ${ref(c.b)} (overlap ${c.overlap})`),
+    ...report.conflicts.map(
+      (c) => `conflict: ${ref(c.a)} overlaps ${ref(c.b)} (overlap ${c.overlap})`,
+    ),
   ];
 }

@@ -24,7 +24,9 @@ function v6ToBig(a: string): bigint {
   const m = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (m) {
     const v = v4ToBig(m[1] as string);
-    s = s.slice(0, -(m[1] as string).length) + `${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+    s =
+      s.slice(0, -(m[1] as string).length) +
+      `${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
   }
   const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
   const h = head ? head.split(':') : [];
@@ -46,11 +48,17 @@ export function bigintToAddress(family: 4 | 6, v: bigint): string {
   // Longest run of zero groups (length >= 2) becomes "::" (RFC 5952).
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== '0') { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (g[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === '0') j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return g.join(':');
@@ -60,7 +68,8 @@ export function bigintToAddress(family: 4 | 6, v: bigint): string {
 /** Parses `addr/len` (or a bare address as a host prefix). Host bits must be zero unless `allowHostBits`. */
 export function parsePrefix(text: string, allowHostBits = false): Prefix {
   const [addr, lenText, extra] = text.trim().split('/');
-  if (extra !== undefined || addr === undefined) throw new CidrError(`not a CIDR: ${JSON.stringify(text)}`);
+  if (extra !== undefined || addr === undefined)
+    throw new CidrError(`not a CIDR: ${JSON.stringify(text)}`);
   const { family, value } = addressToBigint(addr);
   const bits = family === 4 ? 32 : 128;
   const length = lenText === undefined ? bits : Number(lenText);
@@ -69,7 +78,9 @@ export function parsePrefix(text: string, allowHostBits = false): Prefix {
   }
   const hostMask = (1n << BigInt(bits - length)) - 1n;
   if ((value & hostMask) !== 0n && !allowHostBits) {
-    throw new CidrError(`CIDR ${text} has host bits set (network is ${bigintToAddress(family, value & ~hostMask)}/${length})`);
+    throw new CidrError(
+      `CIDR ${text} has host bits set (network is ${bigintToAddress(family, value & ~hostMask)}/${length})`,
+    );
   }
   const network = value & ~hostMask & ((1n << BigInt(bits)) - 1n);
   return { family, network, length, text: `${bigintToAddress(family, network)}/${length}` };

@@ -22,8 +22,29 @@ export class ConfigError extends Error {
 
 type Obj = Record<string, unknown>;
 
-const KNOWN = new Set(['cluster', 'netns', 'ifaceBase', 'etcd', 'keyDir', 'stateDir', 'underlayMtu', 'mtu', 'keepaliveSec', 'leaseTtlSec', 'rotateEverySec', 'addresses', 'callTimeoutMs']);
-const CLUSTER_KNOWN = new Set(['name', 'labels', 'podCIDRs', 'serviceCIDRs', 'nodeCIDRs', 'gateway']);
+const KNOWN = new Set([
+  'cluster',
+  'netns',
+  'ifaceBase',
+  'etcd',
+  'keyDir',
+  'stateDir',
+  'underlayMtu',
+  'mtu',
+  'keepaliveSec',
+  'leaseTtlSec',
+  'rotateEverySec',
+  'addresses',
+  'callTimeoutMs',
+]);
+const CLUSTER_KNOWN = new Set([
+  'name',
+  'labels',
+  'podCIDRs',
+  'serviceCIDRs',
+  'nodeCIDRs',
+  'gateway',
+]);
 
 export function parseGatewayConfig(text: string, file: string): GatewayConfig {
   let doc: unknown;
@@ -35,18 +56,28 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
   const fail = (path: string, what: string): never => {
     throw new ConfigError(`${file}: ${path}: ${what}`);
   };
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('(root)', 'must be a mapping');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    fail('(root)', 'must be a mapping');
   const d = doc as Obj;
-  for (const k of Object.keys(d)) if (!KNOWN.has(k)) fail(k, `unknown field (allowed: ${[...KNOWN].join(', ')})`);
+  for (const k of Object.keys(d))
+    if (!KNOWN.has(k)) fail(k, `unknown field (allowed: ${[...KNOWN].join(', ')})`);
   const str = (o: Obj, k: string, path: string): string => {
     const v = o[k];
     if (typeof v !== 'string' || v === '') fail(path, 'required, a non-empty string');
     return v as string;
   };
-  const int = (o: Obj, k: string, path: string, dflt: number | undefined, min: number, max: number): number | undefined => {
+  const int = (
+    o: Obj,
+    k: string,
+    path: string,
+    dflt: number | undefined,
+    min: number,
+    max: number,
+  ): number | undefined => {
     const v = o[k];
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `an integer from ${min} to ${max}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      fail(path, `an integer from ${min} to ${max}`);
     return v as number;
   };
   const cidrs = (o: Obj, k: string, path: string): string[] => {
@@ -62,9 +93,15 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
     });
   };
   const c = d['cluster'];
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) fail('cluster', 'required, a mapping (name, podCIDRs, serviceCIDRs, nodeCIDRs, gateway.endpoint)');
+  if (typeof c !== 'object' || c === null || Array.isArray(c))
+    fail(
+      'cluster',
+      'required, a mapping (name, podCIDRs, serviceCIDRs, nodeCIDRs, gateway.endpoint)',
+    );
   const co = c as Obj;
-  for (const k of Object.keys(co)) if (!CLUSTER_KNOWN.has(k)) fail(`cluster.${k}`, `unknown field (allowed: ${[...CLUSTER_KNOWN].join(', ')})`);
+  for (const k of Object.keys(co))
+    if (!CLUSTER_KNOWN.has(k))
+      fail(`cluster.${k}`, `unknown field (allowed: ${[...CLUSTER_KNOWN].join(', ')})`);
   const name = str(co, 'name', 'cluster.name');
   try {
     checkClusterName(name);
@@ -72,13 +109,25 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
     fail('cluster.name', (e as Error).message);
   }
   const labels = (co['labels'] ?? {}) as Obj;
-  if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) fail('cluster.labels', 'a mapping of strings');
+  if (
+    typeof labels !== 'object' ||
+    Array.isArray(labels) ||
+    Object.values(labels).some((v) => typeof v !== 'string')
+  )
+    fail('cluster.labels', 'a mapping of strings');
   const gw = co['gateway'] as Obj | undefined;
-  if (typeof gw !== 'object' || gw === null) fail('cluster.gateway', 'required: {endpoint: address:port}');
+  if (typeof gw !== 'object' || gw === null)
+    fail('cluster.gateway', 'required: {endpoint: address:port}');
   const endpoint = str(gw as Obj, 'endpoint', 'cluster.gateway.endpoint');
-  if (!/^(?:\[[0-9a-fA-F:.]+\]|\d+\.\d+\.\d+\.\d+):\d{1,5}$/.test(endpoint)) fail('cluster.gateway.endpoint', 'address:port (IPv6 as [addr]:port)');
+  if (!/^(?:\[[0-9a-fA-F:.]+\]|\d+\.\d+\.\d+\.\d+):\d{1,5}$/.test(endpoint))
+    fail('cluster.gateway.endpoint', 'address:port (IPv6 as [addr]:port)');
   const etcd = d['etcd'];
-  if (!Array.isArray(etcd) || etcd.length === 0 || etcd.some((e) => typeof e !== 'string' || !/^https?:\/\/[^/]+$/.test(e))) fail('etcd', 'required, a list of endpoints like http://127.0.0.1:2379');
+  if (
+    !Array.isArray(etcd) ||
+    etcd.length === 0 ||
+    etcd.some((e) => typeof e !== 'string' || !/^https?:\/\/[^/]+$/.test(e))
+  )
+    fail('etcd', 'required, a list of endpoints like http://127.0.0.1:2379');
   const addresses = d['addresses'] === undefined ? [] : (d['addresses'] as unknown[]);
   if (!Array.isArray(addresses)) fail('addresses', 'a list of address/len');
   const addrs = addresses.map((a, i) => {
@@ -91,9 +140,17 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
     return a as string;
   });
   const ifaceBase = str(d, 'ifaceBase', 'ifaceBase');
-  if (!/^[A-Za-z0-9_.-]{1,14}$/.test(ifaceBase)) fail('ifaceBase', '1-14 characters of letters, digits, _ . -');
+  if (!/^[A-Za-z0-9_.-]{1,14}$/.test(ifaceBase))
+    fail('ifaceBase', '1-14 characters of letters, digits, _ . -');
   const mtu = int(d, 'mtu', 'mtu', undefined, 1280, 65535);
-  const rotateEverySec = int(d, 'rotateEverySec', 'rotateEverySec', 0, 0, 10 * 365 * 86400) as number;
+  const rotateEverySec = int(
+    d,
+    'rotateEverySec',
+    'rotateEverySec',
+    0,
+    0,
+    10 * 365 * 86400,
+  ) as number;
   const callTimeoutMs = int(d, 'callTimeoutMs', 'callTimeoutMs', undefined, 100, 60_000);
   return {
     cluster: {

@@ -71,7 +71,16 @@ export function parseWgDump(text: string): DeviceState {
   const peers: PeerState[] = lines.slice(1).map((l) => {
     const f = l.split('\t');
     if (f.length < 8) throw new UapiError('wg show dump: malformed peer line');
-    const [pub, psk, endpoint, allowed, hs, rx, tx, ka] = f as [string, string, string, string, string, string, string, string];
+    const [pub, psk, endpoint, allowed, hs, rx, tx, ka] = f as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     return {
       publicKey: hexToKey(keyToHex(pub, 'peer public key'), 'peer public key'),
       hasPresharedKey: psk !== '(none)',
@@ -104,7 +113,9 @@ export class WgToolControl implements WireGuardControl {
   ) {}
 
   private wg(args: string[]): Promise<string> {
-    return this.netns ? run('ip', ['netns', 'exec', this.netns, 'wg', ...args], this.timeoutMs) : run('wg', args, this.timeoutMs);
+    return this.netns
+      ? run('ip', ['netns', 'exec', this.netns, 'wg', ...args], this.timeoutMs)
+      : run('wg', args, this.timeoutMs);
   }
 
   async get(): Promise<DeviceState> {
@@ -126,7 +137,8 @@ export class WgToolControl implements WireGuardControl {
       if (cfg.replacePeers) {
         const cur = await this.get();
         const keep = new Set((cfg.peers ?? []).map((p) => p.publicKey));
-        for (const p of cur.peers) if (!keep.has(p.publicKey)) args.push('peer', p.publicKey, 'remove');
+        for (const p of cur.peers)
+          if (!keep.has(p.publicKey)) args.push('peer', p.publicKey, 'remove');
       }
       let i = 0;
       for (const p of cfg.peers ?? []) {
@@ -136,10 +148,14 @@ export class WgToolControl implements WireGuardControl {
           continue;
         }
         if (p.presharedKey !== undefined) {
-          args.push('preshared-key', p.presharedKey === null ? '/dev/null' : await secretFile(`psk${i++}`, p.presharedKey));
+          args.push(
+            'preshared-key',
+            p.presharedKey === null ? '/dev/null' : await secretFile(`psk${i++}`, p.presharedKey),
+          );
         }
         if (p.endpoint !== undefined) args.push('endpoint', p.endpoint);
-        if (p.persistentKeepalive !== undefined) args.push('persistent-keepalive', String(p.persistentKeepalive || 'off'));
+        if (p.persistentKeepalive !== undefined)
+          args.push('persistent-keepalive', String(p.persistentKeepalive || 'off'));
         if (p.allowedIPs !== undefined) {
           // `wg set ... allowed-ips` always replaces the list; merge when asked to add.
           let list = [...p.allowedIPs];
@@ -170,7 +186,8 @@ function onPath(cmd: string): boolean {
 /** Which backend this host can run, and why. The kernel module wins when loaded. */
 export function detectBackend(): BackendDetection {
   const kernel = existsSync('/sys/module/wireguard');
-  if (kernel && onPath('wg')) return { backend: 'kernel', reason: 'kernel module wireguard is loaded and wg is on PATH' };
+  if (kernel && onPath('wg'))
+    return { backend: 'kernel', reason: 'kernel module wireguard is loaded and wg is on PATH' };
   if (onPath('wireguard-go')) {
     return {
       backend: 'userspace',
@@ -179,7 +196,10 @@ export function detectBackend(): BackendDetection {
         : 'kernel module wireguard is not loaded (/sys/module/wireguard absent); using wireguard-go',
     };
   }
-  return { backend: 'none', reason: 'neither the wireguard kernel module (with wg) nor wireguard-go is available' };
+  return {
+    backend: 'none',
+    reason: 'neither the wireguard kernel module (with wg) nor wireguard-go is available',
+  };
 }
 
 /**
@@ -187,11 +207,16 @@ export function detectBackend(): BackendDetection {
  * (UAPI's update_only silently ignores unknown keys; an operator's typo
  * should not pass for success).
  */
-export async function updatePeer(control: WireGuardControl, peer: Omit<PeerConfig, 'updateOnly' | 'remove'>): Promise<void> {
+export async function updatePeer(
+  control: WireGuardControl,
+  peer: Omit<PeerConfig, 'updateOnly' | 'remove'>,
+): Promise<void> {
   encodeSet({ peers: [peer] });
   const cur = await control.get();
   if (!cur.peers.some((p) => p.publicKey === peer.publicKey)) {
-    throw new UapiError(`peer ${peer.publicKey} is not configured on ${control.iface} (known: ${cur.peers.length} peers); nothing changed`);
+    throw new UapiError(
+      `peer ${peer.publicKey} is not configured on ${control.iface} (known: ${cur.peers.length} peers); nothing changed`,
+    );
   }
   await control.set({ peers: [{ ...peer, updateOnly: true }] });
 }

@@ -16,7 +16,8 @@ function canonicalSet(list: readonly string[]): string {
 export function diffDevice(cur: DeviceState, want: DevicePlan): DeviceConfig | null {
   const peers: PeerConfig[] = [];
   const wantKeys = new Set(want.peers.map((p) => p.publicKey));
-  for (const p of cur.peers) if (!wantKeys.has(p.publicKey)) peers.push({ publicKey: p.publicKey, remove: true });
+  for (const p of cur.peers)
+    if (!wantKeys.has(p.publicKey)) peers.push({ publicKey: p.publicKey, remove: true });
   for (const w of want.peers) {
     const c = cur.peers.find((p) => p.publicKey === w.publicKey);
     if (!c) {
@@ -30,11 +31,23 @@ export function diffDevice(cur: DeviceState, want: DevicePlan): DeviceConfig | n
       });
       continue;
     }
-    const change: { -readonly [K in keyof PeerConfig]: PeerConfig[K] } = { publicKey: w.publicKey, updateOnly: true };
+    const change: { -readonly [K in keyof PeerConfig]: PeerConfig[K] } = {
+      publicKey: w.publicKey,
+      updateOnly: true,
+    };
     let changed = false;
-    if (c.endpoint !== w.endpoint) { change.endpoint = w.endpoint; changed = true; }
-    if (c.persistentKeepalive !== w.keepaliveSec) { change.persistentKeepalive = w.keepaliveSec; changed = true; }
-    if (!c.hasPresharedKey) { change.presharedKey = w.presharedKey; changed = true; }
+    if (c.endpoint !== w.endpoint) {
+      change.endpoint = w.endpoint;
+      changed = true;
+    }
+    if (c.persistentKeepalive !== w.keepaliveSec) {
+      change.persistentKeepalive = w.keepaliveSec;
+      changed = true;
+    }
+    if (!c.hasPresharedKey) {
+      change.presharedKey = w.presharedKey;
+      changed = true;
+    }
     if (canonicalSet(c.allowedIPs) !== canonicalSet(w.allowedIPs)) {
       change.replaceAllowedIPs = true;
       change.allowedIPs = w.allowedIPs;
@@ -62,12 +75,16 @@ export interface RouteChange {
  * Route changes: `replace` moves a route to another device in one atomic
  * kernel operation (no window without a route); deletes come last.
  */
-export function diffRoutes(cur: readonly RoutePlan[] | readonly { dst: string; iface: string }[], want: readonly RoutePlan[]): RouteChange[] {
+export function diffRoutes(
+  cur: readonly RoutePlan[] | readonly { dst: string; iface: string }[],
+  want: readonly RoutePlan[],
+): RouteChange[] {
   const key = (dst: string): string => parsePrefix(dst, true).text;
   const have = new Map(cur.map((r) => [key(r.dst), r.iface]));
   const wanted = new Map(want.map((r) => [key(r.dst), r.iface]));
   const out: RouteChange[] = [];
-  for (const [dst, iface] of wanted) if (have.get(dst) !== iface) out.push({ op: 'replace', dst, iface });
+  for (const [dst, iface] of wanted)
+    if (have.get(dst) !== iface) out.push({ op: 'replace', dst, iface });
   for (const [dst, iface] of have) if (!wanted.has(dst)) out.push({ op: 'delete', dst, iface });
   return out;
 }

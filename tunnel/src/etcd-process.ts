@@ -31,7 +31,9 @@ export function freePort(): Promise<number> {
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => {
       const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+      s.close(() =>
+        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -44,7 +46,10 @@ function healthy(endpoint: string): Promise<boolean> {
       res.on('end', () => resolve(res.statusCode === 200 && body.includes('true')));
     });
     req.on('error', () => resolve(false));
-    req.on('timeout', () => { req.destroy(); resolve(false); });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -52,7 +57,10 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => { clearTimeout(t); resolve(true); });
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
   });
 }
 
@@ -65,16 +73,26 @@ export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
   const child = spawn(
     opts.binary ?? '/usr/bin/etcd',
     [
-      '--name', name,
-      '--data-dir', opts.dataDir,
-      '--listen-client-urls', client,
-      '--advertise-client-urls', client,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `${name}=${peer}`,
-      '--initial-cluster-state', 'new',
-      '--logger', 'zap',
-      '--log-outputs', 'stderr',
+      '--name',
+      name,
+      '--data-dir',
+      opts.dataDir,
+      '--listen-client-urls',
+      client,
+      '--advertise-client-urls',
+      client,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `${name}=${peer}`,
+      '--initial-cluster-state',
+      'new',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      'stderr',
     ],
     { stdio: ['ignore', log.fd, log.fd] },
   );
@@ -91,7 +109,8 @@ export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
   };
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`etcd exited with code ${child.exitCode} (log: ${logFile})`);
+    if (child.exitCode !== null)
+      throw new Error(`etcd exited with code ${child.exitCode} (log: ${logFile})`);
     if (await healthy(client)) return { endpoint: client, pid, stop };
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -10,15 +10,39 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatConflicts, type Admission } from './cidr-conflicts.js';
-import { UapiControl, WgToolControl, detectBackend, type BackendDetection, type WireGuardControl } from './control.js';
+import {
+  UapiControl,
+  WgToolControl,
+  detectBackend,
+  type BackendDetection,
+  type WireGuardControl,
+} from './control.js';
 import { diffDevice, diffRoutes } from './diff.js';
 import { classify, observe, type PeerHealth, type PeerObservation } from './health.js';
 import { generateKeyPair, publicKeyOf, readPrivateKeyFile, writePrivateKeyFile } from './keys.js';
-import { MeshStore, checkClusterName, type ClusterRecord, type GatewayRecord, type MeshSnapshot } from './mesh-store.js';
+import {
+  MeshStore,
+  checkClusterName,
+  type ClusterRecord,
+  type GatewayRecord,
+  type MeshSnapshot,
+} from './mesh-store.js';
 import { TunnelMetrics } from './metrics.js';
 import { NetnsIp } from './netns-ip.js';
-import { epochSlot, planGateway, type DevicePlan, type GatewayPlan, type Member, type OwnKey } from './plan.js';
-import { checkIfaceName, isWireguardGo, startWireguardGo, stopWireguardGo } from './wireguard-go-process.js';
+import {
+  epochSlot,
+  planGateway,
+  type DevicePlan,
+  type GatewayPlan,
+  type Member,
+  type OwnKey,
+} from './plan.js';
+import {
+  checkIfaceName,
+  isWireguardGo,
+  startWireguardGo,
+  stopWireguardGo,
+} from './wireguard-go-process.js';
 
 export interface GatewayConfig {
   readonly cluster: ClusterRecord;
@@ -66,7 +90,13 @@ export interface GatewayStatus {
   readonly cluster: string;
   readonly backend: BackendDetection;
   readonly epoch: number;
-  readonly devices: readonly { readonly iface: string; readonly epoch: number; readonly pid: number | null; readonly listenPort: number; readonly mtu: number }[];
+  readonly devices: readonly {
+    readonly iface: string;
+    readonly epoch: number;
+    readonly pid: number | null;
+    readonly listenPort: number;
+    readonly mtu: number;
+  }[];
   readonly peers: readonly PeerStatus[];
   readonly refused: Admission['refused'];
   /** Unreadable mesh store records (their last good version stays in use). */
@@ -82,7 +112,10 @@ interface StateFile {
 
 function parseEndpoint(ep: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(ep);
-  if (!m) throw new Error(`cluster gateway.endpoint ${JSON.stringify(ep)}: expected address:port ([v6]:port)`);
+  if (!m)
+    throw new Error(
+      `cluster gateway.endpoint ${JSON.stringify(ep)}: expected address:port ([v6]:port)`,
+    );
   return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
 }
 
@@ -94,7 +127,10 @@ export class Gateway {
   private readonly store: MeshStore;
   private readonly ownsStore: boolean;
   private ownKeys = new Map<number, OwnKey>();
-  private devices = new Map<string, { pid: number | null; epoch: number; control: WireGuardControl; mtu: number }>();
+  private devices = new Map<
+    string,
+    { pid: number | null; epoch: number; control: WireGuardControl; mtu: number }
+  >();
   private snapshot: MeshSnapshot = { epoch: 0, epochStartedAtMs: 0, members: [], errors: [] };
   private createdAtMs = Date.now();
   private lastGood = new Map<string, Member>();
@@ -114,9 +150,15 @@ export class Gateway {
     metrics?: TunnelMetrics,
   ) {
     checkClusterName(config.cluster.name);
-    if (config.ifaceBase.length > 14) throw new Error(`ifaceBase ${JSON.stringify(config.ifaceBase)}: at most 14 characters (a suffix a/b is added)`);
+    if (config.ifaceBase.length > 14)
+      throw new Error(
+        `ifaceBase ${JSON.stringify(config.ifaceBase)}: at most 14 characters (a suffix a/b is added)`,
+      );
     checkIfaceName(`${config.ifaceBase}a`);
-    if (!config.cluster.gateway) throw new Error(`cluster ${config.cluster.name}: spec.gateway.endpoint is required for a gateway`);
+    if (!config.cluster.gateway)
+      throw new Error(
+        `cluster ${config.cluster.name}: spec.gateway.endpoint is required for a gateway`,
+      );
     this.endpoint = parseEndpoint(config.cluster.gateway.endpoint);
     this.ipn = new NetnsIp(config.netns, config.callTimeoutMs);
     this.store = store ?? MeshStore.connect(config.etcdEndpoints);
@@ -165,8 +207,10 @@ export class Gateway {
 
   /** Brings the gateway up and keeps it converging until down() or detach(). */
   async up(): Promise<void> {
-    if (this.backend.backend === 'none') throw new Error(`no WireGuard implementation: ${this.backend.reason}`);
-    if (!(await this.ipn.exists())) throw new Error(`network namespace ${this.config.netns} does not exist`);
+    if (this.backend.backend === 'none')
+      throw new Error(`no WireGuard implementation: ${this.backend.reason}`);
+    if (!(await this.ipn.exists()))
+      throw new Error(`network namespace ${this.config.netns} does not exist`);
     await mkdir(this.config.stateDir, { recursive: true, mode: 0o700 });
     await mkdir(this.config.keyDir, { recursive: true, mode: 0o700 });
     const snap = await this.store.snapshot();
@@ -180,20 +224,33 @@ export class Gateway {
       local: this.name,
       localEndpointHost: this.endpoint.host,
       meshEpoch: snap.epoch,
-      members: [...others, this.selfMember(snap.epoch, self?.joinRevision ?? Number.MAX_SAFE_INTEGER)],
+      members: [
+        ...others,
+        this.selfMember(snap.epoch, self?.joinRevision ?? Number.MAX_SAFE_INTEGER),
+      ],
       ownKeys: [...this.ownKeys.values()],
       handshaken: new Map(),
       options: this.options(),
     });
     if (!probe.selfAdmitted) {
       const mine = probe.admission.refused.find((r) => r.cluster === this.name);
-      const lines = formatConflicts({ conflicts: mine?.conflicts ?? [], invalid: mine?.invalid ?? [] });
-      throw new JoinRefusedError(`cluster ${this.name} refused: its CIDRs overlap members of the mesh; nothing was routed\n${lines.join('\n')}`, probe.admission);
+      const lines = formatConflicts({
+        conflicts: mine?.conflicts ?? [],
+        invalid: mine?.invalid ?? [],
+      });
+      throw new JoinRefusedError(
+        `cluster ${this.name} refused: its CIDRs overlap members of the mesh; nothing was routed\n${lines.join('\n')}`,
+        probe.admission,
+      );
     }
     await this.adoptState();
     await this.ipn.enableForwarding();
     this.running = true;
-    await this.store.join(this.clusterRecord(), this.gatewayRecord(snap.epoch), this.config.leaseTtlSec);
+    await this.store.join(
+      this.clusterRecord(),
+      this.gatewayRecord(snap.epoch),
+      this.config.leaseTtlSec,
+    );
     this.snapshot = await this.store.snapshot();
     await this.reconcileNow();
     this.stopWatch = await this.store.watch((s) => {
@@ -206,19 +263,46 @@ export class Gateway {
 
   private clusterRecord(): ClusterRecord {
     const c = this.config.cluster;
-    return { name: c.name, labels: c.labels, podCIDRs: c.podCIDRs, serviceCIDRs: c.serviceCIDRs, nodeCIDRs: c.nodeCIDRs, gateway: c.gateway };
+    return {
+      name: c.name,
+      labels: c.labels,
+      podCIDRs: c.podCIDRs,
+      serviceCIDRs: c.serviceCIDRs,
+      nodeCIDRs: c.nodeCIDRs,
+      gateway: c.gateway,
+    };
   }
 
   private gatewayRecord(epochHint: number): GatewayRecord {
     const keys = this.plan
-      ? this.plan.devices.map((d) => ({ epoch: d.epoch, publicKey: d.publicKey, port: d.listenPort }))
-      : [...this.ownKeys.values()].filter((k) => k.epoch >= epochHint - 1).map((k) => ({ epoch: k.epoch, publicKey: k.publicKey, port: epochSlot(this.options(), k.epoch).port }));
-    return { endpointHost: this.endpoint.host, keys: keys.sort((a, b) => a.epoch - b.epoch), routesEpoch: this.plan?.routesEpoch ?? epochHint };
+      ? this.plan.devices.map((d) => ({
+          epoch: d.epoch,
+          publicKey: d.publicKey,
+          port: d.listenPort,
+        }))
+      : [...this.ownKeys.values()]
+          .filter((k) => k.epoch >= epochHint - 1)
+          .map((k) => ({
+            epoch: k.epoch,
+            publicKey: k.publicKey,
+            port: epochSlot(this.options(), k.epoch).port,
+          }));
+    return {
+      endpointHost: this.endpoint.host,
+      keys: keys.sort((a, b) => a.epoch - b.epoch),
+      routesEpoch: this.plan?.routesEpoch ?? epochHint,
+    };
   }
 
   private selfMember(epoch: number, joinRevision: number): Member {
     const g = this.gatewayRecord(epoch);
-    return { ...this.clusterRecord(), endpointHost: g.endpointHost, keys: g.keys, routesEpoch: g.routesEpoch, joinRevision };
+    return {
+      ...this.clusterRecord(),
+      endpointHost: g.endpointHost,
+      keys: g.keys,
+      routesEpoch: g.routesEpoch,
+      joinRevision,
+    };
   }
 
   /** Takes over devices a previous manager left running (so a manager restart does not drop traffic). */
@@ -232,8 +316,17 @@ export class Gateway {
       return;
     }
     for (const [iface, d] of Object.entries(st.devices ?? {})) {
-      const live = this.backend.backend === 'kernel' ? await this.ipn.linkExists(iface) : d.pid !== null && isWireguardGo(d.pid, iface);
-      if (live) this.devices.set(iface, { pid: d.pid, epoch: d.epoch, control: this.control(iface), mtu: (await this.ipn.linkMtu(iface)) ?? 0 });
+      const live =
+        this.backend.backend === 'kernel'
+          ? await this.ipn.linkExists(iface)
+          : d.pid !== null && isWireguardGo(d.pid, iface);
+      if (live)
+        this.devices.set(iface, {
+          pid: d.pid,
+          epoch: d.epoch,
+          control: this.control(iface),
+          mtu: (await this.ipn.linkMtu(iface)) ?? 0,
+        });
     }
   }
 
@@ -253,13 +346,19 @@ export class Gateway {
 
   /** Queues one reconcile; concurrent triggers collapse into the chain. */
   reconcile(): Promise<void> {
-    this.chain = this.chain.then(() => (this.running ? this.reconcileNow() : undefined)).catch(() => undefined);
+    this.chain = this.chain
+      .then(() => (this.running ? this.reconcileNow() : undefined))
+      .catch(() => undefined);
     return this.chain;
   }
 
   private membersFromSnapshot(): Member[] {
     // A record that became unreadable keeps its last good version: bad input never tears down a working peer.
-    const bad = new Set(this.snapshot.errors.map((e) => e.split(': ')[0]?.split('/')[3]).filter((x): x is string => !!x));
+    const bad = new Set(
+      this.snapshot.errors
+        .map((e) => e.split(': ')[0]?.split('/')[3])
+        .filter((x): x is string => !!x),
+    );
     const out = new Map<string, Member>();
     for (const m of this.snapshot.members) {
       out.set(m.name, m);
@@ -278,7 +377,8 @@ export class Gateway {
       const epoch = this.snapshot.epoch;
       await this.ensureKey(epoch);
       const members = this.membersFromSnapshot();
-      const selfRev = members.find((m) => m.name === this.name)?.joinRevision ?? Number.MAX_SAFE_INTEGER;
+      const selfRev =
+        members.find((m) => m.name === this.name)?.joinRevision ?? Number.MAX_SAFE_INTEGER;
       const all = [...members.filter((m) => m.name !== this.name), this.selfMember(epoch, selfRev)];
       await this.observeHealth();
       const plan = planGateway({
@@ -318,14 +418,22 @@ export class Gateway {
       await this.removeDevice(d.iface, dev.epoch);
       dev = undefined;
     }
-    const alive = dev && (this.backend.backend === 'kernel' ? await this.ipn.linkExists(d.iface) : dev.pid !== null && isWireguardGo(dev.pid, d.iface));
+    const alive =
+      dev &&
+      (this.backend.backend === 'kernel'
+        ? await this.ipn.linkExists(d.iface)
+        : dev.pid !== null && isWireguardGo(dev.pid, d.iface));
     if (!dev || !alive) {
       // Missing or died (crash, kill): start it again; peers reconnect by themselves.
       let pid: number | null = null;
       if (this.backend.backend === 'kernel') {
         await this.ipn.ip(['link', 'add', 'dev', d.iface, 'type', 'wireguard']);
       } else {
-        pid = await startWireguardGo(this.config.netns, d.iface, join(this.config.stateDir, `${d.iface}.log`));
+        pid = await startWireguardGo(
+          this.config.netns,
+          d.iface,
+          join(this.config.stateDir, `${d.iface}.log`),
+        );
       }
       dev = { pid, epoch: d.epoch, control: this.control(d.iface), mtu: 0 };
       this.devices.set(d.iface, dev);
@@ -371,7 +479,11 @@ export class Gateway {
   private async writeStatusFile(): Promise<void> {
     const st = this.currentStatus();
     const tmp = `${this.statusFilePath()}.tmp`;
-    await writeFile(tmp, JSON.stringify({ observedAtMs: Date.now(), managerPid: process.pid, ...st }, null, 2), { mode: 0o600 });
+    await writeFile(
+      tmp,
+      JSON.stringify({ observedAtMs: Date.now(), managerPid: process.pid, ...st }, null, 2),
+      { mode: 0o600 },
+    );
     await rename(tmp, this.statusFilePath());
   }
 
@@ -383,8 +495,13 @@ export class Gateway {
   }
 
   private clusterOfKey(publicKey: string, epoch: number): string | null {
-    for (const m of this.lastGood.values()) if (m.keys.some((k) => k.epoch === epoch && k.publicKey === publicKey)) return m.name;
-    return this.plan?.devices.find((d) => d.epoch === epoch)?.peers.find((p) => p.publicKey === publicKey)?.cluster ?? null;
+    for (const m of this.lastGood.values())
+      if (m.keys.some((k) => k.epoch === epoch && k.publicKey === publicKey)) return m.name;
+    return (
+      this.plan?.devices
+        .find((d) => d.epoch === epoch)
+        ?.peers.find((p) => p.publicKey === publicKey)?.cluster ?? null
+    );
   }
 
   private peerStatuses: PeerStatus[] = [];
@@ -405,8 +522,24 @@ export class Gateway {
     for (const [iface, d] of this.devices) {
       const peers = this.plan?.devices.find((p) => p.iface === iface)?.peers ?? [];
       if (peers.length === 0) continue;
-      await d.control.set({ peers: peers.map((p) => ({ publicKey: p.publicKey, updateOnly: true, persistentKeepalive: 0 })) }).catch(() => undefined);
-      await d.control.set({ peers: peers.map((p) => ({ publicKey: p.publicKey, updateOnly: true, persistentKeepalive: p.keepaliveSec })) }).catch(() => undefined);
+      await d.control
+        .set({
+          peers: peers.map((p) => ({
+            publicKey: p.publicKey,
+            updateOnly: true,
+            persistentKeepalive: 0,
+          })),
+        })
+        .catch(() => undefined);
+      await d.control
+        .set({
+          peers: peers.map((p) => ({
+            publicKey: p.publicKey,
+            updateOnly: true,
+            persistentKeepalive: p.keepaliveSec,
+          })),
+        })
+        .catch(() => undefined);
     }
   }
 
@@ -418,14 +551,20 @@ export class Gateway {
       if (!st) continue;
       const hs = new Set<string>();
       for (const p of st.peers) {
-        const cluster = this.clusterOfKey(p.publicKey, d.epoch) ?? this.plan?.devices.find((x) => x.iface === iface)?.peers.find((x) => x.publicKey === p.publicKey)?.cluster;
+        const cluster =
+          this.clusterOfKey(p.publicKey, d.epoch) ??
+          this.plan?.devices
+            .find((x) => x.iface === iface)
+            ?.peers.find((x) => x.publicKey === p.publicKey)?.cluster;
         const key = `${iface}/${p.publicKey}`;
         const o = observe(this.obs.get(key), p, now);
         this.obs.set(key, o);
         const h = classify(o, this.config.keepaliveSec, now);
         if (p.lastHandshakeSec > 0 && cluster) hs.add(cluster);
         if (!cluster) continue;
-        const published = this.lastGood.get(cluster)?.keys.find((k) => k.epoch === d.epoch)?.publicKey;
+        const published = this.lastGood
+          .get(cluster)
+          ?.keys.find((k) => k.epoch === d.epoch)?.publicKey;
         out.push({
           ...h,
           cluster,
@@ -438,7 +577,13 @@ export class Gateway {
           lastHandshakeSec: p.lastHandshakeSec,
           keyMismatch: published !== undefined && published !== p.publicKey,
         });
-        this.metrics.record(key, { cluster, txBytes: p.txBytes, rxBytes: p.rxBytes, lastHandshakeSec: p.lastHandshakeSec, up: h.state === 'up' });
+        this.metrics.record(key, {
+          cluster,
+          txBytes: p.txBytes,
+          rxBytes: p.rxBytes,
+          lastHandshakeSec: p.lastHandshakeSec,
+          up: h.state === 'up',
+        });
       }
       this.handshaken.set(d.epoch, hs);
     }
@@ -456,7 +601,13 @@ export class Gateway {
       cluster: this.name,
       backend: this.backend,
       epoch: this.snapshot.epoch,
-      devices: [...this.devices].map(([iface, d]) => ({ iface, epoch: d.epoch, pid: d.pid, listenPort: epochSlot(this.options(), d.epoch).port, mtu: d.mtu })),
+      devices: [...this.devices].map(([iface, d]) => ({
+        iface,
+        epoch: d.epoch,
+        pid: d.pid,
+        listenPort: epochSlot(this.options(), d.epoch).port,
+        mtu: d.mtu,
+      })),
       peers: this.peerStatuses,
       refused: this.plan?.admission.refused ?? [],
       storeErrors: this.snapshot.errors,
@@ -483,7 +634,8 @@ export class Gateway {
     await this.stopLoops();
     await this.store.leave();
     for (const [iface, d] of [...this.devices]) {
-      for (const r of await this.ipn.routes(iface).catch(() => [])) await this.ipn.deleteRoute(r.dst, iface).catch(() => undefined);
+      for (const r of await this.ipn.routes(iface).catch(() => []))
+        await this.ipn.deleteRoute(r.dst, iface).catch(() => undefined);
       await this.removeDevice(iface, d.epoch);
     }
     await rm(this.statePath(), { force: true });
@@ -503,4 +655,3 @@ export class Gateway {
     return [...this.devices.values()].map((d) => d.pid).filter((p): p is number => p !== null);
   }
 }
-

@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { classify, observe } from './health.js';
 import type { PeerState } from './uapi-protocol.js';
 
-const peer = (rx: number, tx: number, hs: number): PeerState => ({ publicKey: 'k', hasPresharedKey: true, endpoint: null, lastHandshakeSec: hs, rxBytes: rx, txBytes: tx, persistentKeepalive: 2, allowedIPs: [] });
+const peer = (rx: number, tx: number, hs: number): PeerState => ({
+  publicKey: 'k',
+  hasPresharedKey: true,
+  endpoint: null,
+  lastHandshakeSec: hs,
+  rxBytes: rx,
+  txBytes: tx,
+  persistentKeepalive: 2,
+  allowedIPs: [],
+});
 const T0 = 1_700_000_000_000;
 
 describe('peer health', () => {
@@ -26,7 +35,11 @@ describe('peer health', () => {
     let o = observe(undefined, peer(0, 148, 0), T0);
     expect(classify(o, 1, T0 + 5000)).toMatchObject({ state: 'down', handshakeFailing: false });
     o = observe(o, peer(0, 444, 0), T0 + 11_000);
-    expect(classify(o, 1, T0 + 11_000)).toMatchObject({ state: 'down', handshakeFailing: true, handshakeAgeSec: null });
+    expect(classify(o, 1, T0 + 11_000)).toMatchObject({
+      state: 'down',
+      handshakeFailing: true,
+      handshakeAgeSec: null,
+    });
     const idle = observe(undefined, peer(0, 0, 0), T0);
     expect(classify(idle, 1, T0 + 60_000).handshakeFailing).toBe(false);
   });

@@ -34,8 +34,13 @@ export interface PeerHealth {
   readonly silentForSec: number | null;
 }
 
-export function observe(prev: PeerObservation | undefined, p: PeerState, nowMs: number): PeerObservation {
-  const grew = prev === undefined ? p.rxBytes > 0 && p.lastHandshakeSec > 0 : p.rxBytes > prev.rxBytes;
+export function observe(
+  prev: PeerObservation | undefined,
+  p: PeerState,
+  nowMs: number,
+): PeerObservation {
+  const grew =
+    prev === undefined ? p.rxBytes > 0 && p.lastHandshakeSec > 0 : p.rxBytes > prev.rxBytes;
   return {
     firstSeenMs: prev?.firstSeenMs ?? nowMs,
     lastRxChangeMs: grew ? nowMs : (prev?.lastRxChangeMs ?? null),
@@ -47,14 +52,22 @@ export function observe(prev: PeerObservation | undefined, p: PeerState, nowMs: 
 
 export function classify(o: PeerObservation, keepaliveSec: number, nowMs: number): PeerHealth {
   const k = Math.max(keepaliveSec, 1) * 1000;
-  const handshakeAgeSec = o.lastHandshakeSec > 0 ? Math.max(0, nowMs / 1000 - o.lastHandshakeSec) : null;
+  const handshakeAgeSec =
+    o.lastHandshakeSec > 0 ? Math.max(0, nowMs / 1000 - o.lastHandshakeSec) : null;
   const silentMs = o.lastRxChangeMs === null ? null : nowMs - o.lastRxChangeMs;
   // Initiations are retried every 5 s (REKEY_TIMEOUT): after two retries and 3 K, it is not a blip.
-  const handshakeFailing = o.lastHandshakeSec === 0 && o.txBytes > 0 && nowMs - o.firstSeenMs > Math.max(3 * k, 10_000);
+  const handshakeFailing =
+    o.lastHandshakeSec === 0 && o.txBytes > 0 && nowMs - o.firstSeenMs > Math.max(3 * k, 10_000);
   let state: PeerHealthState;
-  if (handshakeAgeSec === null || handshakeAgeSec > REJECT_AFTER_TIME_SEC || silentMs === null) state = 'down';
+  if (handshakeAgeSec === null || handshakeAgeSec > REJECT_AFTER_TIME_SEC || silentMs === null)
+    state = 'down';
   else if (silentMs <= 1.5 * k) state = 'up';
   else if (silentMs <= 2.5 * k) state = 'stale';
   else state = 'down';
-  return { state, handshakeFailing, handshakeAgeSec, silentForSec: silentMs === null ? null : silentMs / 1000 };
+  return {
+    state,
+    handshakeFailing,
+    handshakeAgeSec,
+    silentForSec: silentMs === null ? null : silentMs / 1000,
+  };
 }

@@ -24,7 +24,9 @@ describe('keys', () => {
   it('public keys are byte-identical to `wg pubkey` of our private key', () => {
     for (let i = 0; i < 5; i++) {
       const kp = generateKeyPair();
-      const wg = execFileSync('wg', ['pubkey'], { input: `${kp.privateKey.reveal()}\n` }).toString().trim();
+      const wg = execFileSync('wg', ['pubkey'], { input: `${kp.privateKey.reveal()}\n` })
+        .toString()
+        .trim();
       expect(kp.publicKey).toBe(wg);
     }
   });
@@ -38,7 +40,9 @@ describe('keys', () => {
 
   it('publicKeyOf agrees with `wg pubkey` for a key made by `wg genkey`', () => {
     const priv = execFileSync('wg', ['genkey']).toString().trim();
-    const pub = execFileSync('wg', ['pubkey'], { input: `${priv}\n` }).toString().trim();
+    const pub = execFileSync('wg', ['pubkey'], { input: `${priv}\n` })
+      .toString()
+      .trim();
     expect(publicKeyOf(new Secret(priv))).toBe(pub);
   });
 
@@ -66,7 +70,9 @@ describe('keys', () => {
   it('hex round trip and malformed keys name the field, not the value', () => {
     const kp = generateKeyPair();
     expect(hexToKey(keyToHex(kp.publicKey))).toBe(kp.publicKey);
-    expect(() => decodeKey('abc', 'peer B public key')).toThrow(/peer B public key: not a WireGuard key/);
+    expect(() => decodeKey('abc', 'peer B public key')).toThrow(
+      /peer B public key: not a WireGuard key/,
+    );
     expect(() => decodeKey(`${kp.publicKey.slice(0, 42)}B=`, 'k')).toThrow(/not a WireGuard key/);
     expect(() => hexToKey('zz')).toThrow(/64 lowercase hex/);
   });

@@ -61,7 +61,11 @@ function clamp(raw: Buffer): Buffer {
 }
 
 function privateKeyObject(raw: Buffer): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+  return createPrivateKey({
+    key: Buffer.concat([PKCS8_PREFIX, raw]),
+    format: 'der',
+    type: 'pkcs8',
+  });
 }
 
 function publicKeyObject(raw: Buffer): KeyObject {
@@ -93,14 +97,19 @@ export function generatePresharedKey(): Secret<string> {
  * whenever either key rotates. (It adds per-pair separation, not post-quantum
  * strength: see docs/tunnel.md.)
  */
-export function pairPresharedKey(ownPrivate: Secret<string>, peerPublic: PublicKey): Secret<string> {
+export function pairPresharedKey(
+  ownPrivate: Secret<string>,
+  peerPublic: PublicKey,
+): Secret<string> {
   const priv = privateKeyObject(decodeKey(ownPrivate.reveal(), 'private key'));
   const peerRaw = decodeKey(peerPublic, 'peer public key');
   const shared = diffieHellman({ privateKey: priv, publicKey: publicKeyObject(peerRaw) });
   const own = Buffer.from(publicKeyOf(ownPrivate), 'base64');
   const [a, b] = Buffer.compare(own, peerRaw) <= 0 ? [own, peerRaw] : [peerRaw, own];
   const salt = createHash('sha256').update(a).update(b).digest();
-  const psk = Buffer.from(hkdfSync('sha256', shared, salt, 'palisade wireguard pair psk v1', KEY_BYTES));
+  const psk = Buffer.from(
+    hkdfSync('sha256', shared, salt, 'palisade wireguard pair psk v1', KEY_BYTES),
+  );
   return new Secret(psk.toString('base64'));
 }
 

@@ -44,15 +44,23 @@ export interface MeshSnapshot {
 
 export { checkClusterName };
 
-function parseMember(name: string, cluster: unknown, gateway: unknown, joinRevision: number): Member {
+function parseMember(
+  name: string,
+  cluster: unknown,
+  gateway: unknown,
+  joinRevision: number,
+): Member {
   const c = cluster as ClusterRecord;
   const g = gateway as GatewayRecord;
   const strs = (v: unknown, f: string): string[] => {
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`${f} must be a list of strings`);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      throw new Error(`${f} must be a list of strings`);
     return v as string[];
   };
-  if (typeof c !== 'object' || c === null || c.name !== name) throw new Error('cluster record: name does not match its key');
-  if (typeof g !== 'object' || g === null || typeof g.endpointHost !== 'string') throw new Error('gateway record: endpointHost missing');
+  if (typeof c !== 'object' || c === null || c.name !== name)
+    throw new Error('cluster record: name does not match its key');
+  if (typeof g !== 'object' || g === null || typeof g.endpointHost !== 'string')
+    throw new Error('gateway record: endpointHost missing');
   if (!Array.isArray(g.keys)) throw new Error('gateway record: keys must be a list');
   return {
     name,
@@ -62,8 +70,13 @@ function parseMember(name: string, cluster: unknown, gateway: unknown, joinRevis
     nodeCIDRs: strs(c.nodeCIDRs, 'nodeCIDRs'),
     endpointHost: g.endpointHost,
     keys: g.keys.map((k, i) => {
-      if (!Number.isInteger(k.epoch) || !Number.isInteger(k.port)) throw new Error(`gateway record: keys[${i}] needs integer epoch and port`);
-      return { epoch: k.epoch, port: k.port, publicKey: parsePublicKey(k.publicKey, `gateway record keys[${i}].publicKey`) };
+      if (!Number.isInteger(k.epoch) || !Number.isInteger(k.port))
+        throw new Error(`gateway record: keys[${i}] needs integer epoch and port`);
+      return {
+        epoch: k.epoch,
+        port: k.port,
+        publicKey: parsePublicKey(k.publicKey, `gateway record keys[${i}].publicKey`),
+      };
     }),
     routesEpoch: Number.isInteger(g.routesEpoch) ? g.routesEpoch : 0,
     joinRevision,
@@ -78,7 +91,13 @@ export class MeshStore {
   private constructor(readonly client: Etcd3) {}
 
   static connect(endpoints: readonly string[], timeoutMs = 3000): MeshStore {
-    return new MeshStore(new Etcd3({ hosts: [...endpoints], dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) }));
+    return new MeshStore(
+      new Etcd3({
+        hosts: [...endpoints],
+        dialTimeout: timeoutMs,
+        defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }),
+      }),
+    );
   }
 
   /** Publishes our records under a fresh lease, re-granted if it is ever lost. */
@@ -107,7 +126,9 @@ export class MeshStore {
   async updateGateway(gateway: GatewayRecord): Promise<void> {
     if (!this.own || !this.lease) throw new Error('mesh store: not joined');
     this.own = { ...this.own, gateway };
-    await this.lease.put(`${CLUSTERS}${this.own.cluster.name}/gateway`).value(JSON.stringify(gateway));
+    await this.lease
+      .put(`${CLUSTERS}${this.own.cluster.name}/gateway`)
+      .value(JSON.stringify(gateway));
   }
 
   /** Stops keeping our records alive without deleting them (they age out after the TTL). */
@@ -166,7 +187,10 @@ export class MeshStore {
     }
     const n = Number(rec.epoch ?? 0);
     const t = Number(rec.startedAtMs ?? 0);
-    return { epoch: Number.isInteger(n) && n >= 0 ? n : 0, startedAtMs: Number.isFinite(t) ? t : 0 };
+    return {
+      epoch: Number.isInteger(n) && n >= 0 ? n : 0,
+      startedAtMs: Number.isFinite(t) ? t : 0,
+    };
   }
 
   async epoch(): Promise<number> {
@@ -218,7 +242,9 @@ export class MeshStore {
 
   async policies(): Promise<Map<string, unknown>> {
     const all = await this.client.getAll().prefix(POLICIES).strings();
-    return new Map(Object.entries(all).map(([k, v]) => [k.slice(POLICIES.length), JSON.parse(v) as unknown]));
+    return new Map(
+      Object.entries(all).map(([k, v]) => [k.slice(POLICIES.length), JSON.parse(v) as unknown]),
+    );
   }
 
   async deletePolicy(name: string): Promise<void> {

@@ -21,10 +21,30 @@ export class TunnelMetrics {
   constructor(registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
-    this.sent = new Counter({ name: 'wireguard_sent_bytes_total', help: 'Bytes sent to the peer cluster gateway.', labelNames: ['peer_cluster'], registers });
-    this.received = new Counter({ name: 'wireguard_received_bytes_total', help: 'Bytes received from the peer cluster gateway.', labelNames: ['peer_cluster'], registers });
-    this.handshake = new Gauge({ name: 'wireguard_latest_handshake_seconds', help: 'Unix time of the latest handshake with the peer cluster (0 = never).', labelNames: ['peer_cluster'], registers });
-    this.up = new Gauge({ name: 'palisade_tunnel_peer_up', help: '1 when the tunnel to the peer cluster is up.', labelNames: ['peer_cluster'], registers });
+    this.sent = new Counter({
+      name: 'wireguard_sent_bytes_total',
+      help: 'Bytes sent to the peer cluster gateway.',
+      labelNames: ['peer_cluster'],
+      registers,
+    });
+    this.received = new Counter({
+      name: 'wireguard_received_bytes_total',
+      help: 'Bytes received from the peer cluster gateway.',
+      labelNames: ['peer_cluster'],
+      registers,
+    });
+    this.handshake = new Gauge({
+      name: 'wireguard_latest_handshake_seconds',
+      help: 'Unix time of the latest handshake with the peer cluster (0 = never).',
+      labelNames: ['peer_cluster'],
+      registers,
+    });
+    this.up = new Gauge({
+      name: 'palisade_tunnel_peer_up',
+      help: '1 when the tunnel to the peer cluster is up.',
+      labelNames: ['peer_cluster'],
+      registers,
+    });
   }
 
   /** `deviceKey` identifies the counter source (iface + peer key) so a reset counter is not a negative delta. */

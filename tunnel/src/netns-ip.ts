@@ -9,7 +9,9 @@ export function run(cmd: string, args: readonly string[], timeoutMs = 5000): Pro
   return new Promise((resolve, reject) => {
     execFile(cmd, [...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) {
-        const why = (err as { killed?: boolean }).killed ? `no answer within ${timeoutMs} ms` : String(stderr).trim() || err.message;
+        const why = (err as { killed?: boolean }).killed
+          ? `no answer within ${timeoutMs} ms`
+          : String(stderr).trim() || err.message;
         reject(new CommandError(`${cmd} ${args.join(' ')}: ${why}`));
       } else resolve(String(stdout));
     });
@@ -32,7 +34,10 @@ export class NetnsIp {
   }
 
   async linkExists(iface: string): Promise<boolean> {
-    return this.ip(['link', 'show', 'dev', iface]).then(() => true, () => false);
+    return this.ip(['link', 'show', 'dev', iface]).then(
+      () => true,
+      () => false,
+    );
   }
 
   async linkMtu(iface: string): Promise<number | null> {
@@ -60,7 +65,12 @@ export class NetnsIp {
     for (const fam of ['-4', '-6']) {
       const text = await this.ip([fam, '-j', 'route', 'show', 'dev', iface]).catch(() => '[]');
       for (const r of JSON.parse(text || '[]') as { dst?: string; type?: string }[]) {
-        if (r.dst && r.dst !== 'default' && !r.dst.startsWith('fe80:') && (r.type === undefined || r.type === 'unicast')) {
+        if (
+          r.dst &&
+          r.dst !== 'default' &&
+          !r.dst.startsWith('fe80:') &&
+          (r.type === undefined || r.type === 'unicast')
+        ) {
           out.push({ dst: r.dst, iface });
         }
       }
@@ -78,7 +88,15 @@ export class NetnsIp {
 
   /** The gateway routes between its pods and the tunnel. */
   async enableForwarding(): Promise<void> {
-    await run('ip', ['netns', 'exec', this.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], this.timeoutMs);
-    await run('ip', ['netns', 'exec', this.netns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'], this.timeoutMs);
+    await run(
+      'ip',
+      ['netns', 'exec', this.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'],
+      this.timeoutMs,
+    );
+    await run(
+      'ip',
+      ['netns', 'exec', this.netns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'],
+      this.timeoutMs,
+    );
   }
 }

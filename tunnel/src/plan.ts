@@ -98,7 +98,10 @@ export interface GatewayPlan {
 }
 
 /** Device name and port of an epoch: two alternating slots. */
-export function epochSlot(o: Pick<PlanOptions, 'ifaceBase' | 'basePort'>, epoch: number): { iface: string; port: number } {
+export function epochSlot(
+  o: Pick<PlanOptions, 'ifaceBase' | 'basePort'>,
+  epoch: number,
+): { iface: string; port: number } {
   const odd = epoch % 2 === 1;
   return { iface: `${o.ifaceBase}${odd ? 'b' : 'a'}`, port: o.basePort + (odd ? 1 : 0) };
 }
@@ -119,12 +122,16 @@ export function routedCIDRs(m: ClusterRanges): string[] {
 
 export function planGateway(input: PlanInput): GatewayPlan {
   const { local, meshEpoch, options } = input;
-  const ordered = [...input.members].sort((a, b) => a.joinRevision - b.joinRevision || a.name.localeCompare(b.name));
+  const ordered = [...input.members].sort(
+    (a, b) => a.joinRevision - b.joinRevision || a.name.localeCompare(b.name),
+  );
   const admission = admitClusters(ordered);
   const admitted = new Set(admission.admitted);
   const selfAdmitted = admitted.has(local);
   const peers = selfAdmitted
-    ? ordered.filter((m) => m.name !== local && admitted.has(m.name)).sort((a, b) => a.name.localeCompare(b.name))
+    ? ordered
+        .filter((m) => m.name !== local && admitted.has(m.name))
+        .sort((a, b) => a.name.localeCompare(b.name))
     : [];
   const mtu = options.mtu ?? tunnelMtu(options.underlayMtu, input.localEndpointHost);
 
@@ -132,12 +139,18 @@ export function planGateway(input: PlanInput): GatewayPlan {
   const ownByEpoch = new Map(input.ownKeys.map((k) => [k.epoch, k]));
   const current = ownByEpoch.get(meshEpoch);
   const previous = ownByEpoch.get(meshEpoch - 1);
-  const keyOf = (m: Member, epoch: number): GatewayKey | undefined => m.keys.find((k) => k.epoch === epoch);
-  const hs = (epoch: number, cluster: string): boolean => input.handshaken.get(epoch)?.has(cluster) ?? false;
+  const keyOf = (m: Member, epoch: number): GatewayKey | undefined =>
+    m.keys.find((k) => k.epoch === epoch);
+  const hs = (epoch: number, cluster: string): boolean =>
+    input.handshaken.get(epoch)?.has(cluster) ?? false;
 
   const routeEpoch = new Map<string, number>();
   for (const m of peers) {
-    if (current && keyOf(m, meshEpoch) && (hs(meshEpoch, m.name) || !previous || !keyOf(m, meshEpoch - 1))) {
+    if (
+      current &&
+      keyOf(m, meshEpoch) &&
+      (hs(meshEpoch, m.name) || !previous || !keyOf(m, meshEpoch - 1))
+    ) {
       routeEpoch.set(m.name, meshEpoch);
     } else if (previous && keyOf(m, meshEpoch - 1)) {
       routeEpoch.set(m.name, meshEpoch - 1);
@@ -148,7 +161,8 @@ export function planGateway(input: PlanInput): GatewayPlan {
   const usesPrevious = [...routeEpoch.values()].some((e) => e === meshEpoch - 1);
   const previousNeeded =
     previous !== undefined &&
-    (usesPrevious || peers.some((m) => keyOf(m, meshEpoch - 1) !== undefined && m.routesEpoch < meshEpoch));
+    (usesPrevious ||
+      peers.some((m) => keyOf(m, meshEpoch - 1) !== undefined && m.routesEpoch < meshEpoch));
 
   const device = (own: OwnKey): DevicePlan => {
     const slot = epochSlot(options, own.epoch);

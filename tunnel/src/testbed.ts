@@ -42,25 +42,62 @@ export class MeshTestbed {
   async createUnderlay(): Promise<void> {
     await this.ns(this.underlay);
     // The underlay is IPv4 only: no IPv6 link-local chatter next to the tunnel traffic.
-    for (const k of ['all', 'default']) await run('ip', ['netns', 'exec', this.underlay, 'sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
+    for (const k of ['all', 'default'])
+      await run('ip', [
+        'netns',
+        'exec',
+        this.underlay,
+        'sysctl',
+        '-qw',
+        `net.ipv6.conf.${k}.disable_ipv6=1`,
+      ]);
     await run('ip', ['-n', this.underlay, 'link', 'add', 'br0', 'type', 'bridge']);
     await run('ip', ['-n', this.underlay, 'link', 'set', 'br0', 'up']);
   }
 
   /** Adds cluster i (1-based); `podCIDR` overrides the default to make conflicts. */
-  async addCluster(i: number, opts: { podCIDR?: string; name?: string } = {}): Promise<TestCluster> {
+  async addCluster(
+    i: number,
+    opts: { podCIDR?: string; name?: string } = {},
+  ): Promise<TestCluster> {
     const gwNs = await this.ns(`${this.prefix}-g${i}`);
     const podNs = await this.ns(`${this.prefix}-p${i}`);
     const u = (a: string[]) => run('ip', ['-n', this.underlay, ...a]);
     const g = (a: string[]) => run('ip', ['-n', gwNs, ...a]);
     const p = (a: string[]) => run('ip', ['-n', podNs, ...a]);
-    await run('ip', ['link', 'add', `${this.prefix}u${i}`, 'netns', this.underlay, 'type', 'veth', 'peer', 'name', `${this.prefix}e${i}`, 'netns', gwNs]);
+    await run('ip', [
+      'link',
+      'add',
+      `${this.prefix}u${i}`,
+      'netns',
+      this.underlay,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `${this.prefix}e${i}`,
+      'netns',
+      gwNs,
+    ]);
     await u(['link', 'set', `${this.prefix}u${i}`, 'master', 'br0', 'up']);
     await g(['link', 'set', `${this.prefix}e${i}`, 'name', 'eth0']);
     await run('ip', ['netns', 'exec', gwNs, 'sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=1']);
     await g(['addr', 'add', `172.31.0.${i}/24`, 'dev', 'eth0']);
     await g(['link', 'set', 'eth0', 'up']);
-    await run('ip', ['link', 'add', `${this.prefix}q${i}`, 'netns', gwNs, 'type', 'veth', 'peer', 'name', `${this.prefix}r${i}`, 'netns', podNs]);
+    await run('ip', [
+      'link',
+      'add',
+      `${this.prefix}q${i}`,
+      'netns',
+      gwNs,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `${this.prefix}r${i}`,
+      'netns',
+      podNs,
+    ]);
     await g(['link', 'set', `${this.prefix}q${i}`, 'name', 'pod0']);
     await g(['addr', 'add', `10.${i}.1.1/24`, 'dev', 'pod0']);
     await g(['link', 'set', 'pod0', 'up']);
@@ -93,6 +130,7 @@ export class MeshTestbed {
   }
 
   async cleanup(): Promise<void> {
-    for (const ns of this.namespaces.splice(0).reverse()) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    for (const ns of this.namespaces.splice(0).reverse())
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
   }
 }

@@ -13,7 +13,11 @@ export function uapiSocketPath(iface: string, dir = UAPI_DIR): string {
   return `${dir}/${iface}.sock`;
 }
 
-export function uapiRequest(socketPath: string, request: string, timeoutMs: number): Promise<string> {
+export function uapiRequest(
+  socketPath: string,
+  request: string,
+  timeoutMs: number,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -35,14 +39,18 @@ export function uapiRequest(socketPath: string, request: string, timeoutMs: numb
     sock.on('data', (d: Buffer) => {
       chunks.push(d);
       size += d.length;
-      if (size > MAX_ANSWER) return finish(new UapiError(`UAPI ${socketPath}: answer larger than ${MAX_ANSWER} bytes`));
+      if (size > MAX_ANSWER)
+        return finish(new UapiError(`UAPI ${socketPath}: answer larger than ${MAX_ANSWER} bytes`));
       const text = Buffer.concat(chunks).toString('utf8');
       if (/(?:^|\n)errno=-?\d+\n\n$/.test(text)) finish(null, text);
     });
     sock.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
       if (/(?:^|\n)errno=-?\d+\n/.test(text)) finish(null, text);
-      else finish(new UapiError(`UAPI ${socketPath}: connection closed before the answer was complete`));
+      else
+        finish(
+          new UapiError(`UAPI ${socketPath}: connection closed before the answer was complete`),
+        );
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       const why =

@@ -12,7 +12,14 @@ describe('UAPI protocol', () => {
       privateKey: a.privateKey,
       listenPort: 51820,
       peers: [
-        { publicKey: b.publicKey, updateOnly: true, endpoint: '10.0.0.2:51820', persistentKeepalive: 2, replaceAllowedIPs: true, allowedIPs: ['10.2.0.0/16', 'fd00:2::/64'] },
+        {
+          publicKey: b.publicKey,
+          updateOnly: true,
+          endpoint: '10.0.0.2:51820',
+          persistentKeepalive: 2,
+          replaceAllowedIPs: true,
+          allowedIPs: ['10.2.0.0/16', 'fd00:2::/64'],
+        },
         { publicKey: a.publicKey, remove: true },
       ],
     });
@@ -37,9 +44,15 @@ describe('UAPI protocol', () => {
   });
 
   it('rejects bad input before anything is sent', () => {
-    expect(() => encodeSet({ peers: [{ publicKey: 'nope' }] })).toThrow(/peer public key: not a WireGuard key/);
-    expect(() => encodeSet({ peers: [{ publicKey: b.publicKey, endpoint: 'host:1' }] })).toThrow(/not address:port/);
-    expect(() => encodeSet({ peers: [{ publicKey: b.publicKey, allowedIPs: ['10.0.0.1/8'] }] })).toThrow(/host bits set/);
+    expect(() => encodeSet({ peers: [{ publicKey: 'nope' }] })).toThrow(
+      /peer public key: not a WireGuard key/,
+    );
+    expect(() => encodeSet({ peers: [{ publicKey: b.publicKey, endpoint: 'host:1' }] })).toThrow(
+      /not address:port/,
+    );
+    expect(() =>
+      encodeSet({ peers: [{ publicKey: b.publicKey, allowedIPs: ['10.0.0.1/8'] }] }),
+    ).toThrow(/host bits set/);
     expect(() => encodeSet({ listenPort: 70000 })).toThrow(/not a port/);
   });
 
@@ -66,14 +79,30 @@ describe('UAPI protocol', () => {
     expect(s.listenPort).toBe(51820);
     expect(s.privateKey?.reveal()).toBe(a.privateKey.reveal());
     expect(s.peers).toEqual([
-      { publicKey: b.publicKey, hasPresharedKey: false, endpoint: '10.0.0.2:51820', lastHandshakeSec: 1700000000, txBytes: 148, rxBytes: 92, persistentKeepalive: 2, allowedIPs: ['10.2.0.0/16', 'fd00:2::/64'] },
+      {
+        publicKey: b.publicKey,
+        hasPresharedKey: false,
+        endpoint: '10.0.0.2:51820',
+        lastHandshakeSec: 1700000000,
+        txBytes: 148,
+        rxBytes: 92,
+        persistentKeepalive: 2,
+        allowedIPs: ['10.2.0.0/16', 'fd00:2::/64'],
+      },
     ]);
     expect(JSON.stringify(s)).not.toContain(a.privateKey.reveal());
   });
 
   it('errno answers become UapiError with the number', () => {
     expect(() => checkErrno('errno=0\n\n', 'set')).not.toThrow();
-    const e = (() => { try { checkErrno('errno=-22\n\n', 'set wg0'); } catch (x) { return x as UapiError; } return null; })();
+    const e = (() => {
+      try {
+        checkErrno('errno=-22\n\n', 'set wg0');
+      } catch (x) {
+        return x as UapiError;
+      }
+      return null;
+    })();
     expect(e).toBeInstanceOf(UapiError);
     expect(e?.errno).toBe(-22);
     expect(() => checkErrno('garbage', 'get')).toThrow(/no errno line/);
@@ -83,6 +112,15 @@ describe('UAPI protocol', () => {
   it('parses `wg show dump` for the kernel backend', () => {
     const dump = `${a.privateKey.reveal()}\t${a.publicKey}\t51820\toff\n${b.publicKey}\t(none)\t10.0.0.2:51820\t10.2.0.0/16,fd00:2::/64\t1700000000\t92\t148\t2\n`;
     const s = parseWgDump(dump);
-    expect(s.peers[0]).toEqual({ publicKey: b.publicKey, hasPresharedKey: false, endpoint: '10.0.0.2:51820', lastHandshakeSec: 1700000000, rxBytes: 92, txBytes: 148, persistentKeepalive: 2, allowedIPs: ['10.2.0.0/16', 'fd00:2::/64'] });
+    expect(s.peers[0]).toEqual({
+      publicKey: b.publicKey,
+      hasPresharedKey: false,
+      endpoint: '10.0.0.2:51820',
+      lastHandshakeSec: 1700000000,
+      rxBytes: 92,
+      txBytes: 148,
+      persistentKeepalive: 2,
+      allowedIPs: ['10.2.0.0/16', 'fd00:2::/64'],
+    });
   });
 });

@@ -63,13 +63,15 @@ export class UapiError extends Error {
 const ZERO_KEY_HEX = '0'.repeat(64);
 
 function checkPort(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UapiError(`${what}: ${n} is not a port (0-65535)`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UapiError(`${what}: ${n} is not a port (0-65535)`);
 }
 
 /** Validates `host:port` / `[v6]:port`. */
 export function checkEndpoint(ep: string, what = 'endpoint'): void {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d+\.\d+\.\d+\.\d+)):(\d{1,5})$/.exec(ep);
-  if (!m) throw new UapiError(`${what}: ${JSON.stringify(ep)} is not address:port (IPv6 as [addr]:port)`);
+  if (!m)
+    throw new UapiError(`${what}: ${JSON.stringify(ep)} is not address:port (IPv6 as [addr]:port)`);
   try {
     parsePrefix((m[1] ?? m[2]) as string);
   } catch {
@@ -96,7 +98,9 @@ export function encodeSet(cfg: DeviceConfig): string {
     }
     if (p.updateOnly) lines.push('update_only=true');
     if (p.presharedKey !== undefined) {
-      lines.push(`preshared_key=${p.presharedKey === null ? ZERO_KEY_HEX : keyToHex(p.presharedKey.reveal(), 'preshared key')}`);
+      lines.push(
+        `preshared_key=${p.presharedKey === null ? ZERO_KEY_HEX : keyToHex(p.presharedKey.reveal(), 'preshared key')}`,
+      );
     }
     if (p.endpoint !== undefined) {
       checkEndpoint(p.endpoint, `${what} endpoint`);
@@ -127,17 +131,26 @@ export function checkErrno(answer: string, op: string): void {
   const m = /(?:^|\n)errno=(-?\d+)\n/.exec(answer);
   if (!m) throw new UapiError(`${op}: malformed UAPI answer (no errno line)`);
   const errno = Number(m[1]);
-  if (errno !== 0) throw new UapiError(`${op}: wireguard refused the request (errno=${errno}${errnoHint(errno)})`, errno);
+  if (errno !== 0)
+    throw new UapiError(
+      `${op}: wireguard refused the request (errno=${errno}${errnoHint(errno)})`,
+      errno,
+    );
 }
 
 function errnoHint(errno: number): string {
   // wireguard-go's ipc error codes (ipc/uapi.go).
   switch (errno) {
-    case 1: return ': I/O error';
-    case 2: return ': protocol error, a malformed or unknown key';
-    case 3: return ': invalid value';
-    case 4: return ': port in use';
-    default: return '';
+    case 1:
+      return ': I/O error';
+    case 2:
+      return ': protocol error, a malformed or unknown key';
+    case 3:
+      return ': invalid value';
+    case 4:
+      return ': port in use';
+    default:
+      return '';
   }
 }
 
@@ -158,7 +171,10 @@ export function parseGet(answer: string): DeviceState {
   for (const line of answer.split('\n')) {
     if (line === '') continue;
     const eq = line.indexOf('=');
-    if (eq < 0) throw new UapiError(`get: malformed UAPI line (no '='): ${JSON.stringify(line.slice(0, 40))}`);
+    if (eq < 0)
+      throw new UapiError(
+        `get: malformed UAPI line (no '='): ${JSON.stringify(line.slice(0, 40))}`,
+      );
     const k = line.slice(0, eq);
     const v = line.slice(eq + 1);
     const num = (): number => {
@@ -180,21 +196,37 @@ export function parseGet(answer: string): DeviceState {
       continue;
     }
     if (cur === null) {
-      if (k === 'private_key') privateKey = v === ZERO_KEY_HEX ? null : new Secret(hexToKey(v, 'private key'));
+      if (k === 'private_key')
+        privateKey = v === ZERO_KEY_HEX ? null : new Secret(hexToKey(v, 'private key'));
       else if (k === 'listen_port') listenPort = num();
       else if (k === 'fwmark') fwmark = num();
       continue; // errno and fields from newer versions
     }
     const c = cur as { -readonly [K in keyof PeerState]: PeerState[K] };
     switch (k) {
-      case 'preshared_key': c.hasPresharedKey = v !== ZERO_KEY_HEX; break;
-      case 'endpoint': c.endpoint = v; break;
-      case 'last_handshake_time_sec': c.lastHandshakeSec = num(); break;
-      case 'tx_bytes': c.txBytes = num(); break;
-      case 'rx_bytes': c.rxBytes = num(); break;
-      case 'persistent_keepalive_interval': c.persistentKeepalive = num(); break;
-      case 'allowed_ip': allowed.push(v); break;
-      default: break; // protocol_version, last_handshake_time_nsec, errno
+      case 'preshared_key':
+        c.hasPresharedKey = v !== ZERO_KEY_HEX;
+        break;
+      case 'endpoint':
+        c.endpoint = v;
+        break;
+      case 'last_handshake_time_sec':
+        c.lastHandshakeSec = num();
+        break;
+      case 'tx_bytes':
+        c.txBytes = num();
+        break;
+      case 'rx_bytes':
+        c.rxBytes = num();
+        break;
+      case 'persistent_keepalive_interval':
+        c.persistentKeepalive = num();
+        break;
+      case 'allowed_ip':
+        allowed.push(v);
+        break;
+      default:
+        break; // protocol_version, last_handshake_time_nsec, errno
     }
   }
   flush();

@@ -20,7 +20,10 @@ export class WireguardGoError extends Error {
 const IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export function checkIfaceName(iface: string): void {
-  if (!IFACE.test(iface)) throw new WireguardGoError(`interface name ${JSON.stringify(iface)}: 1-15 characters of letters, digits, '_', '.', '-'`);
+  if (!IFACE.test(iface))
+    throw new WireguardGoError(
+      `interface name ${JSON.stringify(iface)}: 1-15 characters of letters, digits, '_', '.', '-'`,
+    );
 }
 
 /** True when `pid` is a live wireguard-go for `iface` (a reused pid is not ours). */
@@ -34,14 +37,25 @@ export function isWireguardGo(pid: number, iface: string): boolean {
 }
 
 async function answers(iface: string): Promise<boolean> {
-  return uapiRequest(uapiSocketPath(iface), GET_REQUEST, 1000).then(() => true, () => false);
+  return uapiRequest(uapiSocketPath(iface), GET_REQUEST, 1000).then(
+    () => true,
+    () => false,
+  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startWireguardGo(netns: string, iface: string, logPath: string, timeoutMs = 5000): Promise<number> {
+export async function startWireguardGo(
+  netns: string,
+  iface: string,
+  logPath: string,
+  timeoutMs = 5000,
+): Promise<number> {
   checkIfaceName(iface);
-  if (await answers(iface)) throw new WireguardGoError(`${uapiSocketPath(iface)} already answers: another wireguard-go runs ${iface}`);
+  if (await answers(iface))
+    throw new WireguardGoError(
+      `${uapiSocketPath(iface)} already answers: another wireguard-go runs ${iface}`,
+    );
   await mkdir(dirname(logPath), { recursive: true, mode: 0o700 });
   const log = await open(logPath, 'a', 0o600);
   const child = spawn('ip', ['netns', 'exec', netns, 'wireguard-go', '-f', iface], {
@@ -58,18 +72,30 @@ export async function startWireguardGo(netns: string, iface: string, logPath: st
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exitCode !== null) {
-      const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
-      throw new WireguardGoError(`wireguard-go for ${iface} in netns ${netns} exited (code ${exitCode}): ${tail}`);
+      const tail = (await readFile(logPath, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ');
+      throw new WireguardGoError(
+        `wireguard-go for ${iface} in netns ${netns} exited (code ${exitCode}): ${tail}`,
+      );
     }
     if (await answers(iface)) return pid;
     await sleep(50);
   }
   await stopWireguardGo(pid, iface);
-  throw new WireguardGoError(`wireguard-go for ${iface} did not open ${uapiSocketPath(iface)} within ${timeoutMs} ms`);
+  throw new WireguardGoError(
+    `wireguard-go for ${iface} did not open ${uapiSocketPath(iface)} within ${timeoutMs} ms`,
+  );
 }
 
 /** SIGTERM, then SIGKILL after a bounded wait; only if the pid is still our wireguard-go. */
-export async function stopWireguardGo(pid: number, iface: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopWireguardGo(
+  pid: number,
+  iface: string,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (!isWireguardGo(pid, iface)) return;
   process.kill(pid, signal);
   for (let i = 0; i < 60 && isWireguardGo(pid, iface); i++) await sleep(50);

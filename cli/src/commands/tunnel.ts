@@ -36,7 +36,8 @@ async function config(path: string): Promise<GatewayConfig> {
   }
 }
 
-const configOption = (cmd: Command): Command => cmd.requiredOption('-c, --config <file>', 'gateway config file (YAML; docs/tunnel.md)');
+const configOption = (cmd: Command): Command =>
+  cmd.requiredOption('-c, --config <file>', 'gateway config file (YAML; docs/tunnel.md)');
 
 function alive(pid: number): boolean {
   try {
@@ -81,18 +82,44 @@ function renderStatus(st: GatewayStatus & { observedAtMs?: number }): string {
     age(p.handshakeAgeSec),
     String(p.rxBytes),
     String(p.txBytes),
-    [p.handshakeFailing ? 'handshake failing (key mismatch or unreachable)' : '', p.keyMismatch ? 'device key differs from store' : ''].filter(Boolean).join('; ') || '-',
+    [
+      p.handshakeFailing ? 'handshake failing (key mismatch or unreachable)' : '',
+      p.keyMismatch ? 'device key differs from store' : '',
+    ]
+      .filter(Boolean)
+      .join('; ') || '-',
   ]);
-  const table = renderTable(['peer', 'epoch', 'state', 'endpoint', 'handshake', 'rx', 'tx', 'note'], rows);
-  const refused = st.refused.map((r) => `refused: ${r.cluster}\n${formatConflicts({ conflicts: r.conflicts, invalid: r.invalid }).map((l) => `  ${l}`).join('\n')}\n`).join('');
-  const errors = [...st.storeErrors.map((e) => `store: ${e}`), ...(st.lastError ? [`last error: ${st.lastError}`] : [])].map((l) => `${l}\n`).join('');
+  const table = renderTable(
+    ['peer', 'epoch', 'state', 'endpoint', 'handshake', 'rx', 'tx', 'note'],
+    rows,
+  );
+  const refused = st.refused
+    .map(
+      (r) =>
+        `refused: ${r.cluster}\n${formatConflicts({ conflicts: r.conflicts, invalid: r.invalid })
+          .map((l) => `  ${l}`)
+          .join('\n')}\n`,
+    )
+    .join('');
+  const errors = [
+    ...st.storeErrors.map((e) => `store: ${e}`),
+    ...(st.lastError ? [`last error: ${st.lastError}`] : []),
+  ]
+    .map((l) => `${l}\n`)
+    .join('');
   return head + table + refused + errors;
 }
 
 export function tunnel(program: Command, ctx: CliContext): void {
-  const t = program.command('tunnel').description('WireGuard gateways between clusters: keys, rotation, routes, CIDR conflicts');
+  const t = program
+    .command('tunnel')
+    .description('WireGuard gateways between clusters: keys, rotation, routes, CIDR conflicts');
 
-  configOption(t.command('up').description('run this cluster\'s gateway in the foreground (SIGINT/SIGTERM removes it)')).action(async (opts: ConfigOpts) => {
+  configOption(
+    t
+      .command('up')
+      .description("run this cluster's gateway in the foreground (SIGINT/SIGTERM removes it)"),
+  ).action(async (opts: ConfigOpts) => {
     const cfg = await config(opts.config);
     const { Gateway, JoinRefusedError } = await gatewayModule();
     const gw = new Gateway(cfg);
@@ -103,7 +130,9 @@ export function tunnel(program: Command, ctx: CliContext): void {
       if (e instanceof JoinRefusedError) throw new CliError(e.message, EXIT_FINDINGS);
       throw new CliError(`tunnel up: ${(e as Error).message}`, EXIT_USAGE);
     }
-    ctx.stderr.write(`tunnel up: cluster ${cfg.cluster.name} in netns ${cfg.netns}, ${gw.backend.backend} (${gw.backend.reason})\n`);
+    ctx.stderr.write(
+      `tunnel up: cluster ${cfg.cluster.name} in netns ${cfg.netns}, ${gw.backend.backend} (${gw.backend.reason})\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = (): void => resolve();
       process.once('SIGINT', stop);
@@ -114,20 +143,35 @@ export function tunnel(program: Command, ctx: CliContext): void {
     ctx.exitCode = EXIT_OK;
   });
 
-  configOption(t.command('down').description('stop the running gateway of this config, or clean up after one that died')).action(async (opts: ConfigOpts) => {
+  configOption(
+    t
+      .command('down')
+      .description('stop the running gateway of this config, or clean up after one that died'),
+  ).action(async (opts: ConfigOpts) => {
     const cfg = await config(opts.config);
     const { MeshStore, isWireguardGo, stopWireguardGo } = await gatewayModule();
     const statePath = join(cfg.stateDir, `${cfg.cluster.name}.json`);
     const st = readJson<StateFile>(statePath);
-    if (st && st.managerPid !== process.pid && alive(st.managerPid) && isOurManager(st.managerPid)) {
+    if (
+      st &&
+      st.managerPid !== process.pid &&
+      alive(st.managerPid) &&
+      isOurManager(st.managerPid)
+    ) {
       process.kill(st.managerPid, 'SIGTERM');
-      for (let i = 0; i < 100 && existsSync(statePath); i++) await new Promise((r) => setTimeout(r, 100));
-      if (existsSync(statePath)) throw new CliError(`tunnel down: manager pid ${st.managerPid} did not finish within 10 s`, EXIT_USAGE);
+      for (let i = 0; i < 100 && existsSync(statePath); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      if (existsSync(statePath))
+        throw new CliError(
+          `tunnel down: manager pid ${st.managerPid} did not finish within 10 s`,
+          EXIT_USAGE,
+        );
       ctx.stderr.write(`tunnel down: stopped manager pid ${st.managerPid}\n`);
       return;
     }
     // The manager is gone: stop what it left, by pid, and remove its records.
-    for (const [iface, d] of Object.entries(st?.devices ?? {})) if (d.pid !== null && isWireguardGo(d.pid, iface)) await stopWireguardGo(d.pid, iface);
+    for (const [iface, d] of Object.entries(st?.devices ?? {}))
+      if (d.pid !== null && isWireguardGo(d.pid, iface)) await stopWireguardGo(d.pid, iface);
     const store = MeshStore.connect(cfg.etcdEndpoints);
     try {
       await store.deleteCluster(cfg.cluster.name);
@@ -141,19 +185,37 @@ export function tunnel(program: Command, ctx: CliContext): void {
     ctx.stderr.write(`tunnel down: cluster ${cfg.cluster.name} cleaned up\n`);
   });
 
-  configOption(t.command('status').description('peers of this gateway: state (up/stale/down), handshake age, bytes'))
+  configOption(
+    t
+      .command('status')
+      .description('peers of this gateway: state (up/stale/down), handshake age, bytes'),
+  )
     .addOption(outputOption(['table', 'json'], 'table'))
     .action(async (opts: ConfigOpts) => {
       const cfg = await config(opts.config);
-      const st = readJson<GatewayStatus & { observedAtMs: number; managerPid: number }>(join(cfg.stateDir, `${cfg.cluster.name}.status.json`));
-      if (!st) throw new CliError(`tunnel status: no gateway is running for cluster ${cfg.cluster.name} (no status in ${cfg.stateDir})`, EXIT_FINDINGS);
+      const st = readJson<GatewayStatus & { observedAtMs: number; managerPid: number }>(
+        join(cfg.stateDir, `${cfg.cluster.name}.status.json`),
+      );
+      if (!st)
+        throw new CliError(
+          `tunnel status: no gateway is running for cluster ${cfg.cluster.name} (no status in ${cfg.stateDir})`,
+          EXIT_FINDINGS,
+        );
       const running = alive(st.managerPid);
-      if (opts.output === 'json') ctx.stdout.write(`${JSON.stringify({ ...st, managerRunning: running }, null, 2)}\n`);
-      else ctx.stdout.write(`${renderStatus(st)}${running ? '' : `warning: manager pid ${st.managerPid} is not running; this status is stale\n`}`);
+      if (opts.output === 'json')
+        ctx.stdout.write(`${JSON.stringify({ ...st, managerRunning: running }, null, 2)}\n`);
+      else
+        ctx.stdout.write(
+          `${renderStatus(st)}${running ? '' : `warning: manager pid ${st.managerPid} is not running; this status is stale\n`}`,
+        );
       ctx.exitCode = running && st.peers.every((p) => p.state === 'up') ? EXIT_OK : EXIT_FINDINGS;
     });
 
-  configOption(t.command('rotate').description('start a mesh-wide key rotation now (every gateway hands over without loss)')).action(async (opts: ConfigOpts) => {
+  configOption(
+    t
+      .command('rotate')
+      .description('start a mesh-wide key rotation now (every gateway hands over without loss)'),
+  ).action(async (opts: ConfigOpts) => {
     const cfg = await config(opts.config);
     const { MeshStore } = await gatewayModule();
     const store = MeshStore.connect(cfg.etcdEndpoints);
@@ -168,7 +230,9 @@ export function tunnel(program: Command, ctx: CliContext): void {
   });
 
   t.command('check-cidrs')
-    .description('report pod/service/node CIDR overlaps between the clusters of a world (exit 1 on conflicts)')
+    .description(
+      'report pod/service/node CIDR overlaps between the clusters of a world (exit 1 on conflicts)',
+    )
     .addOption(filenameOption('world'))
     .addOption(outputOption(['table', 'json'], 'table'))
     .action(async (opts: { filename: string[]; output: 'table' | 'json' }) => {
@@ -176,13 +240,22 @@ export function tunnel(program: Command, ctx: CliContext): void {
       const clusters = world.clusters.filter((c) => c.declared);
       const report = findConflicts(clusters);
       if (opts.output === 'json') {
-        ctx.stdout.write(`${JSON.stringify({ clusters: clusters.map((c) => c.name), ...report }, null, 2)}\n`);
+        ctx.stdout.write(
+          `${JSON.stringify({ clusters: clusters.map((c) => c.name), ...report }, null, 2)}\n`,
+        );
       } else if (report.conflicts.length === 0 && report.invalid.length === 0) {
         ctx.stdout.write(`no CIDR conflicts between ${clusters.length} clusters\n`);
       } else {
-        const rows = report.conflicts.map((c) => [c.a.cluster, `${c.a.kind} ${c.a.cidr}`, c.b.cluster, `${c.b.kind} ${c.b.cidr}`, c.overlap]);
+        const rows = report.conflicts.map((c) => [
+          c.a.cluster,
+          `${c.a.kind} ${c.a.cidr}`,
+          c.b.cluster,
+          `${c.b.kind} ${c.b.cidr}`,
+          c.overlap,
+        ]);
         ctx.stdout.write(renderTable(['cluster', 'range', 'cluster', 'range', 'overlap'], rows));
-        for (const l of formatConflicts({ conflicts: [], invalid: report.invalid })) ctx.stdout.write(`${l}\n`);
+        for (const l of formatConflicts({ conflicts: [], invalid: report.invalid }))
+          ctx.stdout.write(`${l}\n`);
       }
       ctx.exitCode = report.conflicts.length + report.invalid.length > 0 ? EXIT_FINDINGS : EXIT_OK;
     });

@@ -19,20 +19,37 @@ import { isWireguardGo } from '../../../tunnel/src/wireguard-go-process.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = resolve(ROOT, 'dist/cli/src/main.js');
 
-interface CliRun { code: number | null; stdout: string; stderr: string }
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 /** The built CLI as users run it (bounded: 60 s). */
 function palisade(args: string[]): Promise<CliRun> {
   return new Promise((done) => {
-    execFile(process.execPath, [MAIN, ...args], { cwd: ROOT, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
-      done({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [MAIN, ...args],
+      { cwd: ROOT, timeout: 60_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : null
+          : 0;
+        done({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
 const STREAM = join(dirname(fileURLToPath(import.meta.url)), 'seq-stream.mjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const v = await probe();
@@ -67,31 +84,50 @@ function writeConfig(c: TestCluster): void {
 }
 
 function up(c: TestCluster): ChildProcess {
-  const child = spawn(process.execPath, [MAIN, 'tunnel', 'up', '-c', cfgPath(c)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'tunnel', 'up', '-c', cfgPath(c)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   managers.set(c.name, child);
   return child;
 }
 
-interface StatusJson { epoch: number; devices: { epoch: number }[]; peers: { cluster: string; state: string; epoch: number }[]; managerRunning: boolean }
+interface StatusJson {
+  epoch: number;
+  devices: { epoch: number }[];
+  peers: { cluster: string; state: string; epoch: number }[];
+  managerRunning: boolean;
+}
 async function status(c: TestCluster): Promise<StatusJson | null> {
   const r = await palisade(['tunnel', 'status', '-c', cfgPath(c), '-o', 'json']);
   return r.stdout.trim() ? (JSON.parse(r.stdout) as StatusJson) : null;
 }
 
-const exited = (ch: ChildProcess) => new Promise<number | null>((r) => (ch.exitCode !== null ? r(ch.exitCode) : ch.once('exit', (code) => r(code))));
+const exited = (ch: ChildProcess) =>
+  new Promise<number | null>((r) =>
+    ch.exitCode !== null ? r(ch.exitCode) : ch.once('exit', (code) => r(code)),
+  );
 
 beforeAll(async () => {
   requirePrivileges('root', 'netns', 'wireguard-go', 'etcd');
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first with \`npm run -s build\` (scripts/test.sh does)`);
+  if (!existsSync(MAIN))
+    throw new Error(
+      `${MAIN} is missing: build first with \`npm run -s build\` (scripts/test.sh does)`,
+    );
   await tb.createUnderlay();
   for (const i of [1, 2]) clusters.push(await tb.addCluster(i));
-  etcd = await startEtcd({ dataDir: join(tmp, 'etcd'), clientPort: await freePort(), peerPort: await freePort() });
+  etcd = await startEtcd({
+    dataDir: join(tmp, 'etcd'),
+    clientPort: await freePort(),
+    peerPort: await freePort(),
+  });
   for (const c of clusters) writeConfig(c);
 });
 
 afterAll(async () => {
-  for (const ch of children) if (ch.exitCode === null && ch.signalCode === null && ch.pid) process.kill(ch.pid, 'SIGTERM');
+  for (const ch of children)
+    if (ch.exitCode === null && ch.signalCode === null && ch.pid) process.kill(ch.pid, 'SIGTERM');
   for (const ch of children) await Promise.race([exited(ch), sleep(5000)]);
   for (const c of clusters) await palisade(['tunnel', 'down', '-c', cfgPath(c)]);
   await etcd?.stop();
@@ -107,16 +143,26 @@ describe('palisade tunnel (built CLI)', () => {
     await until('both gateways see each other up', 30_000, async () => {
       const sa = await status(a);
       const sb = await status(b);
-      return sa?.peers.some((p) => p.cluster === b.name && p.state === 'up') && sb?.peers.some((p) => p.cluster === a.name && p.state === 'up');
+      return (
+        sa?.peers.some((p) => p.cluster === b.name && p.state === 'up') &&
+        sb?.peers.some((p) => p.cluster === a.name && p.state === 'up')
+      );
     });
     const table = await palisade(['tunnel', 'status', '-c', cfgPath(a)]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^PEER\s+EPOCH\s+STATE\s+ENDPOINT/m);
-    expect(table.stdout).toMatch(new RegExp(`^${b.name}\\s+0\\s+up\\s+172\\.31\\.0\\.2:51820`, 'm'));
-    const echo = spawn('ip', ['netns', 'exec', b.podNs, process.execPath, STREAM, 'echo', '7007'], { stdio: 'ignore' });
+    expect(table.stdout).toMatch(
+      new RegExp(`^${b.name}\\s+0\\s+up\\s+172\\.31\\.0\\.2:51820`, 'm'),
+    );
+    const echo = spawn('ip', ['netns', 'exec', b.podNs, process.execPath, STREAM, 'echo', '7007'], {
+      stdio: 'ignore',
+    });
     children.push(echo);
     await until('UDP through the tunnel', 10_000, () =>
-      tb.exec(a.podNs, process.execPath, [STREAM, 'probe', b.podIP, '7007', '1000'], 5000).then(() => true, () => false),
+      tb.exec(a.podNs, process.execPath, [STREAM, 'probe', b.podIP, '7007', '1000'], 5000).then(
+        () => true,
+        () => false,
+      ),
     );
     const rot = await palisade(['tunnel', 'rotate', '-c', cfgPath(a)]);
     expect(rot.code).toBe(0);
@@ -124,7 +170,14 @@ describe('palisade tunnel (built CLI)', () => {
     await until('both gateways on epoch 1 only', 30_000, async () => {
       for (const c of [a, b]) {
         const s = await status(c);
-        if (!(s && s.devices.length === 1 && s.devices[0]!.epoch === 1 && s.peers.length === 1 && s.peers[0]!.state === 'up')) return false;
+        if (!(
+          s &&
+          s.devices.length === 1 &&
+          s.devices[0]!.epoch === 1 &&
+          s.peers.length === 1 &&
+          s.peers[0]!.state === 'up'
+        ))
+          return false;
       }
       return true;
     });
@@ -159,7 +212,17 @@ describe('palisade tunnel (built CLI)', () => {
 
   it('config errors name the file and field; check-cidrs reports overlaps with exit 1', async () => {
     const bad = join(tmp, 'bad.yaml');
-    writeFileSync(bad, stringify({ cluster: { name: 'x', podCIDRs: ['10.0.0.1/8'], gateway: { endpoint: '1.2.3.4:5' } }, netns: 'n', ifaceBase: 'w', etcd: ['http://127.0.0.1:1'], keyDir: '/k', stateDir: '/s' }));
+    writeFileSync(
+      bad,
+      stringify({
+        cluster: { name: 'x', podCIDRs: ['10.0.0.1/8'], gateway: { endpoint: '1.2.3.4:5' } },
+        netns: 'n',
+        ifaceBase: 'w',
+        etcd: ['http://127.0.0.1:1'],
+        keyDir: '/k',
+        stateDir: '/s',
+      }),
+    );
     const r = await palisade(['tunnel', 'up', '-c', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${bad}: cluster.podCIDRs[0]: CIDR 10.0.0.1/8 has host bits set`);
@@ -175,7 +238,11 @@ describe('palisade tunnel (built CLI)', () => {
     const c = await palisade(['tunnel', 'check-cidrs', '-f', world, '-o', 'json']);
     expect(c.code).toBe(1);
     expect(JSON.parse(c.stdout).conflicts).toEqual([
-      { a: { cluster: 'east', kind: 'service', cidr: '10.96.0.0/16' }, b: { cluster: 'west', kind: 'service', cidr: '10.96.0.0/12' }, overlap: '10.96.0.0/16' },
+      {
+        a: { cluster: 'east', kind: 'service', cidr: '10.96.0.0/16' },
+        b: { cluster: 'west', kind: 'service', cidr: '10.96.0.0/12' },
+        overlap: '10.96.0.0/16',
+      },
     ]);
     const ok = await palisade(['tunnel', 'check-cidrs', '-f', 'examples/world']);
     expect(ok.code).toBe(0);

@@ -20,7 +20,16 @@ if (mode === 'recv') {
   const s = dgram.createSocket(process.argv.includes('--v6') ? 'udp6' : 'udp4');
   function done() {
     const lost = maxSeq + 1 - seen.size;
-    process.stdout.write(JSON.stringify({ received: seen.size, lost, reordered, maxDisplacement, duplicates, maxSeq }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        received: seen.size,
+        lost,
+        reordered,
+        maxDisplacement,
+        duplicates,
+        maxSeq,
+      }) + '\n',
+    );
     s.close();
     clearTimeout(hardStop);
   }
@@ -63,7 +72,10 @@ if (mode === 'recv') {
   // One datagram to an echo server; exit 0 when it comes back within timeoutMs.
   const s = dgram.createSocket('udp4');
   const t = setTimeout(() => process.exit(1), Number(c));
-  s.on('message', () => { clearTimeout(t); process.exit(0); });
+  s.on('message', () => {
+    clearTimeout(t);
+    process.exit(0);
+  });
   s.send(`${MARKER} probe`, Number(b), a);
 } else {
   process.stderr.write('usage: seq-stream.mjs recv PORT IDLE_MS | send HOST PORT PPS COUNT\n');
