@@ -70,16 +70,16 @@ function examplesText(): string {
   return files.map((f) => readFileSync(join(ROOT, EXAMPLES, f), 'utf8')).join('\n---\n');
 }
 
-describe('lint', () => {
-  it('the example world is clean: exit 0, no findings', () => {
-    const r = palisade(['lint', '-f', EXAMPLES]);
+describe.concurrent('lint', () => {
+  it('the example world is clean: exit 0, no findings', async () => {
+    const r = await palisade(['lint', '-f', EXAMPLES]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^0 errors, 0 warnings in 6 files\n$/);
   });
 
-  it('invalid input: exit 1, every finding as file:line:col: path: message [CODE]', () => {
-    const r = palisade(['lint', '-f', INVALID]);
+  it('invalid input: exit 1, every finding as file:line:col: path: message [CODE]', async () => {
+    const r = await palisade(['lint', '-f', INVALID]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`${INVALID}:8:13: spec.priority: `);
     expect(r.stdout).toMatch(/spec\.priority: .*1000.* \[PAL024\]/);
@@ -87,8 +87,8 @@ describe('lint', () => {
     expect(r.stdout).toMatch(/2 errors, 0 warnings in 1 file\n$/);
   });
 
-  it('-o json: diagnostics with positions and a summary', () => {
-    const r = palisade(['lint', '-f', INVALID, '-o', 'json']);
+  it('-o json: diagnostics with positions and a summary', async () => {
+    const r = await palisade(['lint', '-f', INVALID, '-o', 'json']);
     expect(r.code).toBe(1);
     const out = JSON.parse(r.stdout) as {
       diagnostics: Record<string, unknown>[];
@@ -108,8 +108,8 @@ describe('lint', () => {
     });
   });
 
-  it('-o sarif: SARIF 2.1.0 with rules, regions and fingerprints (FORMATS.md)', () => {
-    const r = palisade(['lint', '-f', INVALID, '-o', 'sarif']);
+  it('-o sarif: SARIF 2.1.0 with rules, regions and fingerprints (FORMATS.md)', async () => {
+    const r = await palisade(['lint', '-f', INVALID, '-o', 'sarif']);
     expect(r.code).toBe(1);
     const log = JSON.parse(r.stdout);
     expect(log.version).toBe('2.1.0');
@@ -156,37 +156,39 @@ describe('lint', () => {
     });
   });
 
-  it('-f - reads standard input', () => {
-    const r = palisade(['lint', '-f', '-'], { input: readFileSync(join(ROOT, INVALID), 'utf8') });
+  it('-f - reads standard input', async () => {
+    const r = await palisade(['lint', '-f', '-'], {
+      input: readFileSync(join(ROOT, INVALID), 'utf8'),
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/:8:13: spec\.priority: /);
-    const clean = palisade(['lint', '-f', '-'], { input: examplesText() });
+    const clean = await palisade(['lint', '-f', '-'], { input: examplesText() });
     expect(clean.code).toBe(0);
   });
 
-  it('warnings alone exit 0; --strict makes them findings', () => {
+  it('warnings alone exit 0; --strict makes them findings', async () => {
     const file = 'test/cli/fixtures/warning-only.yaml';
-    const r = palisade(['lint', '-f', file]);
+    const r = await palisade(['lint', '-f', file]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${file}:6:14: metadata.namespace: `);
     expect(r.stdout).toMatch(/\[PAL040\]\n0 errors, 1 warning in 1 file\n$/);
-    expect(palisade(['lint', '--strict', '-f', file]).code).toBe(1);
+    expect((await palisade(['lint', '--strict', '-f', file])).code).toBe(1);
     // Other commands print warnings on stderr and go on.
-    const m = palisade(['matrix', '-f', file, '--port', 'tcp/80']);
+    const m = await palisade(['matrix', '-f', file, '--port', 'tcp/80']);
     expect(m.code).toBe(0);
     expect(m.stderr).toContain(`${file}:6:14: metadata.namespace: `);
   });
 
-  it('a missing file is a finding, not a crash', () => {
-    const r = palisade(['lint', '-f', 'test/cli/fixtures/no-such-file.yaml']);
+  it('a missing file is a finding, not a crash', async () => {
+    const r = await palisade(['lint', '-f', 'test/cli/fixtures/no-such-file.yaml']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('no-such-file.yaml');
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 });
 
-describe('verdict', () => {
-  it('denied by the Baseline tier: exit 1, the path names each tier and the deciding rule', () => {
+describe.concurrent('verdict', () => {
+  it('denied by the Baseline tier: exit 1, the path names each tier and the deciding rule', async () => {
     // shop api -> payments ledger: the PCI guardrail passes shop traffic down, no
     // NetworkPolicy selects the ledger, so the east baseline's deny-in-cluster decides.
     const args = [
@@ -200,7 +202,7 @@ describe('verdict', () => {
       '--port',
       'tcp/9443',
     ];
-    const r = palisade(args);
+    const r = await palisade(args);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^east\/shop\/api-0 -> east\/payments\/ledger-0 TCP\/9443 .*: Deny/);
     for (const s of [
@@ -213,7 +215,7 @@ describe('verdict', () => {
     ]) {
       expect(r.stdout).toContain(s);
     }
-    const j = JSON.parse(palisade([...args, '-o', 'json']).stdout);
+    const j = JSON.parse((await palisade([...args, '-o', 'json'])).stdout);
     expect(j.verdict).toBe('Deny');
     expect(j.egress.verdict).toBe('Allow');
     expect(ruleOf(j.ingress.decidedBy)).toMatchObject({
@@ -230,8 +232,8 @@ describe('verdict', () => {
     expect(steps).toContain('rule');
   });
 
-  it('allowed by an Admin Accept: exit 0', () => {
-    const r = palisade([
+  it('allowed by an Admin Accept: exit 0', async () => {
+    const r = await palisade([
       'verdict',
       '-f',
       EXAMPLES,
@@ -254,8 +256,8 @@ describe('verdict', () => {
     });
   });
 
-  it('the Audit-mode mesh policy shows a staged Deny beside the enforced Allow', () => {
-    const r = palisade([
+  it('the Audit-mode mesh policy shows a staged Deny beside the enforced Allow', async () => {
+    const r = await palisade([
       'verdict',
       '-f',
       EXAMPLES,
@@ -283,8 +285,8 @@ describe('verdict', () => {
     });
   });
 
-  it('unknown and malformed endpoint ids are input errors (exit 2) that say what is allowed', () => {
-    const unknown = palisade([
+  it('unknown and malformed endpoint ids are input errors (exit 2) that say what is allowed', async () => {
+    const unknown = await palisade([
       'verdict',
       '-f',
       EXAMPLES,
@@ -297,7 +299,7 @@ describe('verdict', () => {
     ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown pod "east/shop/nope"');
-    const bad = palisade([
+    const bad = await palisade([
       'verdict',
       '-f',
       EXAMPLES,
@@ -314,8 +316,8 @@ describe('verdict', () => {
     for (const r of [unknown, bad]) expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it('a bad --port value is a usage error naming what is allowed', () => {
-    const r = palisade([
+  it('a bad --port value is a usage error naming what is allowed', async () => {
+    const r = await palisade([
       'verdict',
       '-f',
       EXAMPLES,
@@ -331,23 +333,23 @@ describe('verdict', () => {
   });
 });
 
-describe('matrix', () => {
+describe.concurrent('matrix', () => {
   let probes: ProbeJson[];
   const find = (from: string, to: string, port: number): ProbeJson => {
     const p = probes.find((x) => x.from === from && x.to === to && x.port === port);
     if (p === undefined) throw new Error(`no probe ${from} -> ${to} ${port}`);
     return p;
   };
-  beforeAll(() => {
-    const r = palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--external', '203.0.113.7']);
+  beforeAll(async () => {
+    const r = await palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--external', '203.0.113.7']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     probes = (JSON.parse(r.stdout) as { probes: ProbeJson[] }).probes;
-  });
+  }, 60_000);
 
-  it('has exactly the documented JSON shape', () => {
+  it('has exactly the documented JSON shape', async () => {
     const r = JSON.parse(
-      palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--port', 'tcp/5432']).stdout,
+      (await palisade(['matrix', '-f', EXAMPLES, '-o', 'json', '--port', 'tcp/5432'])).stdout,
     );
     expect(Object.keys(r)).toEqual(['probes']);
     for (const p of r.probes as ProbeJson[]) {
@@ -373,7 +375,7 @@ describe('matrix', () => {
     }
   });
 
-  it('covers every ordered pair of endpoints on every default port', () => {
+  it('covers every ordered pair of endpoints on every default port', async () => {
     // 11 pods + 4 nodes + 1 external, 8 distinct container ports in the world.
     const ports = [...new Set(probes.map((p) => `${p.protocol}/${p.port}`))];
     expect(ports).toEqual([
@@ -392,7 +394,7 @@ describe('matrix', () => {
     expect(probes.some((p) => p.from === p.to)).toBe(false);
   });
 
-  it('mixes verdicts decided by every tier and kind', () => {
+  it('mixes verdicts decided by every tier and kind', async () => {
     const deciders = new Set(
       probes
         .flatMap((p) => [p.egress.decidedBy, p.ingress.decidedBy])
@@ -414,7 +416,7 @@ describe('matrix', () => {
     expect(allowed).toBeLessThan(probes.length);
   });
 
-  it('the database never opens connections: egress default-denied by NetworkPolicy shop/db', () => {
+  it('the database never opens connections: egress default-denied by NetworkPolicy shop/db', async () => {
     const p = find('east/shop/db-0', 'east/shop/api-0', 9090);
     expect(p.verdict).toBe('Deny');
     expect(p.egress.decidedBy).toEqual({
@@ -424,7 +426,7 @@ describe('matrix', () => {
     });
   });
 
-  it('only the platform team reaches nodes: Admin Deny by east-node-access', () => {
+  it('only the platform team reaches nodes: Admin Deny by east-node-access', async () => {
     const p = find('east/shop/api-0', 'node:east/east-node-1', 9090);
     expect(p.verdict).toBe('Deny');
     expect(ruleOf(p.egress.decidedBy)).toMatchObject({
@@ -437,7 +439,7 @@ describe('matrix', () => {
     );
   });
 
-  it('cross-cluster ingest is accepted by mesh policies at both ends', () => {
+  it('cross-cluster ingest is accepted by mesh policies at both ends', async () => {
     const p = find('east/shop/web-0', 'west/analytics/etl-0', 7000);
     expect(p.verdict).toBe('Allow');
     expect(ruleOf(p.egress.decidedBy)).toMatchObject({
@@ -451,7 +453,7 @@ describe('matrix', () => {
     });
   });
 
-  it('cluster policies do not see other clusters; the mesh Audit rule would close the gap', () => {
+  it('cluster policies do not see other clusters; the mesh Audit rule would close the gap', async () => {
     const p = find('west/shop/web-0', 'east/payments/ledger-0', 9443);
     expect(p.verdict).toBe('Allow');
     expect(p.ingress.decidedBy).toEqual({ kind: 'default', verdict: 'Allow', isolatedBy: [] });
@@ -459,7 +461,7 @@ describe('matrix', () => {
     expect(ruleOf(p.ingress.staged?.decidedBy as Decision).name).toBe('pci-lockdown-dry-run');
   });
 
-  it('v1alpha1 kinds decide in west: ANP Pass to the NetworkPolicy, BANP deny', () => {
+  it('v1alpha1 kinds decide in west: ANP Pass to the NetworkPolicy, BANP deny', async () => {
     const pass = find('west/shop/web-0', 'west/analytics/etl-0', 7000);
     expect(pass.verdict).toBe('Allow');
     expect(ruleOf(pass.ingress.decidedBy)).toMatchObject({
@@ -475,7 +477,7 @@ describe('matrix', () => {
     });
   });
 
-  it('--external adds ip:<addr>; the exfiltration range is denied by the ANP', () => {
+  it('--external adds ip:<addr>; the exfiltration range is denied by the ANP', async () => {
     const p = find('west/analytics/etl-0', 'ip:203.0.113.7', 7000);
     expect(p.verdict).toBe('Deny');
     expect(ruleOf(p.egress.decidedBy)).toMatchObject({
@@ -491,8 +493,8 @@ describe('matrix', () => {
     });
   });
 
-  it('an IPv6 external pairs only with dual-stack pods, and the IPv4 ipBlock does not admit it', () => {
-    const r = palisade([
+  it('an IPv6 external pairs only with dual-stack pods, and the IPv4 ipBlock does not admit it', async () => {
+    const r = await palisade([
       'matrix',
       '-f',
       EXAMPLES,
@@ -519,8 +521,16 @@ describe('matrix', () => {
     expect(web?.ingress.decidedBy).toMatchObject({ kind: 'default', verdict: 'Deny' });
   });
 
-  it('table: a grid per port with UPPERCASE headers and . / X / ! cells', () => {
-    const r = palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/8443', '--port', 'tcp/9443']);
+  it('table: a grid per port with UPPERCASE headers and . / X / ! cells', async () => {
+    const r = await palisade([
+      'matrix',
+      '-f',
+      EXAMPLES,
+      '--port',
+      'tcp/8443',
+      '--port',
+      'tcp/9443',
+    ]);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('PORT TCP/8443');
@@ -558,8 +568,8 @@ describe('matrix', () => {
     expect(r.stdout).toMatch(/\. allowed {3}X denied/);
   });
 
-  it('-o wide: one row per probe with the deciding rules', () => {
-    const r = palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/9443', '-o', 'wide']);
+  it('-o wide: one row per probe with the deciding rules', async () => {
+    const r = await palisade(['matrix', '-f', EXAMPLES, '--port', 'tcp/9443', '-o', 'wide']);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toMatch(
       /^FROM\s+TO\s+PORT\s+VERDICT\s+EGRESS\s+INGRESS\s+STAGED$/,
@@ -569,25 +579,33 @@ describe('matrix', () => {
     );
   });
 
-  it('-n keeps probes between pods of one namespace', () => {
-    const r = JSON.parse(
-      palisade(['matrix', '-f', EXAMPLES, '-n', 'analytics', '-o', 'json', '--port', 'tcp/5432'])
-        .stdout,
-    );
+  it('-n keeps probes between pods of one namespace', async () => {
+    const run = await palisade([
+      'matrix',
+      '-f',
+      EXAMPLES,
+      '-n',
+      'analytics',
+      '-o',
+      'json',
+      '--port',
+      'tcp/5432',
+    ]);
+    const r = JSON.parse(run.stdout);
     const ids = new Set((r.probes as ProbeJson[]).flatMap((p) => [p.from, p.to]));
     expect([...ids].sort()).toEqual(['west/analytics/etl-0', 'west/analytics/warehouse-0']);
   });
 
-  it('-n with a namespace no cluster has is an input error listing the known ones', () => {
-    const r = palisade(['matrix', '-f', EXAMPLES, '-n', 'nope']);
+  it('-n with a namespace no cluster has is an input error listing the known ones', async () => {
+    const r = await palisade(['matrix', '-f', EXAMPLES, '-n', 'nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       'no namespace "nope" in any cluster (known: analytics, monitoring, payments, shop)',
     );
   });
 
-  it('reads the world from standard input with -f -', () => {
-    const r = palisade(['matrix', '-f', '-', '--port', 'tcp/5432', '-o', 'json'], {
+  it('reads the world from standard input with -f -', async () => {
+    const r = await palisade(['matrix', '-f', '-', '--port', 'tcp/5432', '-o', 'json'], {
       input: examplesText(),
     });
     expect(r.code).toBe(0);
@@ -597,7 +615,7 @@ describe('matrix', () => {
     expect(p?.verdict).toBe('Allow');
   });
 
-  it('the compiled engine gives byte-identical JSON to the reference engine', () => {
+  it('the compiled engine gives byte-identical JSON to the reference engine', async () => {
     const args = [
       'matrix',
       '-f',
@@ -609,22 +627,22 @@ describe('matrix', () => {
       '--external',
       '2001:db8::7',
     ];
-    const reference = palisade(args);
-    const compiled = palisade([...args, '--engine', 'compiled']);
+    const reference = await palisade(args);
+    const compiled = await palisade([...args, '--engine', 'compiled']);
     expect(compiled.code).toBe(0);
     expect(reference.code).toBe(0);
     expect(compiled.stdout.length).toBeGreaterThan(100_000);
     expect(compiled.stdout).toBe(reference.stdout);
   });
 
-  it('an unknown engine is a usage error listing the engines', () => {
-    const bogus = palisade(['matrix', '-f', EXAMPLES, '--engine', 'bogus']);
+  it('an unknown engine is a usage error listing the engines', async () => {
+    const bogus = await palisade(['matrix', '-f', EXAMPLES, '--engine', 'bogus']);
     expect(bogus.code).toBe(2);
     expect(bogus.stderr).toMatch(/Allowed choices are reference, compiled, datapath/);
   });
 
-  it('an invalid world is an input error (exit 2) with file:line:col on stderr', () => {
-    const r = palisade(['matrix', '-f', INVALID]);
+  it('an invalid world is an input error (exit 2) with file:line:col on stderr', async () => {
+    const r = await palisade(['matrix', '-f', INVALID]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`${INVALID}:8:13: spec.priority:`);
@@ -632,18 +650,28 @@ describe('matrix', () => {
   });
 });
 
-describe('diff', () => {
-  it('the same world twice: no changes, exit 0', () => {
-    const r = palisade(['diff', '-f', EXAMPLES, '-f', EXAMPLES, '--port', 'tcp/9443']);
+describe.concurrent('diff', () => {
+  it('the same world twice: no changes, exit 0', async () => {
+    const r = await palisade(['diff', '-f', EXAMPLES, '-f', EXAMPLES, '--port', 'tcp/9443']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('no verdict changes\n');
   });
 
-  it('removing the east cluster policies changes exactly the verdicts they decided: exit 1', () => {
+  it('removing the east cluster policies changes exactly the verdicts they decided: exit 1', async () => {
     const next = join(tmp, 'world-next');
     cpSync(join(ROOT, EXAMPLES), next, { recursive: true });
     rmSync(join(next, 'policies/east-cluster-policies.yaml'));
-    const r = palisade(['diff', '-f', EXAMPLES, '-f', next, '--port', 'tcp/9443', '-o', 'json']);
+    const r = await palisade([
+      'diff',
+      '-f',
+      EXAMPLES,
+      '-f',
+      next,
+      '--port',
+      'tcp/9443',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(1);
     const d = JSON.parse(r.stdout);
     expect(Object.keys(d)).toEqual([
@@ -671,27 +699,27 @@ describe('diff', () => {
       expect(decided.some((n: string) => n.startsWith('east-'))).toBe(true);
     }
     expect(d.onlyOld + d.onlyNew).toBe(0);
-    const text = palisade(['diff', '-f', EXAMPLES, '-f', next, '--port', 'tcp/9443']);
+    const text = await palisade(['diff', '-f', EXAMPLES, '-f', next, '--port', 'tcp/9443']);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^FROM\s+TO\s+PORT\s+OLD\s+NEW\s+NOW DECIDED BY/);
   });
 
-  it('needs exactly two inputs (exit 2)', () => {
-    const r = palisade(['diff', '-f', EXAMPLES]);
+  it('needs exactly two inputs (exit 2)', async () => {
+    const r = await palisade(['diff', '-f', EXAMPLES]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('exactly two inputs');
   });
 });
 
-describe('usage and the kubectl plugin', () => {
+describe.concurrent('usage and the kubectl plugin', () => {
   it.each([
     [['bogus']],
     [['matrix']],
     [['matrix', '-f', EXAMPLES, '-o', 'yaml']],
     [['lint', '-f', EXAMPLES, '--no-such-flag']],
     [[]],
-  ])('%j is a usage error: exit 2, never a stack trace', (args) => {
-    const r = palisade(args);
+  ])('%j is a usage error: exit 2, never a stack trace', async (args) => {
+    const r = await palisade(args);
     expect(r.code).toBe(2);
     expect(r.stderr.length).toBeGreaterThan(0);
     expect(r.stderr).not.toMatch(STACK_TRACE);
@@ -711,23 +739,23 @@ describe('usage and the kubectl plugin', () => {
     expect(code).toBe(0);
   });
 
-  it('help and --version exit 0 on stdout', () => {
-    const h = palisade(['--help']);
+  it('help and --version exit 0 on stdout', async () => {
+    const h = await palisade(['--help']);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^Usage: palisade /);
     for (const c of ['lint', 'verdict', 'matrix', 'diff'])
       expect(h.stdout).toMatch(new RegExp(`\\n  ${c} `));
-    expect(palisade(['--version']).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect((await palisade(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
-  it('kubectl-palisade is the same program and its help says `kubectl palisade`', () => {
-    const h = palisade(['--help'], { bin: KUBECTL_MAIN });
+  it('kubectl-palisade is the same program and its help says `kubectl palisade`', async () => {
+    const h = await palisade(['--help'], { bin: KUBECTL_MAIN });
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^Usage: kubectl palisade /);
-    expect(palisade(['matrix', '--help'], { bin: KUBECTL_MAIN }).stdout).toMatch(
+    expect((await palisade(['matrix', '--help'], { bin: KUBECTL_MAIN })).stdout).toMatch(
       /^Usage: kubectl palisade matrix /,
     );
-    const v = palisade(
+    const v = await palisade(
       [
         'verdict',
         '-f',

@@ -3,7 +3,7 @@
  * scripts/test.sh runs through scripts/setup.sh) as a child process, the way
  * users and CI run it.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -29,20 +29,35 @@ export interface CliRun {
   readonly stderr: string;
 }
 
+/**
+ * Runs the CLI to completion. Asynchronous, so tests marked concurrent run
+ * several CLI processes at once (each mostly waits on module loading).
+ */
 export function palisade(
   args: readonly string[],
   o: { input?: string; bin?: string } = {},
-): CliRun {
-  const r = spawnSync(process.execPath, [o.bin ?? MAIN, ...args], {
-    cwd: ROOT,
-    input: o.input ?? '',
-    encoding: 'utf8',
-    timeout: 60_000,
-    maxBuffer: 64 * 1024 * 1024,
-    env: { ...process.env, PALISADE_DEBUG: '' },
+): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [o.bin ?? MAIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, PALISADE_DEBUG: '' },
+      timeout: 60_000,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    );
+    child.stdin.on('error', () => undefined); // the CLI may exit before reading stdin
+    child.stdin.end(o.input ?? '');
   });
-  if (r.error !== undefined) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Output of a failing command never carries a JavaScript stack trace. */
