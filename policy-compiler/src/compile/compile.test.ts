@@ -135,3 +135,16 @@ describe('tables', () => {
     expect([...c.encoded.cookies.keys()].every((k) => k >= 1)).toBe(true);
   });
 });
+
+describe('bad input', () => {
+  it('an empty world compiles to empty maps', () => {
+    const c = ok(compile(buildWorld({})));
+    expect(c.stats).toMatchObject({ identities: 0, ipcacheEntries: 0, endpoints: 0, tables: 0, cookies: 0 });
+  });
+  it('a malformed CIDR or address is an input error naming it', () => {
+    const bad = compile(buildWorld({ pods: [pod('a/x', { ip: '10.0.0.1' })], networkPolicies: [np('a/p', { ingress: [{ peers: [ipBlock('10.0.0.0/33')] }] })] }));
+    expect(bad).toMatchObject({ ok: false, error: { kind: 'input', message: expect.stringMatching(/not a CIDR: "10\.0\.0\.0\/33"/) } });
+    const mapped = compile(buildWorld({ pods: [pod('a/x', { ip: '::ffff:10.0.0.1' })] }));
+    expect(mapped).toMatchObject({ ok: false, error: { kind: 'input', message: expect.stringMatching(/default\/a\/x: IPv4-mapped/) } });
+  });
+});
