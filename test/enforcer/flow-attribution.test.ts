@@ -7,6 +7,7 @@ import {
   FlowPipeline,
   SOURCE_DECODE,
   SOURCE_RATE_LIMIT,
+  SOURCE_RINGBUF,
   type AnyFlowRecord,
   type FlowRecord,
   type LostEventsRecord,
@@ -82,6 +83,9 @@ describe('attribution from a World', () => {
       }),
     );
     ingest.event(new Uint8Array(12)); // truncated sample
+    ingest.ringbufLostTotal(100n); // baseline
+    ingest.ringbufLostTotal(105n);
+    ingest.ringbufLostTotal(105n);
     pipeline.flushLoss();
     await pipeline.close();
     const flow = written.find((r): r is FlowRecord => 'flow' in r)?.flow;
@@ -94,7 +98,7 @@ describe('attribution from a World', () => {
         .filter((r): r is LostEventsRecord => 'lost_events' in r)
         .map((r) => [r.lost_events.source, r.lost_events.num_events_lost]),
     );
-    expect(loss).toEqual({ [SOURCE_RATE_LIMIT]: 3, [SOURCE_DECODE]: 1 });
+    expect(loss).toEqual({ [SOURCE_RATE_LIMIT]: 3, [SOURCE_DECODE]: 1, [SOURCE_RINGBUF]: 5 });
     expect(ingest.decodeErrors).toBe(1);
   });
 });

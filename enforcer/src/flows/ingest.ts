@@ -3,7 +3,7 @@
  * accounting (events suppressed by the deny rate limit, ringbuf-full drops
  * read from the stats map) are counted as losses, never ignored.
  */
-import { decodeEvent } from './event-decode.js';
+import { decodeEvent, type PalEvent } from './event-decode.js';
 import type { FlowPipeline } from './pipeline.js';
 import { toFlowRecord, type FlowContext } from './record.js';
 
@@ -31,14 +31,31 @@ export class EventIngest {
       this.pipeline.reportLost(SOURCE_DECODE, 1, 'decode_error');
       return;
     }
-    if (r.event.suppressedBefore > 0) {
-      this.pipeline.reportLost(SOURCE_RATE_LIMIT, r.event.suppressedBefore, 'rate_limited');
+    this.decoded(r.event);
+  }
+
+  /** An event someone already decoded (Datapath.onEvent). */
+  decoded(ev: PalEvent): void {
+    if (ev.suppressedBefore > 0) {
+      this.pipeline.reportLost(SOURCE_RATE_LIMIT, ev.suppressedBefore, 'rate_limited');
     }
-    this.pipeline.push(toFlowRecord(r.event, this.context));
+    this.pipeline.push(toFlowRecord(ev, this.context));
   }
 
   /** Growth of PAL_STAT_EVENTS_LOST since the last call (the caller keeps the total). */
   ringbufLost(n: number): void {
     this.pipeline.reportLost(SOURCE_RINGBUF, n, 'ringbuf_full');
+  }
+
+  private lastLostTotal: bigint | undefined;
+  /**
+   * The datapath's running total of ringbuf-full drops (Datapath.eventStats().lost);
+   * the first call sets the baseline (an adopted datapath's past is not ours to report).
+   */
+  ringbufLostTotal(total: bigint): void {
+    if (this.lastLostTotal !== undefined && total > this.lastLostTotal) {
+      this.ringbufLost(Number(total - this.lastLostTotal));
+    }
+    this.lastLostTotal = total;
   }
 }
