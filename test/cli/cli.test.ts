@@ -316,6 +316,23 @@ describe.concurrent('verdict', () => {
     for (const r of [unknown, bad]) expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
+  it('the same endpoint twice is an input error, not a verdict', async () => {
+    const r = await palisade([
+      'verdict',
+      '-f',
+      EXAMPLES,
+      '--from',
+      'east/shop/db-0',
+      '--to',
+      'east/shop/db-0',
+      '--port',
+      'tcp/5432',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('the same endpoint "east/shop/db-0"');
+    expect(r.stdout).toBe('');
+  });
+
   it('a bad --port value is a usage error naming what is allowed', async () => {
     const r = await palisade([
       'verdict',
