@@ -56,7 +56,7 @@ async function until<T>(
     if (v) return v;
     await sleep(150);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\nmanagers said:\n${managerLog.join('')}`);
 }
 
 const tb = new MeshTestbed(`pc${process.pid.toString(36).slice(-4)}`);
@@ -90,8 +90,11 @@ function up(c: TestCluster): ChildProcess {
   });
   children.push(child);
   managers.set(c.name, child);
+  // Keep the manager's stderr: a failing wait below prints it.
+  child.stderr!.on('data', (d: Buffer) => managerLog.push(`[${c.name}] ${d.toString()}`));
   return child;
 }
+const managerLog: string[] = [];
 
 interface StatusJson {
   epoch: number;
