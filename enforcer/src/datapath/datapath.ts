@@ -17,6 +17,7 @@ import {
   MapType,
   createMap,
   defaultObjectPath,
+  mapFdById,
   isBpfError,
   objPin,
   RingBuffer,
@@ -83,6 +84,14 @@ export interface DatapathOpenOptions {
    * possibly in another network namespace, where ifindexes mean nothing).
    */
   readonly adopt?: boolean;
+  /**
+   * Private maps only (pinDir null): rewrite an existing inner table in place
+   * instead of swapping a new one in, and empty removed tables instead of
+   * deleting their slot. Not atomic for packets, but it avoids the RCU grace
+   * period the kernel waits for on every map-in-map update; for test engines
+   * where no traffic runs (an empty table and an absent one both deny).
+   */
+  readonly inPlaceTables?: boolean;
 }
 
 export interface ApplyResult {
@@ -137,6 +146,7 @@ export class Datapath {
   private ring: RingBuffer | undefined;
   private readonly listeners = new Set<(e: PalEvent) => void>();
   private closed = false;
+  private inPlace = false;
 
   private constructor(
     private readonly obj: BpfObject,
@@ -181,6 +191,11 @@ export class Datapath {
       },
     });
     const dp = new Datapath(obj, opts.pinDir, sizes);
+    if (opts.inPlaceTables) {
+      if (opts.pinDir !== null)
+        throw new Error('inPlaceTables is for private maps only (pinDir: null)');
+      dp.inPlace = true;
+    }
     // The loader owns the settings; an observer keeps them unless it names one.
     const old = dp.config();
     const owner = opts.pinDir === null || opts.adopt !== false;
@@ -470,6 +485,11 @@ export class Datapath {
         continue;
       let inner: BpfMap | undefined;
       try {
+        if (this.inPlace && this.rewriteInPlace(t)) {
+          this.tableHashes.set(t.table, h);
+          written++;
+          continue;
+        }
         inner = createMap(
           MapType.LPM_TRIE,
           `pal_t${t.table}`,
@@ -510,12 +530,36 @@ export class Datapath {
     );
   }
 
+  /** In-place mode: empties and refills the slot's current inner table; false if the slot is empty. */
+  private rewriteInPlace(t: CompiledTable): boolean {
+    const id = this.maps.policy.lookup(u32Key(t.table));
+    if (!id) return false;
+    const fd = mapFdById(id.readUInt32LE(0));
+    const inner = BpfMap.fromFd(fd);
+    try {
+      for (const k of [...inner.keys()]) inner.delete(k);
+      if (t.entries.length > 0) {
+        inner.updateBatch(t.entries.map((e) => ({ key: toTriePolicyKey(e.key), value: e.value })));
+      }
+      return true;
+    } finally {
+      inner.close();
+    }
+  }
+
   private removeTablesExcept(keep: ReadonlySet<number>): number {
     let removed = 0;
     // ARRAY_OF_MAPS keys are every index; lookups tell which are set.
     for (let t = 0; t < this.sizes.tables; t++) {
       if (keep.has(t)) continue;
       const k = u32Key(t);
+      if (this.inPlace && this.tableHashes.get(t) === EMPTY_HASH) continue;
+      if (this.inPlace && this.maps.policy.lookup(k)) {
+        this.rewriteInPlace({ table: t, entries: [] });
+        this.tableHashes.set(t, EMPTY_HASH);
+        removed++;
+        continue;
+      }
       if (this.maps.policy.lookup(k) && this.maps.policy.delete(k)) {
         this.tableHashes.delete(t);
         removed++;
@@ -554,6 +598,9 @@ function ensureBpffsDir(dir: string): void {
     );
   }
 }
+
+/** Marks a slot emptied in place (never equal to a real content hash). */
+const EMPTY_HASH = 'emptied';
 
 function tableHash(t: CompiledTable): string {
   const h = createHash('sha256');

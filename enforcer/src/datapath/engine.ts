@@ -85,6 +85,7 @@ export class DatapathProber {
       sizes: { ...ENGINE_SIZES, ...(opts.sizes ?? {}) },
       denyEventsPerSec: 0, // every verdict must come with its event
       auditEvents: true,
+      inPlaceTables: true, // no traffic here: skip the RCU wait of table swaps
     });
     return new DatapathProber(dp);
   }
