@@ -9,11 +9,27 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluateMatrix, loadWorldFromTexts, prepareWorld, readInputs, type ProbeVerdict } from '../../policy-compiler/src/index.js';
-import { isFlowRecord, type AnyFlowRecord, type FlowRecord } from '../../enforcer/src/flows/record.js';
+import {
+  evaluateMatrix,
+  loadWorldFromTexts,
+  prepareWorld,
+  readInputs,
+  type ProbeVerdict,
+} from '../../policy-compiler/src/index.js';
+import {
+  isFlowRecord,
+  type AnyFlowRecord,
+  type FlowRecord,
+} from '../../enforcer/src/flows/record.js';
 import { runPaths, type RunPaths } from './paths.js';
 import type { LabOptions, LabPlan, PlannedPod } from './plan.js';
-import { DEFAULT_PROBE_SETTINGS, probeAll, type ProbeOutcome, type ProbeSettings, type ProbeTarget } from './probes.js';
+import {
+  DEFAULT_PROBE_SETTINGS,
+  probeAll,
+  type ProbeOutcome,
+  type ProbeSettings,
+  type ProbeTarget,
+} from './probes.js';
 import { labStatus, type EnforcerView, type GatewayView } from './status.js';
 import { labPlan, upLab, type LabContext } from './up.js';
 import { labPorts, readExampleWorld } from './world.js';
@@ -35,6 +51,8 @@ export interface DemoReport {
   readonly mismatches: ComparedProbe[];
   readonly denyFlows: FlowRecord[];
   readonly enforcers: EnforcerView[];
+  /** palisade_* counters summed over the nodes' metrics (name{labels} -> value) */
+  readonly metrics: Record<string, number>;
   readonly tunnel: GatewayView[];
   readonly change: {
     readonly file: string;
@@ -75,16 +93,32 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const key = (p: ProbeTarget): string => `${p.from} ${p.to} ${p.protocol}/${p.port}`;
 
 /** The reference prediction for every pod pair × lab port of the world in `dir`. */
-export async function predict(dir: string, plan: LabPlan, ports: readonly { protocol: 'TCP' | 'UDP'; port: number }[]): Promise<Map<string, Verdict>> {
+export async function predict(
+  dir: string,
+  plan: LabPlan,
+  ports: readonly { protocol: 'TCP' | 'UDP'; port: number }[],
+): Promise<Map<string, Verdict>> {
   const read = await readInputs([dir]);
   const loaded = loadWorldFromTexts(read.inputs);
   const errors = [...read.diagnostics, ...loaded.diagnostics].filter((d) => d.severity === 'error');
-  if (errors.length > 0) throw new Error(`lab world ${dir}: ${errors.length} error(s): ${errors[0]?.message ?? ''}`);
+  if (errors.length > 0)
+    throw new Error(`lab world ${dir}: ${errors.length} error(s): ${errors[0]?.message ?? ''}`);
   const pods = new Set(plan.clusters.flatMap((c) => c.pods.map((p) => p.id)));
   const out = new Map<string, Verdict>();
-  for (const v of evaluateMatrix(prepareWorld(loaded.world), { ports, externals: [] }) as ProbeVerdict[]) {
+  for (const v of evaluateMatrix(prepareWorld(loaded.world), {
+    ports,
+    externals: [],
+  }) as ProbeVerdict[]) {
     if (!pods.has(v.probe.from) || !pods.has(v.probe.to)) continue;
-    out.set(key({ from: v.probe.from, to: v.probe.to, protocol: v.probe.protocol as 'TCP' | 'UDP', port: v.probe.port }), v.verdict);
+    out.set(
+      key({
+        from: v.probe.from,
+        to: v.probe.to,
+        protocol: v.probe.protocol as 'TCP' | 'UDP',
+        port: v.probe.port,
+      }),
+      v.verdict,
+    );
   }
   return out;
 }
@@ -98,9 +132,19 @@ function targetsOf(predicted: ReadonlyMap<string, Verdict>): ProbeTarget[] {
 }
 
 /** Probes, then re-probes (longer timeout) whatever disagrees, so a lost first packet is not a finding. */
-async function observe(pods: readonly PlannedPod[], targets: readonly ProbeTarget[], predicted: ReadonlyMap<string, Verdict>, s: ProbeSettings): Promise<ComparedProbe[]> {
+async function observe(
+  pods: readonly PlannedPod[],
+  targets: readonly ProbeTarget[],
+  predicted: ReadonlyMap<string, Verdict>,
+  s: ProbeSettings,
+): Promise<ComparedProbe[]> {
   const first = await probeAll(pods, targets, s);
-  const compare = (o: ProbeOutcome): ComparedProbe => ({ ...o, predicted: predicted.get(key(o)) ?? 'Deny', observed: o.reached ? 'Allow' : 'Deny', detail: o.detail });
+  const compare = (o: ProbeOutcome): ComparedProbe => ({
+    ...o,
+    predicted: predicted.get(key(o)) ?? 'Deny',
+    observed: o.reached ? 'Allow' : 'Deny',
+    detail: o.detail,
+  });
   const out = first.map(compare);
   const again = out.filter((c) => c.observed !== c.predicted);
   if (again.length > 0) {
@@ -147,17 +191,58 @@ function pickDenies(flows: readonly FlowRecord[], n: number): FlowRecord[] {
   return out;
 }
 
-async function waitForEnforcers(labDir: string, before: ReadonlyMap<string, number>, timeoutMs: number): Promise<void> {
+const SUMMARY_METRICS = [
+  'palisade_policy_verdicts_total',
+  'palisade_drops_total',
+  'palisade_flow_records_total',
+  'palisade_flow_records_lost_total',
+];
+
+/** The enforcers' Prometheus counters of interest, summed over nodes. */
+export function metricsSummary(paths: RunPaths, plan: LabPlan): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of plan.clusters) {
+    for (const n of c.nodes) {
+      const f = join(paths.nodeDir(n.name), 'metrics.prom');
+      if (!existsSync(f)) continue;
+      for (const line of readFileSync(f, 'utf8').split('\n')) {
+        const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+        if (!m || !SUMMARY_METRICS.includes(m[1] as string)) continue;
+        const k = `${m[1]}${m[2] ?? ''}`;
+        out[k] = (out[k] ?? 0) + Number(m[3]);
+      }
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(out)
+      .filter(([, v]) => v > 0)
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
+}
+
+async function waitForEnforcers(
+  labDir: string,
+  before: ReadonlyMap<string, number>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const st = await labStatus(labDir);
-    if (st.enforcers.length === before.size && st.enforcers.every((e) => e.applied > (before.get(e.node) ?? 0) && e.lastError === null)) return;
+    if (
+      st.enforcers.length === before.size &&
+      st.enforcers.every((e) => e.applied > (before.get(e.node) ?? 0) && e.lastError === null)
+    )
+      return;
     await sleep(100);
   }
   throw new Error(`enforcers did not apply the changed world within ${timeoutMs / 1000} s`);
 }
 
-export async function runDemo(ctx: LabContext, options: LabOptions, settings: Partial<Omit<ProbeSettings, 'runId'>> = {}): Promise<DemoReport> {
+export async function runDemo(
+  ctx: LabContext,
+  options: LabOptions,
+  settings: Partial<Omit<ProbeSettings, 'runId'>> = {},
+): Promise<DemoReport> {
   const { state } = await upLab(ctx, options);
   const plan = labPlan(state.options);
   const paths = runPaths(ctx.labDir, state.runId);
@@ -169,7 +254,9 @@ export async function runDemo(ctx: LabContext, options: LabOptions, settings: Pa
 
   const predicted = await predict(paths.world, plan, ports);
   const targets = targetsOf(predicted);
-  ctx.progress(`probing ${targets.length} pod pairs × ports with real traffic (${s.sources} sources at once, ${s.parallel} probes each, ${s.timeoutMs} ms timeout)`);
+  ctx.progress(
+    `probing ${targets.length} pod pairs × ports with real traffic (${s.sources} sources at once, ${s.parallel} probes each, ${s.timeoutMs} ms timeout)`,
+  );
   const t0 = Date.now();
   const probes = await observe(pods, targets, predicted, s);
   ctx.progress(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -196,7 +283,11 @@ export async function runDemo(ctx: LabContext, options: LabOptions, settings: Pa
     // revert: the lab stays as `up` made it
     const mid = await labStatus(ctx.labDir);
     rmSync(join(changedDir, CHANGE_FILE), { force: true });
-    await waitForEnforcers(ctx.labDir, new Map(mid.enforcers.map((e) => [e.node, e.applied])), 20_000);
+    await waitForEnforcers(
+      ctx.labDir,
+      new Map(mid.enforcers.map((e) => [e.node, e.applied])),
+      20_000,
+    );
   }
   const changeMismatches = changeProbes.filter((p) => p.observed !== p.predicted);
   const final = await labStatus(ctx.labDir);
@@ -209,8 +300,14 @@ export async function runDemo(ctx: LabContext, options: LabOptions, settings: Pa
     mismatches,
     denyFlows,
     enforcers: final.enforcers,
+    metrics: metricsSummary(paths, plan),
     tunnel: final.gateways,
-    change: { file: CHANGE_FILE, description: CHANGE_DESCRIPTION, probes: changeProbes, mismatches: changeMismatches },
+    change: {
+      file: CHANGE_FILE,
+      description: CHANGE_DESCRIPTION,
+      probes: changeProbes,
+      mismatches: changeMismatches,
+    },
     ok: mismatches.length === 0 && changeMismatches.length === 0,
   };
 }

@@ -14,7 +14,14 @@ import { alive, findLabProcesses, netnsInode, startTicks, stopPid } from './proc
 import { readState, statePath, type ProcessRole } from './state.js';
 import { deleteNamespace, existingNamespaces, type Progress } from './topology.js';
 
-const ORDER: ProcessRole[] = ['listener', 'enforcer', 'gateway', 'wireguard' as ProcessRole, 'etcd-keeper', 'etcd'];
+const ORDER: ProcessRole[] = [
+  'listener',
+  'enforcer',
+  'gateway',
+  'wireguard' as ProcessRole,
+  'etcd-keeper',
+  'etcd',
+];
 
 export interface DownResult {
   readonly found: boolean;
@@ -46,7 +53,9 @@ export async function downLab(labDir: string, progress: Progress): Promise<DownR
     for (const f of readdirSync(paths.tunnelState)) {
       if (!/^[^.]+\.json$/.test(f)) continue;
       try {
-        const st = JSON.parse(readFileSync(`${paths.tunnelState}/${f}`, 'utf8')) as { devices?: Record<string, { pid: number | null }> };
+        const st = JSON.parse(readFileSync(`${paths.tunnelState}/${f}`, 'utf8')) as {
+          devices?: Record<string, { pid: number | null }>;
+        };
         for (const [iface, d] of Object.entries(st.devices ?? {})) {
           if (d.pid !== null && isWireguardGo(d.pid, iface)) {
             await stopWireguardGo(d.pid, iface);

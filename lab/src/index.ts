@@ -1,5 +1,16 @@
 // Public surface of the lab: the multicluster system in network namespaces on one machine.
-export { DEFAULT_OPTIONS, LIMITS, planLab, planNamespaces, validateOptions, type LabOptions, type LabPlan, type PlannedCluster, type PlannedNode, type PlannedPod } from './plan.js';
+export {
+  DEFAULT_OPTIONS,
+  LIMITS,
+  planLab,
+  planNamespaces,
+  validateOptions,
+  type LabOptions,
+  type LabPlan,
+  type PlannedCluster,
+  type PlannedNode,
+  type PlannedPod,
+} from './plan.js';
 export { DEFAULT_LAB_DIR, readState, type LabState, type TrackedProcess } from './state.js';
 export { upLab, labPlan, labHealthy, LabError, type LabContext } from './up.js';
 export { downLab, type DownResult } from './down.js';

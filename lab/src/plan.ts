@@ -100,7 +100,8 @@ export function validateOptions(o: LabOptions): string[] {
   const check = (k: keyof LabOptions, min: number): void => {
     const v = o[k];
     const max = LIMITS[k];
-    if (!Number.isInteger(v) || v < min || v > max) errs.push(`--${k}: an integer from ${min} to ${max} (got ${String(v)})`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      errs.push(`--${k}: an integer from ${min} to ${max} (got ${String(v)})`);
   };
   check('clusters', 1);
   check('nodes', 1);
@@ -113,7 +114,10 @@ export function validateOptions(o: LabOptions): string[] {
  * the example cluster), named <base>-<s div R>, on node s mod M, so roles
  * spread over the nodes and traffic crosses them.
  */
-export function planLab(options: LabOptions, templates: ReadonlyMap<string, readonly TemplatePod[]>): LabPlan {
+export function planLab(
+  options: LabOptions,
+  templates: ReadonlyMap<string, readonly TemplatePod[]>,
+): LabPlan {
   const errs = validateOptions(options);
   if (errs.length > 0) throw new Error(errs.join('; '));
   const clusters: PlannedCluster[] = [];
@@ -182,7 +186,12 @@ export function planLab(options: LabOptions, templates: ReadonlyMap<string, read
 export function planNamespaces(plan: LabPlan): string[] {
   const out = [plan.underlayNs];
   for (const c of plan.clusters) {
-    out.push(c.switchNs, c.gatewayNs, ...c.nodes.map((n) => n.netns), ...c.pods.map((p) => p.netns));
+    out.push(
+      c.switchNs,
+      c.gatewayNs,
+      ...c.nodes.map((n) => n.netns),
+      ...c.pods.map((p) => p.netns),
+    );
   }
   return out;
 }

@@ -32,10 +32,18 @@ export function alive(pid: number, ticks: number | null): boolean {
 }
 
 /** Spawns `argv` detached with output to `logPath`; returns its pid at once. */
-export function spawnDetached(argv: readonly string[], logPath: string, env: NodeJS.ProcessEnv = process.env): number {
+export function spawnDetached(
+  argv: readonly string[],
+  logPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const fd = openSync(logPath, 'a', 0o600);
   try {
-    const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env,
+    });
     if (child.pid === undefined) throw new Error(`could not start ${argv.join(' ')}`);
     child.unref();
     return child.pid;

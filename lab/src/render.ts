@@ -6,7 +6,10 @@ import type { GatewayView, LabStatus } from './status.js';
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(headers.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -23,7 +26,10 @@ export function renderGateways(gateways: readonly GatewayView[]): string {
       String(p.txBytes),
     ]),
   );
-  return table(['gateway', 'device', 'peer', 'state', 'endpoint', 'handshake', 'rx bytes', 'tx bytes'], rows);
+  return table(
+    ['gateway', 'device', 'peer', 'state', 'endpoint', 'handshake', 'rx bytes', 'tx bytes'],
+    rows,
+  );
 }
 
 export function renderStatus(st: LabStatus): string {
@@ -34,7 +40,10 @@ export function renderStatus(st: LabStatus): string {
   if (st.lastError) out += `last error: ${st.lastError}\n`;
   const missing = st.namespaces.filter((n) => !n.exists);
   out += `namespaces: ${st.namespaces.length}${missing.length ? ` (missing: ${missing.map((n) => n.name).join(', ')})` : ''}\n\n`;
-  out += table(['role', 'of', 'pid', 'state'], st.processes.map((p) => [p.role, p.of, String(p.pid), p.alive ? 'running' : 'DEAD']));
+  out += table(
+    ['role', 'of', 'pid', 'state'],
+    st.processes.map((p) => [p.role, p.of, String(p.pid), p.alive ? 'running' : 'DEAD']),
+  );
   out += '\n' + renderGateways(st.gateways);
   out += '\n' + renderEnforcers(st);
   return out;
@@ -66,7 +75,9 @@ export function renderComparison(probes: readonly ComparedProbe[]): string {
   const nums = pods.map((_, i) => String(i + 1).padStart(2)).join(' ');
   let out = '';
   for (const port of ports) {
-    const at = new Map(probes.filter((p) => `${p.protocol}/${p.port}` === port).map((p) => [`${p.from} ${p.to}`, p]));
+    const at = new Map(
+      probes.filter((p) => `${p.protocol}/${p.port}` === port).map((p) => [`${p.from} ${p.to}`, p]),
+    );
     out += `PORT ${port}\n${' #'}  ${'FROM \\ TO'.padEnd(w)}  OBSERVED${' '.repeat(Math.max(0, nums.length - 8))}   PREDICTED (palisade matrix)\n`;
     out += `    ${''.padEnd(w)}  ${nums}   ${nums}\n`;
     for (const from of pods) {
@@ -97,11 +108,25 @@ export function renderDemo(r: DemoReport): string {
     out += `\nobserved == predicted: all ${r.probes.length} probes agree (${allowed} allowed, ${r.probes.length - allowed} denied)\n`;
   } else {
     out += `\n!!! MISMATCH: ${r.mismatches.length} of ${r.probes.length} probes differ from the prediction !!!\n`;
-    out += table(['from', 'to', 'port', 'predicted', 'observed', 'detail'], r.mismatches.map((m) => [m.from, m.to, `${m.protocol}/${m.port}`, m.predicted, m.observed, m.detail]));
+    out += table(
+      ['from', 'to', 'port', 'predicted', 'observed', 'detail'],
+      r.mismatches.map((m) => [
+        m.from,
+        m.to,
+        `${m.protocol}/${m.port}`,
+        m.predicted,
+        m.observed,
+        m.detail,
+      ]),
+    );
   }
   out += `\nDENY FLOW RECORDS (a few, attributed)\n${FLOW_TABLE_HEADER}\n`;
   out += r.denyFlows.map((f) => flowTableRow(f)).join('\n') + '\n';
   out += `\nENFORCERS (datapath counters)\n${renderEnforcers({ enforcers: r.enforcers })}`;
+  out += `\nMETRICS (palisade_* counters, all nodes)\n${table(
+    ['metric', 'value'],
+    Object.entries(r.metrics).map(([k, v]) => [k, String(v)]),
+  )}`;
   out += `\nTUNNEL\n${renderGateways(r.tunnel)}`;
   out += `\nLIVE POLICY CHANGE\n${r.change.description}\n`;
   if (r.change.probes.length === 0) out += 'no lab pod pair is affected by it\n';
@@ -109,17 +134,32 @@ export function renderDemo(r: DemoReport): string {
     // every mismatch, and a few of each kind of flip
     const shown = [
       ...r.change.probes.filter((p) => p.observed !== p.predicted),
-      ...r.change.probes.filter((p) => p.observed === p.predicted && p.predicted === 'Allow').slice(0, 6),
-      ...r.change.probes.filter((p) => p.observed === p.predicted && p.predicted === 'Deny').slice(0, 6),
+      ...r.change.probes
+        .filter((p) => p.observed === p.predicted && p.predicted === 'Allow')
+        .slice(0, 6),
+      ...r.change.probes
+        .filter((p) => p.observed === p.predicted && p.predicted === 'Deny')
+        .slice(0, 6),
     ];
     out += table(
       ['from', 'to', 'port', 'before', 'predicted now', 'observed now'],
-      shown.map((p) => [p.from, p.to, `${p.protocol}/${p.port}`, p.before, p.predicted, p.observed === p.predicted ? p.observed : `${p.observed}  <-- MISMATCH`]),
+      shown.map((p) => [
+        p.from,
+        p.to,
+        `${p.protocol}/${p.port}`,
+        p.before,
+        p.predicted,
+        p.observed === p.predicted ? p.observed : `${p.observed}  <-- MISMATCH`,
+      ]),
     );
     const opened = r.change.probes.filter((p) => p.predicted === 'Allow').length;
-    if (shown.length < r.change.probes.length) out += `… ${r.change.probes.length - shown.length} more (-o json lists all)\n`;
+    if (shown.length < r.change.probes.length)
+      out += `… ${r.change.probes.length - shown.length} more (-o json lists all)\n`;
     out += `${r.change.probes.length} probes change verdict: ${opened} now allowed, ${r.change.probes.length - opened} now denied\n`;
-    out += r.change.mismatches.length === 0 ? `the change took effect on all ${r.change.probes.length} affected probes (then reverted)\n` : `!!! ${r.change.mismatches.length} affected probes do not match !!!\n`;
+    out +=
+      r.change.mismatches.length === 0
+        ? `the change took effect on all ${r.change.probes.length} affected probes (then reverted)\n`
+        : `!!! ${r.change.mismatches.length} affected probes do not match !!!\n`;
   }
   return out;
 }

@@ -17,12 +17,18 @@ export const TUNNELED_DSCP = 63;
 export type Progress = (msg: string) => void;
 
 const ip = (ns: string, args: string[]): Promise<string> => run('ip', ['-n', ns, ...args], 10_000);
-const inNs = (ns: string, cmd: string, args: string[]): Promise<string> => run('ip', ['netns', 'exec', ns, cmd, ...args], 10_000);
+const inNs = (ns: string, cmd: string, args: string[]): Promise<string> =>
+  run('ip', ['netns', 'exec', ns, cmd, ...args], 10_000);
 const sysctl = (ns: string, kv: string): Promise<string> => inNs(ns, 'sysctl', ['-qw', kv]);
 
 export async function existingNamespaces(): Promise<Set<string>> {
   const out = await run('ip', ['netns', 'list']);
-  return new Set(out.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean));
+  return new Set(
+    out
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter(Boolean),
+  );
 }
 
 /** Creates a namespace with lo up and IPv6 off (no link-local chatter next to the probes). */
@@ -34,7 +40,20 @@ export async function addNamespace(ns: string, record: (ns: string) => void): Pr
 }
 
 async function veth(nsA: string, ifA: string, nsB: string, ifB: string): Promise<void> {
-  await run('ip', ['link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB]);
+  await run('ip', [
+    'link',
+    'add',
+    ifA,
+    'netns',
+    nsA,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    ifB,
+    'netns',
+    nsB,
+  ]);
 }
 
 async function bridge(ns: string): Promise<void> {
@@ -51,7 +70,12 @@ export async function buildUnderlay(plan: LabPlan, record: (ns: string) => void)
   await bridge(plan.underlayNs);
 }
 
-export async function buildCluster(plan: LabPlan, c: PlannedCluster, record: (ns: string) => void, progress: Progress): Promise<void> {
+export async function buildCluster(
+  plan: LabPlan,
+  c: PlannedCluster,
+  record: (ns: string) => void,
+  progress: Progress,
+): Promise<void> {
   // switch (the cluster's L2 fabric) and gateway
   await addNamespace(c.switchNs, record);
   await bridge(c.switchNs);
@@ -77,23 +101,32 @@ export async function buildCluster(plan: LabPlan, c: PlannedCluster, record: (ns
   }
 }`,
   );
-  progress(`cluster ${c.name}: switch ${c.switchNs}, gateway ${c.gatewayNs} (${c.gatewayUnderlayIp} on the underlay, ${c.gatewayFabricIp} in the cluster)`);
+  progress(
+    `cluster ${c.name}: switch ${c.switchNs}, gateway ${c.gatewayNs} (${c.gatewayUnderlayIp} on the underlay, ${c.gatewayFabricIp} in the cluster)`,
+  );
   for (const n of c.nodes) {
     await buildNode(c, n, record);
     const pods = c.pods.filter((p) => p.node === n.name);
     for (const p of pods) await buildPod(n, p, record);
-    progress(`  node ${n.name} (${n.netns}, ${n.ip}): ${pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`).join(', ')}`);
+    progress(
+      `  node ${n.name} (${n.netns}, ${n.ip}): ${pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`).join(', ')}`,
+    );
   }
 }
 
-async function buildNode(c: PlannedCluster, n: PlannedNode, record: (ns: string) => void): Promise<void> {
+async function buildNode(
+  c: PlannedCluster,
+  n: PlannedNode,
+  record: (ns: string) => void,
+): Promise<void> {
   await addNamespace(n.netns, record);
   await veth(n.netns, 'eth0', c.switchNs, n.switchIf);
   await ip(c.switchNs, ['link', 'set', n.switchIf, 'master', 'br0', 'up']);
   await ip(n.netns, ['addr', 'add', `${n.ip}/24`, 'dev', 'eth0']);
   await ip(n.netns, ['link', 'set', 'eth0', 'up']);
   await sysctl(n.netns, 'net.ipv4.ip_forward=1');
-  for (const m of c.nodes) if (m.name !== n.name) await ip(n.netns, ['route', 'add', m.podRange, 'via', m.ip]);
+  for (const m of c.nodes)
+    if (m.name !== n.name) await ip(n.netns, ['route', 'add', m.podRange, 'via', m.ip]);
   await ip(n.netns, ['route', 'add', 'default', 'via', c.gatewayFabricIp]);
   // The tunnel DSCP from the cluster fabric becomes the datapath's mark
   // (and is cleared); pods cannot fake it.
@@ -108,7 +141,11 @@ async function buildNode(c: PlannedCluster, n: PlannedNode, record: (ns: string)
   );
 }
 
-async function buildPod(n: PlannedNode, p: PlannedPod, record: (ns: string) => void): Promise<void> {
+async function buildPod(
+  n: PlannedNode,
+  p: PlannedPod,
+  record: (ns: string) => void,
+): Promise<void> {
   await addNamespace(p.netns, record);
   await veth(n.netns, p.hostIf, p.netns, 'eth0');
   await ip(n.netns, ['addr', 'add', p.gatewayIp, 'peer', `${p.ip}/32`, 'dev', p.hostIf]);

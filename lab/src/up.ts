@@ -13,10 +13,23 @@ import { stringify } from 'yaml';
 import { freePort } from '../../tunnel/src/etcd-process.js';
 import { downLab } from './down.js';
 import { runPaths, type RunPaths } from './paths.js';
-import { DEFAULT_OPTIONS, WG_PORT, planLab, planNamespaces, type LabOptions, type LabPlan } from './plan.js';
+import {
+  DEFAULT_OPTIONS,
+  WG_PORT,
+  planLab,
+  planNamespaces,
+  type LabOptions,
+  type LabPlan,
+} from './plan.js';
 import { alive, spawnDetached, startTicks } from './processes.js';
 import { newState, readState, writeState, type LabState, type ProcessRole } from './state.js';
-import { buildCluster, buildUnderlay, existingNamespaces, ifindexIn, type Progress } from './topology.js';
+import {
+  buildCluster,
+  buildUnderlay,
+  existingNamespaces,
+  ifindexIn,
+  type Progress,
+} from './topology.js';
 import { labPorts, labWorldFiles, readExampleWorld, templateRoles } from './world.js';
 import { run } from '../../tunnel/src/netns-ip.js';
 
@@ -39,7 +52,11 @@ export function labPlan(options: LabOptions = DEFAULT_OPTIONS): LabPlan {
   return planLab(options, templateRoles(readExampleWorld()));
 }
 
-async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  check: () => boolean | Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -75,7 +92,9 @@ async function preflight(): Promise<void> {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
   for (const tool of ['ip', 'nft', 'nsenter', 'wireguard-go', 'etcd']) {
-    await run('sh', ['-c', `command -v ${tool}`]).catch(() => missing.push(`${tool} (scripts/setup.sh installs it)`));
+    await run('sh', ['-c', `command -v ${tool}`]).catch(() =>
+      missing.push(`${tool} (scripts/setup.sh installs it)`),
+    );
   }
   if (!existsSync('/sys/fs/bpf')) missing.push('bpffs at /sys/fs/bpf');
   if (missing.length > 0) throw new LabError(`lab up needs: ${missing.join(', ')}`);
@@ -85,15 +104,22 @@ async function preflight(): Promise<void> {
 export async function labHealthy(s: LabState): Promise<boolean> {
   if (s.phase !== 'up') return false;
   const ns = await existingNamespaces();
-  return s.namespaces.every((n) => ns.has(n)) && s.processes.every((p) => alive(p.pid, p.startTicks));
+  return (
+    s.namespaces.every((n) => ns.has(n)) && s.processes.every((p) => alive(p.pid, p.startTicks))
+  );
 }
 
-export async function upLab(ctx: LabContext, options: LabOptions): Promise<{ state: LabState; created: boolean }> {
+export async function upLab(
+  ctx: LabContext,
+  options: LabOptions,
+): Promise<{ state: LabState; created: boolean }> {
   const existing = readState(ctx.labDir);
   if (existing) {
     const same = JSON.stringify(existing.options) === JSON.stringify(options);
     if (same && (await labHealthy(existing))) {
-      ctx.progress(`lab is already up (run ${existing.runId}, ${options.clusters} clusters × ${options.nodes} nodes × ${options.pods} pods); nothing to do`);
+      ctx.progress(
+        `lab is already up (run ${existing.runId}, ${options.clusters} clusters × ${options.nodes} nodes × ${options.pods} pods); nothing to do`,
+      );
       return { state: existing, created: false };
     }
     if (!same && existing.phase === 'up') {
@@ -109,7 +135,9 @@ export async function upLab(ctx: LabContext, options: LabOptions): Promise<{ sta
   const have = await existingNamespaces();
   const clash = planNamespaces(plan).filter((n) => have.has(n));
   if (clash.length > 0) {
-    throw new LabError(`namespaces already exist that the lab did not record: ${clash.join(', ')} (remove them, or run 'palisade lab down')`);
+    throw new LabError(
+      `namespaces already exist that the lab did not record: ${clash.join(', ')} (remove them, or run 'palisade lab down')`,
+    );
   }
   const runId = randomBytes(4).toString('hex');
   const paths = runPaths(ctx.labDir, runId);
@@ -147,10 +175,23 @@ export async function upLab(ctx: LabContext, options: LabOptions): Promise<{ sta
   }
 }
 
-async function build(ctx: LabContext, plan: LabPlan, state: LabState, paths: RunPaths, save: () => void): Promise<void> {
+async function build(
+  ctx: LabContext,
+  plan: LabPlan,
+  state: LabState,
+  paths: RunPaths,
+  save: () => void,
+): Promise<void> {
   const p = ctx.progress;
   const t0 = Date.now();
-  for (const d of [paths.world, paths.logs, dirname(paths.etcdData), paths.tunnelKeys, paths.tunnelState]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [
+    paths.world,
+    paths.logs,
+    dirname(paths.etcdData),
+    paths.tunnelKeys,
+    paths.tunnelState,
+  ])
+    mkdirSync(d, { recursive: true, mode: 0o700 });
   const record = (ns: string): void => {
     state.namespaces.push(ns);
     save();
@@ -162,7 +203,9 @@ async function build(ctx: LabContext, plan: LabPlan, state: LabState, paths: Run
 
   p(`[1/6] underlay ${plan.underlayNs} (172.29.0.0/24)`);
   await buildUnderlay(plan, record);
-  p(`[2/6] ${plan.clusters.length} clusters × ${plan.options.nodes} nodes × ${plan.options.pods} pods`);
+  p(
+    `[2/6] ${plan.clusters.length} clusters × ${plan.options.nodes} nodes × ${plan.options.pods} pods`,
+  );
   for (const c of plan.clusters) await buildCluster(plan, c, record, p);
 
   // the world the enforcers load and `palisade matrix` predicts from
@@ -178,7 +221,18 @@ async function build(ctx: LabContext, plan: LabPlan, state: LabState, paths: Run
   const peerPort = await freePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const keeper = spawnDetached(
-    [process.execPath, bin('etcd-keeper'), '--run', state.runId, '--data', paths.etcdData, '--client-port', String(clientPort), '--peer-port', String(peerPort)],
+    [
+      process.execPath,
+      bin('etcd-keeper'),
+      '--run',
+      state.runId,
+      '--data',
+      paths.etcdData,
+      '--client-port',
+      String(clientPort),
+      '--peer-port',
+      String(peerPort),
+    ],
     join(paths.logs, 'etcd-keeper.log'),
   );
   track('etcd-keeper', 'mesh', keeper, null);
@@ -210,34 +264,64 @@ async function build(ctx: LabContext, plan: LabPlan, state: LabState, paths: Run
       leaseTtlSec: 15,
     };
     writeFileSync(paths.gatewayConfig(c.name), stringify(cfg), { mode: 0o600 });
-    const pid = spawnDetached([process.execPath, ctx.cliPath, 'tunnel', 'up', '-c', paths.gatewayConfig(c.name)], join(paths.logs, `gateway-${c.name}.log`));
+    const pid = spawnDetached(
+      [process.execPath, ctx.cliPath, 'tunnel', 'up', '-c', paths.gatewayConfig(c.name)],
+      join(paths.logs, `gateway-${c.name}.log`),
+    );
     track('gateway', c.name, pid, null);
   }
   if (plan.clusters.length > 1) {
     for (const c of plan.clusters) {
       await waitFor(`gateway ${c.name} handshakes`, 40_000, () => {
         const st = readJson<{ peers: { state: string }[] }>(paths.gatewayStatus(c.name));
-        return st !== null && st.peers.length === plan.clusters.length - 1 && st.peers.every((x) => x.state === 'up');
+        return (
+          st !== null &&
+          st.peers.length === plan.clusters.length - 1 &&
+          st.peers.every((x) => x.state === 'up')
+        );
       });
-      p(`      ${c.name}: ${c.wgBase}a on ${c.gatewayUnderlayIp}:${WG_PORT}, ${plan.clusters.length - 1} peer(s) up`);
+      p(
+        `      ${c.name}: ${c.wgBase}a on ${c.gatewayUnderlayIp}:${WG_PORT}, ${plan.clusters.length - 1} peer(s) up`,
+      );
     }
   } else {
-    await waitFor(`gateway ${plan.clusters[0]?.name}`, 20_000, () => existsSync(paths.gatewayStatus(plan.clusters[0]?.name ?? '')));
+    await waitFor(`gateway ${plan.clusters[0]?.name}`, 20_000, () =>
+      existsSync(paths.gatewayStatus(plan.clusters[0]?.name ?? '')),
+    );
   }
 
-  p('[5/6] enforcers (real BPF programs on the pods\' veths, maps pinned per node)');
+  p("[5/6] enforcers (real BPF programs on the pods' veths, maps pinned per node)");
   for (const c of plan.clusters) {
     for (const n of c.nodes) {
       const dir = paths.nodeDir(n.name);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const pods: Record<string, { iface: string; ifindex: number }> = {};
-      for (const pod of c.pods.filter((x) => x.node === n.name)) pods[pod.id] = { iface: pod.hostIf, ifindex: await ifindexIn(n.netns, pod.hostIf) };
+      for (const pod of c.pods.filter((x) => x.node === n.name))
+        pods[pod.id] = { iface: pod.hostIf, ifindex: await ifindexIn(n.netns, pod.hostIf) };
       state.pinDirs.push(n.pinDir);
       save();
       // nsenter, not `ip netns exec`: that remounts /sys and hides the bpffs pins
       const pid = spawnDetached(
-        ['nsenter', `--net=/run/netns/${n.netns}`, process.execPath, bin('enforcer'), '--run', state.runId, '--node', n.name, '--cluster', c.name,
-          '--world', paths.world, '--pin', n.pinDir, '--dir', dir, '--pods', JSON.stringify(pods)],
+        [
+          'nsenter',
+          `--net=/run/netns/${n.netns}`,
+          process.execPath,
+          bin('enforcer'),
+          '--run',
+          state.runId,
+          '--node',
+          n.name,
+          '--cluster',
+          c.name,
+          '--world',
+          paths.world,
+          '--pin',
+          n.pinDir,
+          '--dir',
+          dir,
+          '--pods',
+          JSON.stringify(pods),
+        ],
         join(paths.logs, `enforcer-${n.name}.log`),
       );
       track('enforcer', n.name, pid, n.netns);
@@ -246,29 +330,61 @@ async function build(ctx: LabContext, plan: LabPlan, state: LabState, paths: Run
   for (const c of plan.clusters) {
     for (const n of c.nodes) {
       await waitFor(`enforcer ${n.name}`, 30_000, () => {
-        const st = readJson<{ applied: number; attached: { attached: boolean }[]; lastError: string | null }>(join(paths.nodeDir(n.name), 'status.json'));
+        const st = readJson<{
+          applied: number;
+          attached: { attached: boolean }[];
+          lastError: string | null;
+        }>(join(paths.nodeDir(n.name), 'status.json'));
         return st !== null && st.applied > 0 && st.attached.every((a) => a.attached);
       });
-      const st = readJson<{ revision: number; attached: unknown[] }>(join(paths.nodeDir(n.name), 'status.json'));
-      p(`      ${n.name}: ${st?.attached.length ?? 0} pod veths attached, revision ${st?.revision ?? '?'}, pins ${n.pinDir}`);
+      const st = readJson<{ revision: number; attached: unknown[] }>(
+        join(paths.nodeDir(n.name), 'status.json'),
+      );
+      p(
+        `      ${n.name}: ${st?.attached.length ?? 0} pod veths attached, revision ${st?.revision ?? '?'}, pins ${n.pinDir}`,
+      );
     }
   }
 
   p('[6/6] listeners in every pod');
-  const ports = labPorts(plan, ex).map((x) => `${x.protocol}/${x.port}`).join(',');
+  const ports = labPorts(plan, ex)
+    .map((x) => `${x.protocol}/${x.port}`)
+    .join(',');
   for (const c of plan.clusters) {
     for (const pod of c.pods) {
       const log = join(paths.logs, `listener-${pod.netns}.log`);
-      const pid = spawnDetached(['ip', 'netns', 'exec', pod.netns, process.execPath, bin('listener'), '--run', state.runId, '--pod', pod.id, '--ports', ports], log);
+      const pid = spawnDetached(
+        [
+          'ip',
+          'netns',
+          'exec',
+          pod.netns,
+          process.execPath,
+          bin('listener'),
+          '--run',
+          state.runId,
+          '--pod',
+          pod.id,
+          '--ports',
+          ports,
+        ],
+        log,
+      );
       track('listener', pod.id, pid, pod.netns);
     }
   }
   for (const c of plan.clusters) {
     for (const pod of c.pods) {
       const log = join(paths.logs, `listener-${pod.netns}.log`);
-      await waitFor(`listener ${pod.id}`, 20_000, () => existsSync(log) && readFileSync(log, 'utf8').includes('listening'));
+      await waitFor(
+        `listener ${pod.id}`,
+        20_000,
+        () => existsSync(log) && readFileSync(log, 'utf8').includes('listening'),
+      );
     }
   }
   p(`      ${plan.clusters.reduce((n, c) => n + c.pods.length, 0)} pods listen on ${ports}`);
-  p(`lab up in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${join(ctx.labDir, 'state.json')}`);
+  p(
+    `lab up in ${((Date.now() - t0) / 1000).toFixed(1)} s; state ${join(ctx.labDir, 'state.json')}`,
+  );
 }

@@ -32,7 +32,8 @@ const sizeOptions = (cmd: Command): Command =>
     .option('--nodes <n>', 'nodes per cluster', String(DEFAULT_OPTIONS.nodes))
     .option('--pods <n>', 'pods per node', String(DEFAULT_OPTIONS.pods));
 
-const labDirOption = (): Option => new Option('--lab-dir <dir>', 'state directory of the lab').default(DEFAULT_LAB_DIR);
+const labDirOption = (): Option =>
+  new Option('--lab-dir <dir>', 'state directory of the lab').default(DEFAULT_LAB_DIR);
 
 function options(o: SizeOpts): LabOptions {
   const lo = { clusters: Number(o.clusters), nodes: Number(o.nodes), pods: Number(o.pods) };
@@ -42,7 +43,8 @@ function options(o: SizeOpts): LabOptions {
 }
 
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new CliError('lab: needs root (network namespaces, BPF, WireGuard)', EXIT_USAGE);
+  if (process.getuid?.() !== 0)
+    throw new CliError('lab: needs root (network namespaces, BPF, WireGuard)', EXIT_USAGE);
 }
 
 async function guard<T>(f: () => Promise<T>): Promise<T> {
@@ -62,10 +64,20 @@ function cliPath(): string {
 }
 
 export function lab(program: Command, ctx: CliContext): void {
-  const l = program.command('lab').description('multicluster lab in network namespaces on this machine (root): up, demo, status, down');
+  const l = program
+    .command('lab')
+    .description(
+      'multicluster lab in network namespaces on this machine (root): up, demo, status, down',
+    );
   const progress = (m: string): void => void ctx.stderr.write(`${m}\n`);
 
-  sizeOptions(l.command('up').description('build the lab: clusters of namespaces, WireGuard gateways, etcd, one enforcer per node'))
+  sizeOptions(
+    l
+      .command('up')
+      .description(
+        'build the lab: clusters of namespaces, WireGuard gateways, etcd, one enforcer per node',
+      ),
+  )
     .addOption(labDirOption())
     .action(async (o: SizeOpts) => {
       requireRoot();
@@ -73,7 +85,13 @@ export function lab(program: Command, ctx: CliContext): void {
       await guard(() => upLab({ labDir: o.labDir, cliPath: cliPath(), progress }, lo));
     });
 
-  sizeOptions(l.command('demo').description('run up if needed, send real traffic for every pod pair and port, compare with palisade matrix, show flows, metrics, tunnel and a live policy change'))
+  sizeOptions(
+    l
+      .command('demo')
+      .description(
+        'run up if needed, send real traffic for every pod pair and port, compare with palisade matrix, show flows, metrics, tunnel and a live policy change',
+      ),
+  )
     .addOption(labDirOption())
     .addOption(outputOption(['table', 'json'], 'table'))
     .option('--timeout <ms>', 'per-probe timeout', '1500')
@@ -81,17 +99,26 @@ export function lab(program: Command, ctx: CliContext): void {
       requireRoot();
       const lo = options(o);
       const timeoutMs = Number(o.timeout);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 200 || timeoutMs > 10_000) throw new CliError('lab demo: --timeout: an integer from 200 to 10000 (ms)');
-      const report = await guard(() => runDemo({ labDir: o.labDir, cliPath: cliPath(), progress }, lo, { timeoutMs }));
-      ctx.stdout.write(o.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderDemo(report));
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 200 || timeoutMs > 10_000)
+        throw new CliError('lab demo: --timeout: an integer from 200 to 10000 (ms)');
+      const report = await guard(() =>
+        runDemo({ labDir: o.labDir, cliPath: cliPath(), progress }, lo, { timeoutMs }),
+      );
+      ctx.stdout.write(
+        o.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderDemo(report),
+      );
       if (!report.ok) {
-        ctx.stderr.write(`lab demo: ${report.mismatches.length + report.change.mismatches.length} probe(s) differ from the prediction\n`);
+        ctx.stderr.write(
+          `lab demo: ${report.mismatches.length + report.change.mismatches.length} probe(s) differ from the prediction\n`,
+        );
         ctx.exitCode = EXIT_FINDINGS;
       }
     });
 
   l.command('down')
-    .description('remove every namespace, process, pin and file the lab made (safe to run twice, also after a crash)')
+    .description(
+      'remove every namespace, process, pin and file the lab made (safe to run twice, also after a crash)',
+    )
     .addOption(labDirOption())
     .action(async (o: { labDir: string }) => {
       requireRoot();

@@ -10,8 +10,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compile, type Allocation } from '../../../policy-compiler/src/compile/compile.js';
-import { loadWorldFromTexts, type World } from '../../../policy-compiler/src/index.js';
 import { Datapath } from '../../../enforcer/src/datapath/datapath.js';
 import {
   FlowPipeline,
@@ -21,6 +19,7 @@ import {
   toFlowRecord,
   type FlowContext,
 } from '../../../enforcer/src/flows/index.js';
+import { Reconciler } from '../../../enforcer/src/reconcile/index.js';
 import { AgentMetrics } from '../../../enforcer/src/metrics/metrics.js';
 import { DirectorySource, type SourceSnapshot } from '../../../enforcer/src/sources/index.js';
 
@@ -40,7 +39,10 @@ const cluster = values.cluster as string;
 const dir = values.dir as string;
 // pod id -> {iface, ifindex} of its host-side veth in this namespace (we run
 // under nsenter --net, so /sys is the root namespace's: the lab passes ifindexes)
-const podIfs = JSON.parse(values.pods ?? '{}') as Record<string, { iface: string; ifindex: number }>;
+const podIfs = JSON.parse(values.pods ?? '{}') as Record<
+  string,
+  { iface: string; ifindex: number }
+>;
 const podIfindex = new Map(Object.entries(podIfs).map(([id, p]) => [id, p.ifindex]));
 
 const metrics = new AgentMetrics({ processMetrics: false });
@@ -54,11 +56,9 @@ const pipeline = new FlowPipeline({
 const clockOffsetNs = monotonicToWallOffsetNs();
 
 let ctx: FlowContext | null = null;
-let allocation: Allocation | undefined;
 let revision = 0;
 let applied = 0;
 let digest = '';
-let lastError: string | null = null;
 let appliedAtMs = 0;
 const counts = { denied: 0, allowed: 0, audit: 0, revoked: 0 };
 
@@ -68,50 +68,44 @@ dp.onEvent((ev) => {
   else if (ev.type === 'AUDIT') counts.audit++;
   else counts.revoked++;
   if (!ctx) return;
-  if (ev.suppressedBefore > 0) pipeline.reportLost('datapath_rate_limit', ev.suppressedBefore, 'rate_limited');
+  if (ev.suppressedBefore > 0)
+    pipeline.reportLost('datapath_rate_limit', ev.suppressedBefore, 'rate_limited');
   pipeline.push(toFlowRecord(ev, ctx));
 });
 
-function apply(snap: SourceSnapshot): void {
-  const loaded = loadWorldFromTexts(snap.inputs.map((i) => ({ file: i.file, text: i.text })));
-  const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) {
-    lastError = `world has ${errors.length} error(s); the previous policy stays enforced: ${errors[0]?.message ?? ''}`;
-    return;
-  }
-  const world: World = loaded.world;
-  const t0 = process.hrtime.bigint();
-  const result = compile(world, { localCluster: cluster, ...(allocation ? { previous: allocation } : {}) });
-  metrics.observeCompile(Number(process.hrtime.bigint() - t0) / 1e9);
-  if (!result.ok) {
-    lastError = `compile: ${result.error.message}`;
-    return;
-  }
-  const c = result.compiled;
-  const t1 = process.hrtime.bigint();
-  try {
-    const r = dp.applyFull(c.encoded, (id) => podIfindex.get(id));
-    revision = r.revision;
+// The enforcer's reconcile loop (enforcer/src/reconcile): debounce, incremental
+// compile for this cluster, applyFull; a bad world keeps the previous policy.
+const reconciler = new Reconciler({
+  nodeName: `${cluster}/${node}`,
+  cluster,
+  applier: dp,
+  ifindexOf: (id) => podIfindex.get(id),
+  metrics,
+  debounceMs: 100,
+  onApplied: (compiled, world) => {
+    // endpoints are in the map before the programs see packets
     for (const i of podIfindex.values()) dp.attach(i);
-    metrics.observeSync(Number(process.hrtime.bigint() - t1) / 1e9);
-    allocation = c.allocation;
-    ctx = attributionFromWorld(world, c.encoded.cookies, { nodeName: `${cluster}/${node}`, cluster, clockOffsetNs });
-    metrics.setIdentities(c.stats.identities);
-    metrics.setEndpoints(podIfindex.size);
-    metrics.setRealized({ enforced: 1, pending: 0, error: 0 });
+    ctx = attributionFromWorld(world, compiled.encoded.cookies, {
+      nodeName: `${cluster}/${node}`,
+      cluster,
+      clockOffsetNs,
+    });
+    revision = dp.revision();
     applied++;
-    digest = snap.digest;
     appliedAtMs = Date.now();
-    lastError = null;
-  } catch (e) {
-    lastError = `sync: ${(e as Error).message}`;
-    metrics.setRealized({ enforced: 0, pending: 0, error: 1 });
-  }
-  writeStatus();
+    writeStatus();
+  },
+});
+
+function onSnapshot(snap: SourceSnapshot): void {
+  digest = snap.digest;
+  reconciler.submit(snap);
 }
 
 function writeStatus(): void {
-  const drops = Object.fromEntries(Object.entries(dp.dropStats()).map(([k, v]) => [k, Number(v.packets)]));
+  const drops = Object.fromEntries(
+    Object.entries(dp.dropStats()).map(([k, v]) => [k, Number(v.packets)]),
+  );
   const st = {
     node,
     cluster,
@@ -120,8 +114,14 @@ function writeStatus(): void {
     applied,
     digest,
     appliedAtMs,
-    lastError,
-    attached: [...podIfindex].map(([id, i]) => ({ pod: id, iface: podIfs[id]?.iface, ifindex: i, attached: dp.isAttached(i) })),
+    lastError: reconciler.status().lastError,
+    policies: reconciler.status().policies,
+    attached: [...podIfindex].map(([id, i]) => ({
+      pod: id,
+      iface: podIfs[id]?.iface,
+      ifindex: i,
+      attached: dp.isAttached(i),
+    })),
     events: counts,
     drops,
     flows: pipeline.stats,
@@ -136,7 +136,12 @@ async function writeMetrics(): Promise<void> {
   renameSync(join(dir, 'metrics.prom.tmp'), join(dir, 'metrics.prom'));
 }
 
-const source = new DirectorySource({ dir: values.world as string, onSnapshot: apply, debounceMs: 100, rescanMs: 2000 });
+const source = new DirectorySource({
+  dir: values.world as string,
+  onSnapshot,
+  debounceMs: 100,
+  rescanMs: 2000,
+});
 await source.start();
 const timer = setInterval(() => {
   dp.drainEvents();
@@ -147,6 +152,7 @@ const timer = setInterval(() => {
 async function stop(): Promise<void> {
   clearInterval(timer);
   source.stop();
+  reconciler.stop();
   for (const i of podIfindex.values()) {
     try {
       dp.detach(i);

@@ -10,7 +10,12 @@ import { parseArgs } from 'node:util';
 import { startEtcd } from '../../../tunnel/src/etcd-process.js';
 
 const { values } = parseArgs({
-  options: { run: { type: 'string' }, data: { type: 'string' }, 'client-port': { type: 'string' }, 'peer-port': { type: 'string' } },
+  options: {
+    run: { type: 'string' },
+    data: { type: 'string' },
+    'client-port': { type: 'string' },
+    'peer-port': { type: 'string' },
+  },
 });
 const dataDir = values.data as string;
 const etcd = await startEtcd({

@@ -9,12 +9,17 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { run: { type: 'string' }, pod: { type: 'string' }, ports: { type: 'string' } } });
-const pod = values.pod ?? 'unknown';
-const ports = (values.ports ?? '').split(',').filter(Boolean).map((p) => {
-  const [proto, n] = p.split('/');
-  return { proto: proto?.toUpperCase(), port: Number(n) };
+const { values } = parseArgs({
+  options: { run: { type: 'string' }, pod: { type: 'string' }, ports: { type: 'string' } },
 });
+const pod = values.pod ?? 'unknown';
+const ports = (values.ports ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((p) => {
+    const [proto, n] = p.split('/');
+    return { proto: proto?.toUpperCase(), port: Number(n) };
+  });
 
 let open = 0;
 for (const { proto, port } of ports) {

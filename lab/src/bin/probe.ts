@@ -17,7 +17,12 @@ interface Target {
 }
 
 const { values } = parseArgs({
-  options: { run: { type: 'string' }, timeout: { type: 'string' }, parallel: { type: 'string' }, targets: { type: 'string' } },
+  options: {
+    run: { type: 'string' },
+    timeout: { type: 'string' },
+    parallel: { type: 'string' },
+    targets: { type: 'string' },
+  },
 });
 const timeoutMs = Math.min(10_000, Math.max(100, Number(values.timeout ?? 1500)));
 const parallel = Math.min(64, Math.max(1, Number(values.parallel ?? 24)));
@@ -40,7 +45,9 @@ function tcp(t: Target): Promise<{ reached: boolean; detail: string }> {
       // wait for the listener's greeting: the reply direction works too
       s.once('data', () => finish(true, 'connected'));
     });
-    s.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ECONNREFUSED', e.code ?? e.message));
+    s.on('error', (e: NodeJS.ErrnoException) =>
+      finish(e.code === 'ECONNREFUSED', e.code ?? e.message),
+    );
   });
 }
 

@@ -25,19 +25,33 @@ interface Run {
 
 function cli(args: string[], timeoutMs = 180_000): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args, '--lab-dir', LAB_DIR], { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args, '--lab-dir', LAB_DIR],
+      { timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
 /** `palisade matrix` itself (no --lab-dir). */
 function matrixCli(world: string): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'matrix', '-f', world, '-o', 'json'], { timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? -1 : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [CLI, 'matrix', '-f', world, '-o', 'json'],
+      { timeout: 60_000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? -1 : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -58,7 +72,16 @@ const readState = (): State | null => {
 };
 
 const netnsList = (): Promise<string[]> =>
-  new Promise((resolve) => execFile('ip', ['netns', 'list'], (_e, out) => resolve(String(out).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean))));
+  new Promise((resolve) =>
+    execFile('ip', ['netns', 'list'], (_e, out) =>
+      resolve(
+        String(out)
+          .split('\n')
+          .map((l) => l.split(' ')[0] ?? '')
+          .filter(Boolean),
+      ),
+    ),
+  );
 
 const pidAlive = (pid: number): boolean => {
   try {
@@ -74,7 +97,8 @@ function processesWith(token: string): number[] {
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(token) && pidAlive(Number(e))) out.push(Number(e));
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(token) && pidAlive(Number(e)))
+        out.push(Number(e));
     } catch {
       // gone
     }
@@ -85,18 +109,28 @@ function processesWith(token: string): number[] {
 /** Everything a lab run made is gone. */
 async function expectNothingLeft(s: State): Promise<void> {
   const ns = new Set(await netnsList());
-  expect([...new Set([...s.namespaces, ...s.plannedNamespaces])].filter((n) => ns.has(n))).toEqual([]);
+  expect([...new Set([...s.namespaces, ...s.plannedNamespaces])].filter((n) => ns.has(n))).toEqual(
+    [],
+  );
   expect(s.processes.filter((p) => pidAlive(p.pid))).toEqual([]);
   expect(processesWith(s.runId)).toEqual([]);
   expect(s.pinDirs.filter((d) => existsSync(d))).toEqual([]);
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => s.namespaces.some((n) => l.includes(`/run/netns/${n} `)) || l.includes('palisade-lab'));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(
+      (l) => s.namespaces.some((n) => l.includes(`/run/netns/${n} `)) || l.includes('palisade-lab'),
+    );
   expect(mounts).toEqual([]);
   expect(existsSync(join(LAB_DIR, 'state.json'))).toBe(false);
   expect(existsSync(join(LAB_DIR, s.runId))).toBe(false);
 }
 
 function startCapture(ns: string, file: string): Promise<ChildProcess> {
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', 'br0', '-U', '-s', '0', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(
+    'ip',
+    ['netns', 'exec', ns, 'tcpdump', '-i', 'br0', '-U', '-s', '0', '-w', file],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`tcpdump in ${ns} did not start`)), 10_000);
     p.stderr!.on('data', (d: Buffer) => {
@@ -119,7 +153,11 @@ function stopCapture(p: ChildProcess): Promise<void> {
 }
 
 const readPcap = (file: string): Promise<string> =>
-  new Promise((resolve, reject) => execFile('tcpdump', ['-r', file, '-nn', '-q'], { maxBuffer: 64 << 20 }, (e, out) => (e ? reject(e) : resolve(String(out)))));
+  new Promise((resolve, reject) =>
+    execFile('tcpdump', ['-r', file, '-nn', '-q'], { maxBuffer: 64 << 20 }, (e, out) =>
+      e ? reject(e) : resolve(String(out)),
+    ),
+  );
 
 const captures: ChildProcess[] = [];
 const pcapUnderlay = `/tmp/palisade-lab-test-${process.pid}-underlay.pcap`;
@@ -154,10 +192,16 @@ describe('palisade lab', () => {
 
     const st = await cli(['lab', 'status', '-o', 'json']);
     expect(st.code).toBe(0);
-    const status = JSON.parse(st.stdout) as { up: boolean; gateways: { peers: { state: string }[] }[]; enforcers: { attached: { attached: boolean }[] }[] };
+    const status = JSON.parse(st.stdout) as {
+      up: boolean;
+      gateways: { peers: { state: string }[] }[];
+      enforcers: { attached: { attached: boolean }[] }[];
+    };
     expect(status.up).toBe(true);
     expect(status.gateways.flatMap((g) => g.peers.map((p) => p.state))).toEqual(['up', 'up']);
-    expect(status.enforcers.flatMap((e) => e.attached.map((a) => a.attached)).every(Boolean)).toBe(true);
+    expect(status.enforcers.flatMap((e) => e.attached.map((a) => a.attached)).every(Boolean)).toBe(
+      true,
+    );
 
     const again = await cli(['lab', 'up']);
     expect(again.code).toBe(0);
@@ -168,7 +212,10 @@ describe('palisade lab', () => {
   });
 
   it('lab demo: observed == predicted (== palisade matrix), the live change takes effect, the underlay carries only WireGuard', async () => {
-    captures.push(await startCapture('pl-underlay', pcapUnderlay), await startCapture('pl-west-sw', pcapFabric));
+    captures.push(
+      await startCapture('pl-underlay', pcapUnderlay),
+      await startCapture('pl-west-sw', pcapFabric),
+    );
     const demo = await cli(['lab', 'demo', '-o', 'json']);
     for (const c of captures.splice(0)) await stopCapture(c);
     expect(demo.stderr).not.toContain('differ');
@@ -176,10 +223,21 @@ describe('palisade lab', () => {
     const r = JSON.parse(demo.stdout) as {
       ok: boolean;
       world: string;
-      probes: { from: string; to: string; protocol: string; port: number; predicted: string; observed: string }[];
+      probes: {
+        from: string;
+        to: string;
+        protocol: string;
+        port: number;
+        predicted: string;
+        observed: string;
+      }[];
       mismatches: unknown[];
       denyFlows: { flow: { verdict: string } }[];
-      change: { probes: { before: string; predicted: string; observed: string }[]; mismatches: unknown[] };
+      metrics: Record<string, number>;
+      change: {
+        probes: { before: string; predicted: string; observed: string }[];
+        mismatches: unknown[];
+      };
       tunnel: { peers: { state: string; rxBytes: number }[] }[];
     };
     expect(r.mismatches).toEqual([]);
@@ -193,19 +251,36 @@ describe('palisade lab', () => {
     const m = await matrixCli(r.world);
     expect(m.code).toBe(0);
     const matrix = new Map(
-      (JSON.parse(m.stdout) as { probes: { from: string; to: string; protocol: string; port: number; verdict: string }[] }).probes.map((p) => [`${p.from} ${p.to} ${p.protocol}/${p.port}`, p.verdict]),
+      (
+        JSON.parse(m.stdout) as {
+          probes: { from: string; to: string; protocol: string; port: number; verdict: string }[];
+        }
+      ).probes.map((p) => [`${p.from} ${p.to} ${p.protocol}/${p.port}`, p.verdict]),
     );
-    expect(r.probes.map((p) => matrix.get(`${p.from} ${p.to} ${p.protocol}/${p.port}`))).toEqual(r.probes.map((p) => p.observed));
+    expect(r.probes.map((p) => matrix.get(`${p.from} ${p.to} ${p.protocol}/${p.port}`))).toEqual(
+      r.probes.map((p) => p.observed),
+    );
 
+    expect(
+      Object.keys(r.metrics).some((k) =>
+        k.startsWith('palisade_drops_total{reason="POLICY_DENIED"'),
+      ),
+    ).toBe(true);
     expect(r.denyFlows.length).toBeGreaterThan(0);
     expect(r.denyFlows.every((f) => f.flow.verdict === 'DROPPED')).toBe(true);
     expect(r.change.probes.length).toBeGreaterThan(0);
     expect(r.change.mismatches).toEqual([]);
-    expect(r.change.probes.every((p) => p.before !== p.observed && p.observed === p.predicted)).toBe(true);
-    expect(r.tunnel.flatMap((g) => g.peers).every((p) => p.state === 'up' && p.rxBytes > 0)).toBe(true);
+    expect(
+      r.change.probes.every((p) => p.before !== p.observed && p.observed === p.predicted),
+    ).toBe(true);
+    expect(r.tunnel.flatMap((g) => g.peers).every((p) => p.state === 'up' && p.rxBytes > 0)).toBe(
+      true,
+    );
 
     // allowed cross-cluster probes exist, so plaintext would have crossed the underlay
-    const crossAllowed = r.probes.filter((p) => p.from.split('/')[0] !== p.to.split('/')[0] && p.observed === 'Allow');
+    const crossAllowed = r.probes.filter(
+      (p) => p.from.split('/')[0] !== p.to.split('/')[0] && p.observed === 'Allow',
+    );
     expect(crossAllowed.length).toBeGreaterThan(0);
     const underlay = readFileSync(pcapUnderlay);
     const fabric = readFileSync(pcapFabric);
@@ -213,7 +288,9 @@ describe('palisade lab', () => {
     expect(underlay.includes(MARKER)).toBe(false);
     const lines = (await readPcap(pcapUnderlay)).split('\n').filter((l) => / IP /.test(l));
     expect(lines.length).toBeGreaterThan(100);
-    const notWg = lines.filter((l) => !/ IP 172\.29\.0\.\d+\.51820 > 172\.29\.0\.\d+\.51820: UDP/.test(l));
+    const notWg = lines.filter(
+      (l) => !/ IP 172\.29\.0\.\d+\.51820 > 172\.29\.0\.\d+\.51820: UDP/.test(l),
+    );
     expect(notWg).toEqual([]);
   });
 
@@ -221,16 +298,49 @@ describe('palisade lab', () => {
     const tcp = (fromNs: string, ip: string): Promise<boolean> =>
       new Promise((resolve) => {
         const js = `const s=require('net').connect(7000,'${ip}');s.on('data',()=>process.exit(0));s.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),1500)`;
-        execFile('ip', ['netns', 'exec', fromNs, process.execPath, '-e', js], { timeout: 10_000 }, (e) => resolve(!e));
+        execFile(
+          'ip',
+          ['netns', 'exec', fromNs, process.execPath, '-e', js],
+          { timeout: 10_000 },
+          (e) => resolve(!e),
+        );
       });
     const addr = await new Promise<string>((resolve) =>
-      execFile('ip', ['-n', 'pl-west-analytics-etl-0', '-j', 'addr', 'show', 'dev', 'eth0'], (_e, out) => resolve((JSON.parse(String(out)) as { addr_info: { local: string }[] }[])[0]!.addr_info[0]!.local)),
+      execFile(
+        'ip',
+        ['-n', 'pl-west-analytics-etl-0', '-j', 'addr', 'show', 'dev', 'eth0'],
+        (_e, out) =>
+          resolve(
+            (JSON.parse(String(out)) as { addr_info: { local: string }[] }[])[0]!.addr_info[0]!
+              .local,
+          ),
+      ),
     );
-    const status = async () => JSON.parse((await cli(['lab', 'status', '-o', 'json'])).stdout) as { enforcers: { node: string; drops: Record<string, number>; attached: { pod: string }[] }[] };
-    const node = (await status()).enforcers.find((e) => e.attached.some((a) => a.pod === 'west/analytics/etl-0'))!;
+    const status = async () =>
+      JSON.parse((await cli(['lab', 'status', '-o', 'json'])).stdout) as {
+        enforcers: { node: string; drops: Record<string, number>; attached: { pod: string }[] }[];
+      };
+    const node = (await status()).enforcers.find((e) =>
+      e.attached.some((a) => a.pod === 'west/analytics/etl-0'),
+    )!;
     expect(await tcp('pl-east-shop-web-0', addr)).toBe(true);
     // the node stops translating the gateway's "decrypted" DSCP into the datapath's mark
-    await new Promise((resolve) => execFile('ip', ['netns', 'exec', `pl-${node.node.replace('-node-', '-n')}`, 'nft', 'flush', 'table', 'ip', 'pl_lab'], resolve));
+    await new Promise((resolve) =>
+      execFile(
+        'ip',
+        [
+          'netns',
+          'exec',
+          `pl-${node.node.replace('-node-', '-n')}`,
+          'nft',
+          'flush',
+          'table',
+          'ip',
+          'pl_lab',
+        ],
+        resolve,
+      ),
+    );
     expect(await tcp('pl-east-shop-web-0', addr)).toBe(false);
     await new Promise((r) => setTimeout(r, 1200)); // enforcer status is written every 500 ms
     const after = (await status()).enforcers.find((e) => e.node === node.node)!;
@@ -247,11 +357,14 @@ describe('palisade lab', () => {
   });
 
   it('Ctrl-C (SIGINT) during lab up removes what it made', async () => {
-    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     up.stderr!.on('data', (d: Buffer) => (err += String(d)));
     const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline && !err.includes('[3/6]')) await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < deadline && !err.includes('[3/6]'))
+      await new Promise((r) => setTimeout(r, 50));
     const s = readState()!;
     const exited = new Promise<number | null>((r) => up.once('exit', (c) => r(c)));
     process.kill(up.pid!, 'SIGINT');
@@ -261,12 +374,15 @@ describe('palisade lab', () => {
   });
 
   it('lab down after a lab up killed with SIGKILL half-way cleans everything', async () => {
-    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     up.stderr!.on('data', (d: Buffer) => (err += String(d)));
     // kill it once gateways are being started (namespaces, etcd and processes exist)
     const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline && !err.includes('[4/6]')) await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < deadline && !err.includes('[4/6]'))
+      await new Promise((r) => setTimeout(r, 50));
     expect(err).toContain('[4/6]');
     await new Promise((r) => setTimeout(r, 300));
     const killed = new Promise((r) => up.once('exit', r));
