@@ -3,13 +3,13 @@
  * commands/<name>.ts exporting a CommandRegistrar and put it in this list
  * (replacing its notBuilt placeholder).
  */
+import { agent } from './agent.js';
 import { compileCommand } from './compile.js';
 import { diff } from './diff.js';
 import { flows } from './flows.js';
 import { lab } from './lab.js';
 import { lint } from './lint.js';
 import { matrix } from './matrix.js';
-import { notBuilt } from './not-built.js';
 import type { CommandRegistrar } from './registrar.js';
 import { verdict } from './verdict.js';
 import { tunnel } from './tunnel.js';
@@ -23,7 +23,7 @@ export const commands: readonly CommandRegistrar[] = [
   diff,
   compileCommand,
   flows,
-  notBuilt('agent', 7, 'run the node enforcer agent'),
+  agent,
   tunnel,
   lab,
 ];

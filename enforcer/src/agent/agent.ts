@@ -1,0 +1,288 @@
+/**
+ * `palisade agent`: one node's enforcer. Wires a source (manifest directory
+ * or Kubernetes) → endpoint discovery → Reconciler → the real Datapath
+ * (pinned under config.pinDir) → ringbuf events → EventIngest → FlowPipeline
+ * (NDJSON / OCSF / stdout sinks, CEL filter) → AgentMetrics → the API.
+ *
+ * Restart and crash behaviour (docs/enforcer.md "Agent"): programs, maps and
+ * attachments live in bpffs and tc, so kill -9 changes nothing for packets;
+ * a new agent adopts them (Datapath.open replaces the programs atomically),
+ * discovers interfaces *before* its first sync (so no endpoint is ever
+ * removed from the map by a half-initialized agent), and only starts
+ * consuming the pinned ringbuf once it can attribute events. The ringbuf's
+ * consumer position is in the pinned map, so the new process reads from
+ * where the old one stopped: events are not delivered twice.
+ * SIGTERM is graceful (sinks flushed, API closed) and also leaves enforcement
+ * in place: an agent upgrade must not open a gap.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { KubeConfig } from '@kubernetes/client-node';
+import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
+import type { World } from '../../../policy-compiler/src/model/world.js';
+import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
+import type { PreparedWorld } from '../../../policy-compiler/src/semantics/index.js';
+import { loadTokenFile } from '../api/auth.js';
+import { startApi } from '../api/server.js';
+import { BadProbeError, type AgentStatus } from '../api/types.js';
+import { Datapath } from '../datapath/datapath.js';
+import {
+  attributionFromWorld,
+  EventIngest,
+  FlowPipeline,
+  monotonicToWallOffsetNs,
+  NdjsonFileSink,
+  OcsfFileSink,
+  StreamSink,
+  type FlowSink,
+} from '../flows/index.js';
+import { compileFilter } from '../flows/filter.js';
+import { AgentMetrics } from '../metrics/metrics.js';
+import { Reconciler } from '../reconcile/reconciler.js';
+import { DirectorySource, KubernetesSource, type SourceSnapshot } from '../sources/index.js';
+import { AgentConfigError, type AgentConfig } from './config.js';
+import {
+  localPods,
+  matchByRoutes,
+  matchStatic,
+  readLinksAndRoutes,
+  type LocalInterface,
+} from './discovery.js';
+
+export interface AgentLog {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface RunningAgent {
+  /** The API's base URL. */
+  readonly url: string;
+  status(): AgentStatus & { readonly interfaces: readonly LocalInterface[] };
+  /** Graceful stop: sinks flushed, API closed; programs and pins keep enforcing. */
+  stop(): Promise<void>;
+}
+
+const stderrLog: AgentLog = {
+  info: (m) => process.stderr.write(`palisade agent: ${m}\n`),
+  error: (m) => process.stderr.write(`palisade agent: error: ${m}\n`),
+};
+
+export async function runAgent(
+  config: AgentConfig,
+  log: AgentLog = stderrLog,
+): Promise<RunningAgent> {
+  const nodeName = `${config.cluster}/${config.node}`;
+  const token = await loadTokenFile(config.api.tokenFile);
+  let filter;
+  if (config.flows.filter !== null) {
+    const f = compileFilter(config.flows.filter);
+    if (!f.ok)
+      throw new AgentConfigError(`flows.filter: column ${f.error.column}: ${f.error.message}`);
+    filter = f.filter;
+  }
+
+  const metrics = new AgentMetrics();
+  const sinks: FlowSink[] = [];
+  if (config.flows.ndjson)
+    sinks.push(new NdjsonFileSink(config.flows.ndjson.path, config.flows.ndjson));
+  if (config.flows.ocsf) sinks.push(new OcsfFileSink(config.flows.ocsf.path, config.flows.ocsf));
+  if (config.flows.stdout) sinks.push(new StreamSink(process.stdout));
+  const pipeline = new FlowPipeline({
+    sinks,
+    nodeName,
+    metrics,
+    ...(filter ? { filter } : {}),
+    lostReportIntervalMs: 10_000,
+  });
+
+  const dp = Datapath.open({ pinDir: config.pinDir, denyEventsPerSec: config.denyEventsPerSec });
+  const clockOffsetNs = monotonicToWallOffsetNs();
+
+  let interfaces = new Map<string, LocalInterface>();
+  const attached = new Set<number>();
+  let world: World | undefined;
+  let prepared: PreparedWorld | undefined;
+  let ingest: EventIngest | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let stopped = false;
+
+  async function discover(pods: World | undefined): Promise<boolean> {
+    const { links, routes } = await readLinksAndRoutes();
+    const found =
+      config.interfaces.discovery === 'static'
+        ? matchStatic(config.interfaces.static, links)
+        : pods
+          ? matchByRoutes(
+              localPods(pods, config.cluster, config.node),
+              links,
+              routes,
+              config.interfaces.kinds,
+            )
+          : [];
+    const next = new Map(found.map((f) => [f.endpoint, f]));
+    const same =
+      next.size === interfaces.size &&
+      [...next].every(([id, f]) => interfaces.get(id)?.ifindex === f.ifindex);
+    interfaces = next;
+    return !same;
+  }
+
+  const reconciler = new Reconciler({
+    nodeName,
+    cluster: config.cluster,
+    applier: dp,
+    ifindexOf: (id) => interfaces.get(id)?.ifindex,
+    metrics,
+    debounceMs: config.debounceMs,
+    onError: (m) => log.error(m),
+    onApplied: (compiled, w) => {
+      world = w;
+      prepared = undefined;
+      // Endpoints are in the map (applyFull) before the programs see packets.
+      const want = new Set([...interfaces.values()].map((i) => i.ifindex));
+      for (const i of want) {
+        if (attached.has(i)) continue;
+        try {
+          dp.attach(i);
+          attached.add(i);
+        } catch (e) {
+          log.error(`attach ifindex ${i}: ${(e as Error).message}`);
+        }
+      }
+      for (const i of [...attached]) {
+        if (want.has(i)) continue;
+        try {
+          dp.detach(i);
+        } catch (e) {
+          log.error(`detach ifindex ${i}: ${(e as Error).message}`);
+        }
+        attached.delete(i);
+      }
+      const ctx = attributionFromWorld(w, compiled.encoded.cookies, {
+        nodeName,
+        cluster: config.cluster,
+        clockOffsetNs,
+      });
+      if (!ingest) {
+        ingest = new EventIngest(pipeline, ctx);
+        const ing = ingest;
+        unsubscribe = dp.onEvent((ev) => ing.decoded(ev));
+      } else ingest.setContext(ctx);
+    },
+  });
+
+  // Discover with the snapshot's pods before the reconciler syncs it, so the
+  // first sync after a restart keeps every local endpoint in the map.
+  let discovering = Promise.resolve();
+  function onSnapshot(s: SourceSnapshot): void {
+    discovering = discovering.then(async () => {
+      if (stopped) return;
+      const loaded = loadWorldFromTexts(s.inputs);
+      try {
+        await discover(loaded.world);
+      } catch (e) {
+        log.error(`interface discovery: ${(e as Error).message}`);
+      }
+      reconciler.submit(s);
+    });
+  }
+
+  const source =
+    config.source.kind === 'directory'
+      ? new DirectorySource({
+          dir: config.source.dir,
+          onSnapshot,
+          debounceMs: config.debounceMs,
+          rescanMs: config.source.rescanMs,
+        })
+      : (() => {
+          const kc = new KubeConfig();
+          if (config.source.kubeconfig) kc.loadFromFile(config.source.kubeconfig);
+          else kc.loadFromDefault();
+          return new KubernetesSource({
+            kubeConfig: kc,
+            onSnapshot,
+            clusterName: config.cluster,
+            debounceMs: config.debounceMs,
+            onError: (r, m) => log.error(`kubernetes ${r}: ${m}`),
+          });
+        })();
+
+  const status = () => ({
+    ...reconciler.status(),
+    interfaces: [...interfaces.values()],
+  });
+
+  const { app, url } = await startApi({
+    token,
+    nodeName,
+    metrics,
+    pipeline,
+    isEnforced: () => reconciler.isEnforced(),
+    status,
+    evaluate: (probe) => {
+      if (!world) throw new BadProbeError('no policy enforced yet');
+      prepared ??= prepareWorld(world);
+      try {
+        return evaluate(prepared, probe);
+      } catch (e) {
+        throw new BadProbeError((e as Error).message);
+      }
+    },
+    host: config.api.host,
+    port: config.api.port,
+  }).catch((e: Error) => {
+    dp.close();
+    throw new AgentConfigError(`api.listen ${config.api.host}:${config.api.port}: ${e.message}`);
+  });
+  const api: FastifyInstance = app;
+
+  await source.start();
+
+  const tick = setInterval(() => {
+    dp.drainEvents();
+    ingest?.ringbufLostTotal(dp.eventStats().lost);
+    if (config.statusFile) {
+      try {
+        writeFileSync(
+          `${config.statusFile}.tmp`,
+          JSON.stringify({ ...status(), pid: process.pid, flows: pipeline.stats }, null, 2),
+        );
+        renameSync(`${config.statusFile}.tmp`, config.statusFile);
+      } catch (e) {
+        log.error(`status file: ${(e as Error).message}`);
+      }
+    }
+  }, 250);
+  const rescan = setInterval(() => {
+    discovering = discovering.then(async () => {
+      if (stopped) return;
+      try {
+        if (await discover(world)) reconciler.resync();
+      } catch (e) {
+        log.error(`interface discovery: ${(e as Error).message}`);
+      }
+    });
+  }, config.interfaces.rescanMs);
+
+  log.info(`node ${nodeName}: API on ${url}, pins in ${config.pinDir}`);
+
+  return {
+    url,
+    status,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(tick);
+      clearInterval(rescan);
+      await Promise.resolve(source.stop());
+      reconciler.stop();
+      await discovering.catch(() => undefined);
+      dp.drainEvents();
+      unsubscribe?.();
+      await api.close();
+      await pipeline.close().catch((e: Error) => log.error(`flow sinks: ${e.message}`));
+      dp.close();
+    },
+  };
+}

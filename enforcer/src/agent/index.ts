@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './discovery.js';
+export * from './agent.js';
