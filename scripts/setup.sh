@@ -61,7 +61,16 @@ if [[ -f bpf/binding/binding.gyp ]]; then
   src_hash=$(hash_of bpf/binding/binding.gyp bpf/binding/src/*)
   if [[ ! -f bpf/binding/build/Release/palisade_bpf.node || ! -f "$stamp_dir/gyp" || "$(cat "$stamp_dir/gyp")" != "$src_hash" ]]; then
     log "building N-API binding"
-    (cd bpf/binding && "$root/node_modules/.bin/node-gyp" rebuild --silent)
+    # Build against the headers of the Node.js that runs us; node-gyp must never
+    # try to download them (the machine has no internet beyond the registries).
+    nodedir=$(npm config get nodedir 2>/dev/null || true)
+    if [[ -z "$nodedir" || "$nodedir" == "undefined" ]]; then
+      nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+    fi
+    if [[ ! -f "$nodedir/include/node/node_api.h" ]]; then
+      log "Node.js headers not found under $nodedir/include/node (install Debian's libnode-dev or set npm's nodedir)"; exit 2
+    fi
+    (cd bpf/binding && "$root/node_modules/.bin/node-gyp" rebuild --nodedir="$nodedir" --loglevel=warn)
     mkdir -p "$stamp_dir"; echo "$src_hash" > "$stamp_dir/gyp"
   fi
 fi
