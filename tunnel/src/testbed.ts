@@ -4,7 +4,7 @@
  * a bridge, per cluster a gateway namespace on that bridge and one pod
  * namespace behind the gateway. Every address lives in these namespaces;
  * cleanup() deletes exactly what create() made.
- *   underlay 172.31.0.<i>/24   pod 10.<i>.1.2/24 (pod CIDR 10.<i>.0.0/16)
+ *   underlay 172.31.0.<i>/24   pod 10.<i>.1.2/24 and fd00:<i>:0:1::2/64 (pod CIDRs 10.<i>.0.0/16, fd00:<i>::/48)
  *   service CIDR 10.<100+i>.0.0/16, node CIDR 192.168.<i>.0/24 (declared only)
  */
 import { run } from './netns-ip.js';
@@ -16,6 +16,7 @@ export interface TestCluster {
   readonly gwNs: string;
   readonly podNs: string;
   readonly podIP: string;
+  readonly podIP6: string;
   readonly underlayIP: string;
   readonly ifaceBase: string;
   readonly record: ClusterRecord;
@@ -105,6 +106,10 @@ export class MeshTestbed {
     await p(['addr', 'add', `10.${i}.1.2/24`, 'dev', 'eth0']);
     await p(['link', 'set', 'eth0', 'up']);
     await p(['route', 'add', 'default', 'via', `10.${i}.1.1`]);
+    // Dual stack pods: fd00:<i>:0:1::2/64 behind fd00:<i>:0:1::1 (no DAD wait: the addresses are ours).
+    await g(['addr', 'add', `fd00:${i}:0:1::1/64`, 'dev', 'pod0', 'nodad']);
+    await p(['addr', 'add', `fd00:${i}:0:1::2/64`, 'dev', 'eth0', 'nodad']);
+    await p(['-6', 'route', 'add', 'default', 'via', `fd00:${i}:0:1::1`]);
     const name = opts.name ?? `c${i}`;
     return {
       index: i,
@@ -112,12 +117,13 @@ export class MeshTestbed {
       gwNs,
       podNs,
       podIP: `10.${i}.1.2`,
+      podIP6: `fd00:${i}:0:1::2`,
       underlayIP: `172.31.0.${i}`,
       ifaceBase: `${this.prefix}w${i}`,
       record: {
         name,
         labels: { 'palisade.dev/cluster-name': name },
-        podCIDRs: [opts.podCIDR ?? `10.${i}.0.0/16`],
+        podCIDRs: [opts.podCIDR ?? `10.${i}.0.0/16`, `fd00:${i}::/48`],
         serviceCIDRs: [`10.${100 + i}.0.0/16`],
         nodeCIDRs: [`192.168.${i}.0/24`],
         gateway: { endpoint: `172.31.0.${i}:${WG_BASE_PORT}` },

@@ -56,7 +56,9 @@ async function until<T>(
     if (v) return v;
     await sleep(150);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\nmanagers said:\n${managerLog.join('')}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}\nmanagers said:\n${managerLog.join('')}`,
+  );
 }
 
 const tb = new MeshTestbed(`pc${process.pid.toString(36).slice(-4)}`);

@@ -105,6 +105,21 @@ async function reach(from: TestCluster, to: TestCluster, timeoutMs = 1000): Prom
     );
 }
 
+/** The same over IPv6 (pod addresses fd00:<i>:0:1::2, routed through the IPv4 underlay tunnel). */
+async function reach6(from: TestCluster, to: TestCluster, timeoutMs = 1000): Promise<boolean> {
+  return tb
+    .exec(
+      from.podNs,
+      process.execPath,
+      [STREAM, 'probe', to.podIP6, String(ECHO_PORT), String(timeoutMs)],
+      timeoutMs + 3000,
+    )
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
 function spawnIn(
   ns: string,
   args: string[],
@@ -171,6 +186,7 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
           async () => (await peerOf(gateways.get(a.name)!, b.name))?.state === 'up',
         );
         await until(`UDP ${a.name} -> ${b.name}`, 10_000, () => reach(a, b));
+        await until(`UDP over IPv6 ${a.name} -> ${b.name}`, 10_000, () => reach6(a, b));
       }
     }
     const st = await gateways.get('c1')!.status();
@@ -178,7 +194,7 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
     expect(st.devices).toHaveLength(1);
     expect(st.devices[0]!.mtu).toBe(1440);
     const p2 = st.peers.find((p) => p.cluster === 'c2')!;
-    expect([...p2.allowedIPs].sort()).toEqual(['10.102.0.0/16', '10.2.0.0/16']);
+    expect([...p2.allowedIPs].sort()).toEqual(['10.102.0.0/16', '10.2.0.0/16', 'fd00:2::/48']);
     expect(p2.endpoint).toBe(`172.31.0.2:${WG_BASE_PORT}`);
     const routes = await tb.exec(clusters[0]!.gwNs, 'ip', [
       'route',
@@ -188,6 +204,15 @@ describe('tunnel mesh over wireguard-go with etcd', () => {
     ]);
     expect(routes).toMatch(/10\.2\.0\.0\/16/);
     expect(routes).toMatch(/10\.103\.0\.0\/16/);
+    const routes6 = await tb.exec(clusters[0]!.gwNs, 'ip', [
+      '-6',
+      'route',
+      'show',
+      'dev',
+      st.devices[0]!.iface,
+    ]);
+    expect(routes6).toMatch(/^fd00:2::\/48 /m);
+    expect(routes6).toMatch(/^fd00:3::\/48 /m);
     // TCP across the mesh too.
     const srv = spawnIn(clusters[2]!.podNs, ['socat', '-u', 'TCP-LISTEN:7070,reuseaddr', 'STDOUT']);
     await sleep(300);

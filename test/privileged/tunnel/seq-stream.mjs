@@ -64,13 +64,17 @@ if (mode === 'recv') {
   tick();
 } else if (mode === 'echo') {
   // UDP echo server until killed (or 10 minutes).
-  const s = dgram.createSocket('udp4');
-  s.on('message', (m, r) => s.send(m, r.port, r.address));
-  s.bind(Number(a), () => process.stdout.write('ready\n'));
-  setTimeout(() => s.close(), 600_000);
+  // One socket per family.
+  for (const fam of ['udp4', 'udp6']) {
+    const s = dgram.createSocket({ type: fam, ipv6Only: fam === 'udp6' });
+    s.on('message', (m, r) => s.send(m, r.port, r.address));
+    s.bind(Number(a));
+    setTimeout(() => s.close(), 600_000);
+  }
+  process.stdout.write('ready\n');
 } else if (mode === 'probe') {
   // One datagram to an echo server; exit 0 when it comes back within timeoutMs.
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(a.includes(':') ? 'udp6' : 'udp4');
   const t = setTimeout(() => process.exit(1), Number(c));
   s.on('message', () => {
     clearTimeout(t);
