@@ -161,5 +161,6 @@ export function renderDemo(r: DemoReport): string {
         ? `the change took effect on all ${r.change.probes.length} affected probes (then reverted)\n`
         : `!!! ${r.change.mismatches.length} affected probes do not match !!!\n`;
   }
+  out += `\nThe lab stays up: palisade lab status | palisade flows -f ${r.world.replace(/\/world$/, '')}/nodes/<node>/flows.ndjson | palisade lab down\n`;
   return out;
 }
