@@ -10,6 +10,7 @@ import {
   LabError,
   downLab,
   labStatus,
+  readState,
   upLab,
   validateOptions,
   type LabOptions,
@@ -20,23 +21,34 @@ import { CliError, EXIT_FINDINGS, EXIT_USAGE, type CliContext } from '../context
 import { outputOption } from './options.js';
 
 interface SizeOpts {
-  clusters: string;
-  nodes: string;
-  pods: string;
+  clusters?: string;
+  nodes?: string;
+  pods?: string;
   labDir: string;
 }
 
 const sizeOptions = (cmd: Command): Command =>
   cmd
-    .option('--clusters <n>', 'clusters', String(DEFAULT_OPTIONS.clusters))
-    .option('--nodes <n>', 'nodes per cluster', String(DEFAULT_OPTIONS.nodes))
-    .option('--pods <n>', 'pods per node', String(DEFAULT_OPTIONS.pods));
+    .option('--clusters <n>', `clusters (default ${DEFAULT_OPTIONS.clusters})`)
+    .option('--nodes <n>', `nodes per cluster (default ${DEFAULT_OPTIONS.nodes})`)
+    .option('--pods <n>', `pods per node (default ${DEFAULT_OPTIONS.pods})`);
 
 const labDirOption = (): Option =>
   new Option('--lab-dir <dir>', 'state directory of the lab').default(DEFAULT_LAB_DIR);
 
-function options(o: SizeOpts): LabOptions {
-  const lo = { clusters: Number(o.clusters), nodes: Number(o.nodes), pods: Number(o.pods) };
+/**
+ * Sizes from the flags; with none given, `demo` uses the lab that is up (any
+ * size) and everything else the defaults.
+ */
+function options(o: SizeOpts, current?: LabOptions | null): LabOptions {
+  const none = o.clusters === undefined && o.nodes === undefined && o.pods === undefined;
+  const base = none && current ? current : DEFAULT_OPTIONS;
+  const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
+  const lo = {
+    clusters: num(o.clusters, base.clusters),
+    nodes: num(o.nodes, base.nodes),
+    pods: num(o.pods, base.pods),
+  };
   const errs = validateOptions(lo);
   if (errs.length > 0) throw new CliError(`lab: ${errs.join('; ')}`, EXIT_USAGE);
   return lo;
@@ -97,7 +109,7 @@ export function lab(program: Command, ctx: CliContext): void {
     .option('--timeout <ms>', 'per-probe timeout', '1500')
     .action(async (o: SizeOpts & { output: 'table' | 'json'; timeout: string }) => {
       requireRoot();
-      const lo = options(o);
+      const lo = options(o, readState(o.labDir)?.options);
       const timeoutMs = Number(o.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 200 || timeoutMs > 10_000)
         throw new CliError('lab demo: --timeout: an integer from 200 to 10000 (ms)');
