@@ -8,11 +8,12 @@
  * enforced; the API refuses missing and wrong tokens; SIGTERM is graceful
  * and leaves enforcement in place.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { validateOcsfNetworkActivity } from '../../../enforcer/src/flows/ocsf-validate.js';
 import { requirePrivileges } from '../../support/privileged.js';
-import { AgentNode, NS, docs, readRecords, type AgentProc } from './harness.js';
+import { AgentNode, NS, PODS, docs, readRecords, type AgentProc } from './harness.js';
 
 let node: AgentNode;
 let agent: AgentProc;
@@ -39,7 +40,7 @@ const asObj = (m: Map<string, boolean>) => Object.fromEntries([...m].sort());
 beforeAll(async () => {
   requirePrivileges('root', 'bpffs', 'netns');
   node = await AgentNode.create('ag');
-  config = node.writeConfig();
+  config = node.writeConfig({ statusFile: node.path('status.json') });
   agent = node.startAgent(config);
   await node.until(
     'readyz',
@@ -53,10 +54,26 @@ afterAll(async () => {
 }, 30_000);
 
 describe('palisade agent on one node', () => {
-  it('finds every pod interface and, with no policy, allows what the reference allows', async () => {
-    const st = (await node.status()) as unknown as { interfaces?: unknown };
-    // /v1/status has a fixed schema; the interfaces the agent attached show in the datapath
-    expect(st).toBeDefined();
+  it('finds every pod interface by its route and, with no policy, allows what the reference allows', async () => {
+    const st = await node.until(
+      'interfaces in the status file',
+      async () =>
+        JSON.parse(readFileSync(node.path('status.json'), 'utf8')) as {
+          interfaces: { endpoint: string; ifname: string; ifindex: number }[];
+        },
+      (s) => s.interfaces.length === PODS.length,
+    );
+    expect(st.interfaces.map((i) => [i.endpoint, i.ifname, i.ifindex]).sort()).toEqual(
+      node.topo.pods.map((p, i) => [`c1/${NS}/${PODS[i]}`, p.hostIf, p.ifindex]).sort(),
+    );
+    const tcFilters = await node.topo.exec(node.topo.nodeNs, 'tc', [
+      'filter',
+      'show',
+      'dev',
+      node.topo.pod(1).hostIf,
+      'ingress',
+    ]);
+    expect(tcFilters).toMatch(/from_pod/);
     const want = node.reference();
     expect([...want.values()].every(Boolean)).toBe(true);
     expect(asObj(await node.traffic())).toEqual(asObj(want));
