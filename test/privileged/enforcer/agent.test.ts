@@ -13,7 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { validateOcsfNetworkActivity } from '../../../enforcer/src/flows/ocsf-validate.js';
 import { requirePrivileges } from '../../support/privileged.js';
-import { AgentNode, NS, PODS, docs, readRecords, type AgentProc } from './harness.js';
+import {
+  AgentNode,
+  NS,
+  PODS,
+  docs,
+  readRecords,
+  type AgentProc,
+  type FlowLine,
+} from './harness.js';
 
 let node: AgentNode;
 let agent: AgentProc;
@@ -96,22 +104,23 @@ describe('palisade agent on one node', () => {
   });
 
   it('denies are attributed flow records in NDJSON and valid OCSF, and counted in /metrics', async () => {
-    const deny = (r: Record<string, any>) =>
-      r['flow']?.verdict === 'DROPPED' &&
-      r['flow'].source?.pod_name === 'c' &&
-      r['flow'].destination?.pod_name === 'b' &&
-      r['flow'].l4?.TCP?.destination_port === 7000;
+    const deny = (r: FlowLine) =>
+      r.flow?.verdict === 'DROPPED' &&
+      r.flow.source.pod_name === 'c' &&
+      r.flow.destination.pod_name === 'b' &&
+      'TCP' in r.flow.l4 &&
+      r.flow.l4.TCP.destination_port === 7000;
     const recs = await node.until(
       'a deny record c -> b:7000',
       async () => readRecords(node.path('flows.ndjson')),
       (rs) => rs.some(deny),
     );
-    const d = recs.find(deny)!;
-    expect(d['flow'].source.endpoint_id).toBe(`c1/${NS}/c`);
-    expect(d['flow'].destination.endpoint_id).toBe(`c1/${NS}/b`);
-    expect(d['flow'].source.labels).toContain('k8s:app=c');
-    expect(d['flow'].node_name).toBe('c1/n1');
-    expect(d['flow'].ingress_denied_by).toEqual([
+    const d = recs.find(deny)!.flow!;
+    expect(d.source.endpoint_id).toBe(`c1/${NS}/c`);
+    expect(d.destination.endpoint_id).toBe(`c1/${NS}/b`);
+    expect(d.source.labels).toContain('k8s:app=c');
+    expect(d.node_name).toBe('c1/n1');
+    expect(d.ingress_denied_by).toEqual([
       expect.objectContaining({ kind: 'NetworkPolicy', namespace: NS, name: 'b-from-a' }),
     ]);
 
@@ -180,7 +189,9 @@ describe('palisade agent on one node', () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 500));
-    const before = readRecords(node.path('flows.ndjson')).filter((r) => r['flow']).length;
+    const before = readRecords(node.path('flows.ndjson')).flatMap((r) =>
+      r.flow ? [r.flow] : [],
+    ).length;
     await node.killAgent(agent, 'SIGKILL');
     const killedAt = Date.now();
     const roundsAtKill = rounds;
@@ -202,15 +213,15 @@ describe('palisade agent on one node', () => {
     // events of the dead window were read by the new agent from the pinned ringbuf
     const recs = await node.until(
       'records of the window without an agent',
-      async () => readRecords(node.path('flows.ndjson')).filter((r) => r['flow']),
+      async () => readRecords(node.path('flows.ndjson')).flatMap((r) => (r.flow ? [r.flow] : [])),
       (rs) =>
         rs.some((r) => {
-          const t = Date.parse(r['flow'].time);
-          return r['flow'].verdict === 'DROPPED' && t > killedAt && t < restartAt;
+          const t = Date.parse(r.time);
+          return r.verdict === 'DROPPED' && t > killedAt && t < restartAt;
         }),
     );
     expect(recs.length).toBeGreaterThan(before);
-    const uuids = recs.map((r) => r['flow'].uuid as string);
+    const uuids = recs.map((r) => r.uuid);
     expect(uuids.length).toBe(new Set(uuids).size);
     expect(asObj(await node.traffic())).toEqual(asObj(node.reference()));
   });

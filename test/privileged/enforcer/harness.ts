@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 
 import { PodTopology } from '../../../bench/datapath/topology.js';
+import type { FlowRecord } from '../../../enforcer/src/flows/record.js';
 import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
 import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 
@@ -294,8 +295,11 @@ export class AgentNode {
   }
 }
 
-/** Flow records (lines with "flow") of an NDJSON file. */
-export function readRecords(path: string): Record<string, any>[] {
+/** A line of a flow file: a native record (flow or lost_events) or an OCSF event. */
+export type FlowLine = Partial<FlowRecord> & Record<string, unknown>;
+
+/** Every JSON line of an NDJSON file ([] while it does not exist). */
+export function readRecords(path: string): FlowLine[] {
   let text = '';
   try {
     text = readFileSync(path, 'utf8');
@@ -305,5 +309,5 @@ export function readRecords(path: string): Record<string, any>[] {
   return text
     .split('\n')
     .filter((l) => l.trim().length > 0)
-    .map((l) => JSON.parse(l) as Record<string, any>);
+    .map((l) => JSON.parse(l) as FlowLine);
 }
