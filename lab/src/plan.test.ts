@@ -36,6 +36,20 @@ describe('lab plan', () => {
     expect(new Set(ips).size).toBe(ips.length);
   });
 
+  it('a prefix renames every namespace, WireGuard device and pin dir, so two labs do not collide', () => {
+    const a = planLab({ clusters: 2, nodes: 2, pods: 3 }, roles);
+    const b = planLab({ clusters: 2, nodes: 2, pods: 3, prefix: 't42-' }, roles);
+    expect(planNamespaces(b).every((n) => n.startsWith('t42-'))).toBe(true);
+    const hostWide = (p: typeof a) => [
+      ...planNamespaces(p),
+      ...p.clusters.flatMap((c) => [c.wgBase, ...c.nodes.map((n) => n.pinDir)]),
+    ];
+    expect(hostWide(a).filter((n) => hostWide(b).includes(n))).toEqual([]);
+    expect(validateOptions({ clusters: 2, nodes: 2, pods: 3, prefix: 'Bad_' })[0]).toContain(
+      '--prefix',
+    );
+  });
+
   it('cluster CIDRs never overlap (the tunnel manager would refuse them)', () => {
     const plan = planLab({ clusters: LIMITS.clusters, nodes: 2, pods: 2 }, roles);
     const report = findConflicts(

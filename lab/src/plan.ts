@@ -21,6 +21,11 @@ export interface LabOptions {
   readonly clusters: number;
   readonly nodes: number;
   readonly pods: number;
+  /**
+   * Prefix of every namespace and host-wide name (default `pl-`); lets two labs
+   * (e.g. a test next to a running demo) share a machine. 2-6 of [a-z0-9], ending in '-'.
+   */
+  readonly prefix?: string;
 }
 
 export const DEFAULT_OPTIONS: LabOptions = { clusters: 2, nodes: 2, pods: 3 };
@@ -97,7 +102,7 @@ export interface TemplatePod {
 
 export function validateOptions(o: LabOptions): string[] {
   const errs: string[] = [];
-  const check = (k: keyof LabOptions, min: number): void => {
+  const check = (k: keyof typeof LIMITS, min: number): void => {
     const v = o[k];
     const max = LIMITS[k];
     if (!Number.isInteger(v) || v < min || v > max)
@@ -106,6 +111,11 @@ export function validateOptions(o: LabOptions): string[] {
   check('clusters', 1);
   check('nodes', 1);
   check('pods', 1);
+  if (o.prefix !== undefined && !/^[a-z][a-z0-9]{0,4}-$/.test(o.prefix)) {
+    errs.push(
+      `--prefix: 2-6 characters: a letter, up to 4 letters or digits, then '-' (got ${JSON.stringify(o.prefix)})`,
+    );
+  }
   return errs;
 }
 
@@ -120,6 +130,9 @@ export function planLab(
 ): LabPlan {
   const errs = validateOptions(options);
   if (errs.length > 0) throw new Error(errs.join('; '));
+  const prefix = options.prefix ?? LAB_PREFIX;
+  // host-wide names (WireGuard devices: UAPI socket path; pins) carry the prefix without its '-'
+  const tag = prefix.slice(0, -1);
   const clusters: PlannedCluster[] = [];
   for (let c = 0; c < options.clusters; c++) {
     const name = clusterName(c);
@@ -132,11 +145,11 @@ export function planLab(
       nodes.push({
         cluster: name,
         name: node,
-        netns: `${LAB_PREFIX}${name}-n${n + 1}`,
+        netns: `${prefix}${name}-n${n + 1}`,
         ip: `192.168.${100 + c}.${11 + n}`,
         podRange: `10.${100 + c}.${n + 1}.0/24`,
         switchIf: `plsn${n + 1}`,
-        pinDir: `/sys/fs/bpf/palisade-lab/${node}`,
+        pinDir: `/sys/fs/bpf/palisade-lab/${prefix}${node}`,
       });
     }
     const pods: PlannedPod[] = [];
@@ -155,7 +168,7 @@ export function planLab(
         name: podName,
         id: `${name}/${role.namespace}/${podName}`,
         node: (nodes[n] as PlannedNode).name,
-        netns: `${LAB_PREFIX}${name}-${role.namespace}-${podName}`,
+        netns: `${prefix}${name}-${role.namespace}-${podName}`,
         hostIf: `plh${k}`,
         ip: `10.${100 + c}.${n + 1}.${10 + k}`,
         gatewayIp: `10.${100 + c}.${n + 1}.1`,
@@ -169,17 +182,17 @@ export function planLab(
       podCIDR: `10.${100 + c}.0.0/16`,
       serviceCIDR: `10.${150 + c}.0.0/16`,
       nodeCIDR: `192.168.${100 + c}.0/24`,
-      switchNs: `${LAB_PREFIX}${name}-sw`,
-      gatewayNs: `${LAB_PREFIX}${name}-gw`,
+      switchNs: `${prefix}${name}-sw`,
+      gatewayNs: `${prefix}${name}-gw`,
       gatewayFabricIp: `192.168.${100 + c}.1`,
       gatewayUnderlayIp: `172.29.0.${c + 1}`,
       underlayIf: `plug${c + 1}`,
-      wgBase: `pl${c}w`,
+      wgBase: `${tag}${c}w`,
       nodes,
       pods,
     });
   }
-  return { options, underlayNs: `${LAB_PREFIX}underlay`, clusters };
+  return { options, underlayNs: `${prefix}underlay`, clusters };
 }
 
 /** Every namespace of the plan, in creation order. */

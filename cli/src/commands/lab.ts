@@ -24,6 +24,7 @@ interface SizeOpts {
   clusters?: string;
   nodes?: string;
   pods?: string;
+  prefix?: string;
   labDir: string;
 }
 
@@ -31,7 +32,8 @@ const sizeOptions = (cmd: Command): Command =>
   cmd
     .option('--clusters <n>', `clusters (default ${DEFAULT_OPTIONS.clusters})`)
     .option('--nodes <n>', `nodes per cluster (default ${DEFAULT_OPTIONS.nodes})`)
-    .option('--pods <n>', `pods per node (default ${DEFAULT_OPTIONS.pods})`);
+    .option('--pods <n>', `pods per node (default ${DEFAULT_OPTIONS.pods})`)
+    .option('--prefix <p>', "prefix of the lab's namespaces and host-wide names (default pl-)");
 
 const labDirOption = (): Option =>
   new Option('--lab-dir <dir>', 'state directory of the lab').default(DEFAULT_LAB_DIR);
@@ -41,13 +43,22 @@ const labDirOption = (): Option =>
  * size) and everything else the defaults.
  */
 function options(o: SizeOpts, current?: LabOptions | null): LabOptions {
-  const none = o.clusters === undefined && o.nodes === undefined && o.pods === undefined;
+  const none =
+    o.clusters === undefined &&
+    o.nodes === undefined &&
+    o.pods === undefined &&
+    o.prefix === undefined;
   const base = none && current ? current : DEFAULT_OPTIONS;
   const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
   const lo = {
     clusters: num(o.clusters, base.clusters),
     nodes: num(o.nodes, base.nodes),
     pods: num(o.pods, base.pods),
+    ...(o.prefix !== undefined
+      ? { prefix: o.prefix }
+      : base.prefix !== undefined
+        ? { prefix: base.prefix }
+        : {}),
   };
   const errs = validateOptions(lo);
   if (errs.length > 0) throw new CliError(`lab: ${errs.join('; ')}`, EXIT_USAGE);

@@ -15,6 +15,8 @@ import { requirePrivileges } from '../../support/privileged.js';
 
 const CLI = join(process.cwd(), 'dist/cli/src/main.js');
 const LAB_DIR = `/run/palisade-lab-test-${process.pid}`;
+// own names, so the suite can run next to a lab (or another run of this suite) on the machine
+const P = `t${process.pid % 10000}-`;
 const MARKER = 'PALISADE-LAB-PROBE';
 
 interface Run {
@@ -180,7 +182,7 @@ describe('palisade lab', () => {
   let first: State;
 
   it('lab up builds the lab and records it; a second lab up changes nothing', async () => {
-    const up = await cli(['lab', 'up']);
+    const up = await cli(['lab', 'up', '--prefix', P]);
     expect(up.stderr).toContain('lab up in');
     expect(up.code).toBe(0);
     first = readState()!;
@@ -203,7 +205,7 @@ describe('palisade lab', () => {
       true,
     );
 
-    const again = await cli(['lab', 'up']);
+    const again = await cli(['lab', 'up', '--prefix', P]);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('already up');
     const second = readState()!;
@@ -213,10 +215,10 @@ describe('palisade lab', () => {
 
   it('lab demo: observed == predicted (== palisade matrix), the live change takes effect, the underlay carries only WireGuard', async () => {
     captures.push(
-      await startCapture('pl-underlay', pcapUnderlay),
-      await startCapture('pl-west-sw', pcapFabric),
+      await startCapture(`${P}underlay`, pcapUnderlay),
+      await startCapture(`${P}west-sw`, pcapFabric),
     );
-    const demo = await cli(['lab', 'demo', '-o', 'json']);
+    const demo = await cli(['lab', 'demo', '--prefix', P, '-o', 'json']);
     for (const c of captures.splice(0)) await stopCapture(c);
     expect(demo.stderr).not.toContain('differ');
     expect(demo.code).toBe(0);
@@ -308,7 +310,7 @@ describe('palisade lab', () => {
     const addr = await new Promise<string>((resolve) =>
       execFile(
         'ip',
-        ['-n', 'pl-west-analytics-etl-0', '-j', 'addr', 'show', 'dev', 'eth0'],
+        ['-n', `${P}west-analytics-etl-0`, '-j', 'addr', 'show', 'dev', 'eth0'],
         (_e, out) =>
           resolve(
             (JSON.parse(String(out)) as { addr_info: { local: string }[] }[])[0]!.addr_info[0]!
@@ -323,7 +325,7 @@ describe('palisade lab', () => {
     const node = (await status()).enforcers.find((e) =>
       e.attached.some((a) => a.pod === 'west/analytics/etl-0'),
     )!;
-    expect(await tcp('pl-east-shop-web-0', addr)).toBe(true);
+    expect(await tcp(`${P}east-shop-web-0`, addr)).toBe(true);
     // the node stops translating the gateway's "decrypted" DSCP into the datapath's mark
     await new Promise((resolve) =>
       execFile(
@@ -331,7 +333,7 @@ describe('palisade lab', () => {
         [
           'netns',
           'exec',
-          `pl-${node.node.replace('-node-', '-n')}`,
+          `${P}${node.node.replace('-node-', '-n')}`,
           'nft',
           'flush',
           'table',
@@ -341,7 +343,7 @@ describe('palisade lab', () => {
         resolve,
       ),
     );
-    expect(await tcp('pl-east-shop-web-0', addr)).toBe(false);
+    expect(await tcp(`${P}east-shop-web-0`, addr)).toBe(false);
     await new Promise((r) => setTimeout(r, 1200)); // enforcer status is written every 500 ms
     const after = (await status()).enforcers.find((e) => e.node === node.node)!;
     expect(after.drops['UNENCRYPTED']).toBeGreaterThan(node.drops['UNENCRYPTED'] ?? 0);
@@ -357,7 +359,7 @@ describe('palisade lab', () => {
   });
 
   it('Ctrl-C (SIGINT) during lab up removes what it made', async () => {
-    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], {
+    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--prefix', P, '--lab-dir', LAB_DIR], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -374,7 +376,7 @@ describe('palisade lab', () => {
   });
 
   it('lab down after a lab up killed with SIGKILL half-way cleans everything', async () => {
-    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--lab-dir', LAB_DIR], {
+    const up = spawn(process.execPath, [CLI, 'lab', 'up', '--prefix', P, '--lab-dir', LAB_DIR], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
