@@ -16,3 +16,20 @@ export { upLab, labPlan, labHealthy, LabError, type LabContext } from './up.js';
 export { downLab, type DownResult } from './down.js';
 export { labStatus, type LabStatus, type GatewayView, type EnforcerView } from './status.js';
 export { runPaths, PIN_ROOT, type RunPaths } from './paths.js';
+export {
+  runDemo,
+  predict,
+  metricsSummary,
+  CHANGE_DESCRIPTION,
+  type DemoReport,
+  type ComparedProbe,
+} from './demo.js';
+export {
+  probeAll,
+  PROBE_MARKER,
+  DEFAULT_PROBE_SETTINGS,
+  type ProbeTarget,
+  type ProbeOutcome,
+  type ProbeSettings,
+} from './probes.js';
+export { renderDemo, renderStatus, renderGateways, renderComparison } from './render.js';
