@@ -90,22 +90,29 @@ function workloads(
       kind: 'Namespace',
       metadata: { name: n, annotations: ANN, labels: { team: n } },
     })),
-    ...pods.map((p, i) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name: p.name,
-        namespace: namespaces[i % namespaces.length],
-        annotations: ANN,
-        labels: { app: p.name, tier: `t${i % 10}` },
-      },
-      spec: {
-        nodeName: p.node,
-        containers: [{ name: 's', ports: [{ containerPort: 7000, protocol: 'TCP' }] }],
-      },
-      status: { podIP: p.ip },
-    })),
+    ...podObjects(pods, namespaces),
   );
+}
+
+function podObjects(
+  pods: { name: string; node: string; ip: string }[],
+  namespaces: string[],
+): unknown[] {
+  return pods.map((p, i) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: p.name,
+      namespace: namespaces[i % namespaces.length],
+      annotations: ANN,
+      labels: { app: p.name, tier: `t${i % 10}` },
+    },
+    spec: {
+      nodeName: p.node,
+      containers: [{ name: 's', ports: [{ containerPort: 7000, protocol: 'TCP' }] }],
+    },
+    status: { podIP: p.ip },
+  }));
 }
 
 const flipPolicy = (port: number) =>
@@ -130,7 +137,13 @@ interface Agent {
   stderr: string;
 }
 
-function startAgent(ns: string, dir: string, worldDir: string, pinDir: string): Agent {
+function startAgent(
+  ns: string,
+  dir: string,
+  worldDir: string,
+  pinDir: string,
+  datapath: Record<string, number> = {},
+): Agent {
   const cfg = join(dir, `agent-${Date.now()}.yaml`);
   writeFileSync(
     cfg,
@@ -143,6 +156,7 @@ function startAgent(ns: string, dir: string, worldDir: string, pinDir: string): 
       api: { listen: '127.0.0.1:9962', tokenFile: join(dir, 'token') },
       statusFile: join(dir, 'status.json'),
       interfaces: { rescanMs: 5000 },
+      datapath,
     }),
   );
   const proc = spawn(
@@ -167,6 +181,7 @@ async function stopAgent(a: Agent): Promise<void> {
 
 interface StatusFile {
   lastSync: string | null;
+  lastError?: string | null;
   interfaces: unknown[];
   policies: { name: string; state: string }[];
 }
@@ -382,7 +397,15 @@ async function rss(dir: string) {
         node: `n${2 + (i % 100)}`,
         ip: `10.${64 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) + 0}`,
       })).filter((p) => !p.ip.endsWith('.0'));
-      let text = workloads(pods, namespaces);
+      // the loader takes at most 10,000 documents per file: pods in files of 1,000
+      for (let k = 0; k < pods.length; k += 1000)
+        writeAtomic(
+          wdir,
+          dir,
+          `pods-${k / 1000}.yaml`,
+          docs(...podObjects(pods.slice(k, k + 1000), namespaces)),
+        );
+      let text = workloads([], namespaces);
       for (let i = 0; i < 100 && podCount > 0; i++)
         text += docs({
           apiVersion: 'networking.k8s.io/v1',
@@ -402,9 +425,19 @@ async function rss(dir: string) {
       writeAtomic(wdir, dir, 'world.yaml', text);
       const pinDir = `/sys/fs/bpf/palisade-bench-rss-${label}-${process.pid}`;
       rmSync(join(dir, 'status.json'), { force: true });
-      const a = startAgent(ns, dir, wdir, pinDir);
+      // the datapath checks every world endpoint against its endpoint map (not only local ones)
+      const a = startAgent(ns, dir, wdir, pinDir, { endpoints: Math.max(4096, 2 * SYNTH_PODS) });
       try {
-        await until(`${label} world synced`, a, () => !!readStatus(dir)?.lastSync, 300_000);
+        await until(
+          `${label} world synced`,
+          a,
+          () => {
+            const st = readStatus(dir);
+            if (st?.lastError) throw new Error(`${label} world: ${st.lastError}`);
+            return !!st?.lastSync;
+          },
+          300_000,
+        );
         await sleep(2000);
         out[`${label}RssMiB`] = Math.round(rssKiB(a.proc.pid!) / 102.4) / 10;
       } finally {
@@ -432,6 +465,7 @@ writeFileSync(
 );
 try {
   const lat = await latency(dir);
+  console.error(JSON.stringify({ policyAppliedToEnforced: lat }));
   const nd = await throughput(dir, 'ndjson');
   const noop = await throughput(dir, 'noop');
   const mem = await rss(dir);

@@ -95,7 +95,11 @@ export async function runAgent(
     lostReportIntervalMs: 10_000,
   });
 
-  const dp = Datapath.open({ pinDir: config.pinDir, denyEventsPerSec: config.denyEventsPerSec });
+  const dp = Datapath.open({
+    pinDir: config.pinDir,
+    denyEventsPerSec: config.denyEventsPerSec,
+    sizes: config.datapath,
+  });
   const clockOffsetNs = monotonicToWallOffsetNs();
 
   let interfaces = new Map<string, LocalInterface>();

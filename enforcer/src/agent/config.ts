@@ -46,6 +46,15 @@ export interface AgentConfig {
     /** How often interfaces are re-discovered (pods appear and go). */
     readonly rescanMs: number;
   };
+  /** BPF map sizes (Datapath.open sizes); omitted = the datapath's defaults. */
+  readonly datapath: {
+    readonly endpoints?: number;
+    readonly ipcache?: number;
+    readonly tables?: number;
+    readonly tableEntries?: number;
+    readonly conntrack?: number;
+    readonly cookies?: number;
+  };
   /** Optional status.json written every statusIntervalMs (lab-style observers); null = none. */
   readonly statusFile: string | null;
 }
@@ -177,6 +186,7 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     'api',
     'interfaces',
     'statusFile',
+    'datapath',
   ]);
   const node =
     fc.str(flags.node, '--node', null, NAME, NAME_WHAT) ??
@@ -291,6 +301,21 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     fc.str(flags.statusFile, '--status-file', null) ??
     c.str(root['statusFile'], 'statusFile', null);
 
+  const dpo = c.obj(root['datapath'], 'datapath');
+  const SIZE_KEYS = [
+    'endpoints',
+    'ipcache',
+    'tables',
+    'tableEntries',
+    'conntrack',
+    'cookies',
+  ] as const;
+  c.keys(dpo, 'datapath', SIZE_KEYS);
+  const datapath: Record<string, number> = {};
+  for (const k of SIZE_KEYS) {
+    if (dpo[k] !== undefined) datapath[k] = c.int(dpo[k], `datapath.${k}`, 0, 1, 1 << 24);
+  }
+
   const errors = [...fc.errors, ...c.errors];
   if (errors.length > 0) throw new AgentConfigError(errors.join('\n'));
   return {
@@ -319,6 +344,7 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
       rescanMs: c.int(ifs['rescanMs'], 'interfaces.rescanMs', 2000, 100, 3_600_000),
     },
     statusFile,
+    datapath,
   };
 }
 

@@ -72,7 +72,10 @@ describe('palisade agent on one node', () => {
       (s) => s.interfaces.length === PODS.length,
     );
     expect(st.interfaces.map((i) => [i.endpoint, i.ifname, i.ifindex]).sort()).toEqual(
-      node.topo.pods.map((p, i) => [`c1/${NS}/${PODS[i]}`, p.hostIf, p.ifindex]).sort(),
+      node.topo.pods
+        .slice(0, PODS.length)
+        .map((p, i) => [`c1/${NS}/${PODS[i]}`, p.hostIf, p.ifindex])
+        .sort(),
     );
     const tcFilters = await node.topo.exec(node.topo.nodeNs, 'tc', [
       'filter',
@@ -170,6 +173,28 @@ describe('palisade agent on one node', () => {
       () => node.status(),
       (s) => (s.lastError ?? null) === null,
     );
+  });
+
+  it('attaches when a pod appears in the world and detaches when it goes', async () => {
+    const d = node.topo.pod(PODS.length);
+    const filters = () =>
+      node.topo.exec(node.topo.nodeNs, 'tc', ['filter', 'show', 'dev', d.hostIf, 'ingress']);
+    const interfaces = async () =>
+      (
+        JSON.parse(readFileSync(node.path('status.json'), 'utf8')) as {
+          interfaces: { endpoint: string; ifindex: number }[];
+        }
+      ).interfaces;
+    expect(await filters()).not.toMatch(/from_pod/);
+    node.writeWorldFile('pod-d.yaml', docs(node.podDoc('d', PODS.length)));
+    const seen = await node.until('pod d discovered', interfaces, (i) =>
+      i.some((x) => x.endpoint === `c1/${NS}/d`),
+    );
+    expect(seen.find((x) => x.endpoint === `c1/${NS}/d`)?.ifindex).toBe(d.ifindex);
+    await node.until('programs on d', filters, (f) => /from_pod/.test(f));
+    node.removeWorldFile('pod-d.yaml');
+    await node.until('pod d gone', interfaces, (i) => i.every((x) => x.endpoint !== `c1/${NS}/d`));
+    await node.until('programs off d', filters, (f) => !/from_pod/.test(f));
   });
 
   it('kill -9 under traffic changes nothing; a restart adopts the pins with no gap and no duplicated records', async () => {

@@ -70,7 +70,8 @@ export class AgentNode {
   }
 
   static async create(tag: string): Promise<AgentNode> {
-    const topo = await PodTopology.create(tag, PODS.length);
+    // one namespace more than the world lists: pod "d" appears later
+    const topo = await PodTopology.create(tag, PODS.length + 1);
     const n = new AgentNode(topo, tag);
     for (let i = 0; i < PODS.length; i++) {
       const a = await topo.agent(i);
@@ -82,6 +83,30 @@ export class AgentNode {
 
   path(f: string): string {
     return join(this.dir, f);
+  }
+
+  /** The manifest of pod `name` on topology pod `i`. */
+  podDoc(name: string, i: number): Record<string, unknown> {
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: NS,
+        annotations: { 'palisade.dev/cluster': CLUSTER },
+        labels: { app: name },
+      },
+      spec: {
+        nodeName: NODE,
+        containers: [
+          { name: 'srv', ports: PORTS.map((p) => ({ containerPort: p, protocol: 'TCP' })) },
+        ],
+      },
+      status: {
+        podIP: this.topo.pod(i).ip4,
+        podIPs: [{ ip: this.topo.pod(i).ip4 }, { ip: this.topo.pod(i).ip6 }],
+      },
+    };
   }
 
   writeWorkloads(): void {
@@ -100,21 +125,7 @@ export class AgentNode {
         status: { addresses: [{ type: 'InternalIP', address: '192.0.2.1' }] },
       },
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, annotations: ann } },
-      ...PODS.map((name, i) => ({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: NS, annotations: ann, labels: { app: name } },
-        spec: {
-          nodeName: NODE,
-          containers: [
-            { name: 'srv', ports: PORTS.map((p) => ({ containerPort: p, protocol: 'TCP' })) },
-          ],
-        },
-        status: {
-          podIP: this.topo.pod(i).ip4,
-          podIPs: [{ ip: this.topo.pod(i).ip4 }, { ip: this.topo.pod(i).ip6 }],
-        },
-      })),
+      ...PODS.map((name, i) => this.podDoc(name, i)),
     );
     this.writeWorldFile('workloads.yaml', text);
   }
