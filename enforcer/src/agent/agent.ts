@@ -178,14 +178,27 @@ export async function runAgent(
   // Discover with the snapshot's pods before the reconciler syncs it, so the
   // first sync after a restart keeps every local endpoint in the map.
   let discovering = Promise.resolve();
+  let localKey: string | undefined;
   function onSnapshot(s: SourceSnapshot): void {
     discovering = discovering.then(async () => {
       if (stopped) return;
       const loaded = loadWorldFromTexts(s.inputs);
-      try {
-        await discover(loaded.world);
-      } catch (e) {
-        log.error(`interface discovery: ${(e as Error).message}`);
+      // Only a change of the local pods needs netlink now; interfaces that
+      // come and go for the same pods are the rescan timer's job.
+      const key = JSON.stringify(
+        localPods(loaded.world, config.cluster, config.node).map((p) => [
+          p.namespace,
+          p.name,
+          p.ips,
+        ]),
+      );
+      if (key !== localKey || config.interfaces.discovery === 'static') {
+        try {
+          await discover(loaded.world);
+          localKey = key;
+        } catch (e) {
+          log.error(`interface discovery: ${(e as Error).message}`);
+        }
       }
       reconciler.submit(s);
     });
