@@ -41,7 +41,11 @@ export interface RuleRef {
 }
 
 export type Decision =
-  | { readonly kind: 'rule'; readonly rule: RuleRef; readonly action: Exclude<RuleAction, 'Pass'> | 'Allow' }
+  | {
+      readonly kind: 'rule';
+      readonly rule: RuleRef;
+      readonly action: Exclude<RuleAction, 'Pass'> | 'Allow';
+    }
   /**
    * No rule decided. `isolatedBy` names the NetworkPolicies that isolate the
    * pod for this direction (a default deny always says who isolated it);

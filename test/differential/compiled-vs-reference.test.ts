@@ -14,15 +14,30 @@ import { evaluateMatrix, prepareWorld } from '../../policy-compiler/src/semantic
 import type { World } from '../../policy-compiler/src/model/index.js';
 import { arbWorld, EXTERNALS, PROBE_PORTS } from '../support/random-world.js';
 
-const slim = (d: DirectionVerdict): unknown => ({ verdict: d.verdict, decidedBy: d.decidedBy, staged: d.staged });
-const slimProbe = (p: ProbeVerdict): unknown => ({ probe: p.probe, verdict: p.verdict, egress: slim(p.egress), ingress: slim(p.ingress) });
+const slim = (d: DirectionVerdict): unknown => ({
+  verdict: d.verdict,
+  decidedBy: d.decidedBy,
+  staged: d.staged,
+});
+const slimProbe = (p: ProbeVerdict): unknown => ({
+  probe: p.probe,
+  verdict: p.verdict,
+  egress: slim(p.egress),
+  ingress: slim(p.ingress),
+});
 
 /** First probe where the engines disagree, or null. */
-export function firstDisagreement(world: World, extraPorts: readonly { protocol: 'TCP' | 'UDP' | 'SCTP'; port: number }[] = []): unknown {
+export function firstDisagreement(
+  world: World,
+  extraPorts: readonly { protocol: 'TCP' | 'UDP' | 'SCTP'; port: number }[] = [],
+): unknown {
   const result = compile(world);
   if (!result.ok) return { compileError: result.error };
   const engine = compiledEngine(result.compiled.encoded, result.compiled.meta);
-  const ref = evaluateMatrix(prepareWorld(world), { ports: [...PROBE_PORTS, ...extraPorts], externals: EXTERNALS });
+  const ref = evaluateMatrix(prepareWorld(world), {
+    ports: [...PROBE_PORTS, ...extraPorts],
+    externals: EXTERNALS,
+  });
   for (const r of ref) {
     const c = engine(r.probe);
     const a = slimProbe(r);
@@ -47,7 +62,10 @@ describe('compiledMatrix', () => {
   it('lists the same probes, in the same order, as the reference matrix', () => {
     fc.assert(
       fc.property(arbWorld(), (world) => {
-        const ref = evaluateMatrix(prepareWorld(world), { ports: PROBE_PORTS, externals: EXTERNALS });
+        const ref = evaluateMatrix(prepareWorld(world), {
+          ports: PROBE_PORTS,
+          externals: EXTERNALS,
+        });
         let got;
         try {
           got = compiledMatrix(world, PROBE_PORTS, EXTERNALS);

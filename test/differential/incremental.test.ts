@@ -9,7 +9,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EncodedDelta, EncodedTables } from '../../policy-compiler/src/compiled.js';
 import { compile } from '../../policy-compiler/src/compile/compile.js';
-import { applyChange, initialState, recompile, type CompilerState, type WorldChange } from '../../policy-compiler/src/compile/incremental.js';
+import {
+  applyChange,
+  initialState,
+  recompile,
+  type CompilerState,
+  type WorldChange,
+} from '../../policy-compiler/src/compile/incremental.js';
 import { hex } from '../../policy-compiler/src/encode/codec.js';
 import type { World } from '../../policy-compiler/src/model/index.js';
 import { arbWorld } from '../support/random-world.js';
@@ -18,7 +24,10 @@ function bytes(t: EncodedTables): unknown {
   return {
     ipcache: t.ipcache.map((e) => `${hex(e.key)}=${hex(e.value)}`),
     endpoints: t.endpoints,
-    tables: t.tables.map((x) => ({ table: x.table, entries: x.entries.map((e) => `${hex(e.key)}=${hex(e.value)}`) })),
+    tables: t.tables.map((x) => ({
+      table: x.table,
+      entries: x.entries.map((e) => `${hex(e.key)}=${hex(e.value)}`),
+    })),
     cookies: [...t.cookies].sort((a, b) => a[0] - b[0]),
   };
 }
@@ -34,12 +43,21 @@ function applyDelta(t: EncodedTables, d: EncodedDelta): unknown {
   for (const k of d.tables.remove) tables.delete(k);
   for (const x of d.tables.replace) tables.set(x.table, x);
   return {
-    ipcache: [...ipc.keys()].sort().map((k) => `${k}=${hex((ipc.get(k) as { value: Uint8Array }).value)}`),
+    ipcache: [...ipc.keys()]
+      .sort()
+      .map((k) => `${k}=${hex((ipc.get(k) as { value: Uint8Array }).value)}`),
     endpoints: [...eps.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : 1)),
-    tables: [...tables.values()].sort((a, b) => a.table - b.table).map((x) => ({ table: x.table, n: x.entries.map((e) => hex(e.key) + hex(e.value)) })),
+    tables: [...tables.values()]
+      .sort((a, b) => a.table - b.table)
+      .map((x) => ({ table: x.table, n: x.entries.map((e) => hex(e.key) + hex(e.value)) })),
   };
 }
-const normal = (t: EncodedTables): unknown => applyDelta(t, { ipcache: { upsert: [], remove: [] }, endpoints: { upsert: [], remove: [] }, tables: { replace: [], remove: [] } });
+const normal = (t: EncodedTables): unknown =>
+  applyDelta(t, {
+    ipcache: { upsert: [], remove: [] },
+    endpoints: { upsert: [], remove: [] },
+    tables: { replace: [], remove: [] },
+  });
 
 /** Changes drawn from a second random world, so they touch names the first one has. */
 function changesFrom(donor: World, picks: number[]): WorldChange[] {
@@ -53,7 +71,8 @@ function changesFrom(donor: World, picks: number[]): WorldChange[] {
       }
       case 1: {
         const p = donor.pods[(n >> 3) % Math.max(1, donor.pods.length)];
-        if (p) out.push({ kind: 'removePod', cluster: p.cluster, namespace: p.namespace, name: p.name });
+        if (p)
+          out.push({ kind: 'removePod', cluster: p.cluster, namespace: p.namespace, name: p.name });
         break;
       }
       case 2: {
@@ -68,7 +87,13 @@ function changesFrom(donor: World, picks: number[]): WorldChange[] {
       }
       case 4: {
         const p = donor.networkPolicies[(n >> 3) % Math.max(1, donor.networkPolicies.length)];
-        if (p) out.push({ kind: 'removeNetworkPolicy', cluster: p.cluster, namespace: p.namespace, name: p.name });
+        if (p)
+          out.push({
+            kind: 'removeNetworkPolicy',
+            cluster: p.cluster,
+            namespace: p.namespace,
+            name: p.name,
+          });
         break;
       }
       case 5: {
@@ -78,7 +103,13 @@ function changesFrom(donor: World, picks: number[]): WorldChange[] {
       }
       case 6: {
         const p = donor.clusterPolicies[(n >> 3) % Math.max(1, donor.clusterPolicies.length)];
-        if (p) out.push({ kind: 'removeClusterPolicy', policyKind: p.kind, cluster: p.cluster, name: p.name });
+        if (p)
+          out.push({
+            kind: 'removeClusterPolicy',
+            policyKind: p.kind,
+            cluster: p.cluster,
+            name: p.name,
+          });
         break;
       }
     }
@@ -89,28 +120,38 @@ function changesFrom(donor: World, picks: number[]): WorldChange[] {
 describe('incremental compile', () => {
   it('equals the full compile given the previous numbering, byte for byte, over random change sequences; the delta is exact', () => {
     fc.assert(
-      fc.property(arbWorld(), arbWorld(), fc.array(fc.nat(1000), { minLength: 1, maxLength: 8 }), (w0, donor, picks) => {
-        const init = initialState(w0);
-        if (!init.ok) return; // e.g. an address conflict in w0: nothing to recompile
-        let state: CompilerState = init.state;
-        for (const change of changesFrom(donor, picks)) {
-          const world = applyChange(state.world, change);
-          const full = compile(world, { previous: state.compiled.allocation });
-          const inc = recompile(state, world);
-          expect(inc.ok).toBe(full.ok);
-          if (!inc.ok || !full.ok) {
-            if (!inc.ok && !full.ok) expect(inc.error).toEqual(full.error);
-            continue; // state stays: the previous tables remain in force
+      fc.property(
+        arbWorld(),
+        arbWorld(),
+        fc.array(fc.nat(1000), { minLength: 1, maxLength: 8 }),
+        (w0, donor, picks) => {
+          const init = initialState(w0);
+          if (!init.ok) return; // e.g. an address conflict in w0: nothing to recompile
+          let state: CompilerState = init.state;
+          for (const change of changesFrom(donor, picks)) {
+            const world = applyChange(state.world, change);
+            const full = compile(world, { previous: state.compiled.allocation });
+            const inc = recompile(state, world);
+            expect(inc.ok).toBe(full.ok);
+            if (!inc.ok || !full.ok) {
+              if (!inc.ok && !full.ok) expect(inc.error).toEqual(full.error);
+              continue; // state stays: the previous tables remain in force
+            }
+            expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
+            expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(
+              normal(inc.state.compiled.encoded),
+            );
+            for (const t of inc.delta.tables.replace) {
+              const before = state.compiled.encoded.tables.find((x) => x.table === t.table);
+              if (before !== undefined)
+                expect(bytes({ ...state.compiled.encoded, tables: [before] })).not.toEqual(
+                  bytes({ ...state.compiled.encoded, tables: [t] }),
+                );
+            }
+            state = inc.state;
           }
-          expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
-          expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(normal(inc.state.compiled.encoded));
-          for (const t of inc.delta.tables.replace) {
-            const before = state.compiled.encoded.tables.find((x) => x.table === t.table);
-            if (before !== undefined) expect(bytes({ ...state.compiled.encoded, tables: [before] })).not.toEqual(bytes({ ...state.compiled.encoded, tables: [t] }));
-          }
-          state = inc.state;
-        }
-      }),
+        },
+      ),
       { seed: 7, numRuns: 150 },
     );
   });
@@ -124,7 +165,12 @@ describe('incremental compile', () => {
         expect(r.ok).toBe(true);
         if (!r.ok) return;
         expect(r.rebuiltTables).toBe(0);
-        expect(r.delta.ipcache.upsert.length + r.delta.ipcache.remove.length + r.delta.endpoints.upsert.length + r.delta.endpoints.remove.length).toBe(0);
+        expect(
+          r.delta.ipcache.upsert.length +
+            r.delta.ipcache.remove.length +
+            r.delta.endpoints.upsert.length +
+            r.delta.endpoints.remove.length,
+        ).toBe(0);
         expect(r.delta.tables.replace.length + r.delta.tables.remove.length).toBe(0);
       }),
       { seed: 8, numRuns: 100 },

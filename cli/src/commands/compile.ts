@@ -5,8 +5,17 @@
  * Exit codes: 0 ok, 2 usage, input or capacity error.
  */
 import type { Command } from 'commander';
-import { compile, DEFAULT_LIMITS, type Compiled, type Limits } from '../../../policy-compiler/src/compile/index.js';
-import { decodeIpcacheKey, decodeIpcacheValue, hex } from '../../../policy-compiler/src/encode/codec.js';
+import {
+  compile,
+  DEFAULT_LIMITS,
+  type Compiled,
+  type Limits,
+} from '../../../policy-compiler/src/compile/index.js';
+import {
+  decodeIpcacheKey,
+  decodeIpcacheValue,
+  hex,
+} from '../../../policy-compiler/src/encode/codec.js';
 import { CliError, type CliContext } from '../context.js';
 import { loadValidWorld } from '../world-input.js';
 import { filenameOption, outputOption } from './options.js';
@@ -18,7 +27,13 @@ interface CompileCliOptions {
   limit?: string[];
 }
 
-const LIMIT_NAMES: readonly (keyof Limits)[] = ['endpoints', 'ipcache', 'tables', 'tableEntries', 'cookies'];
+const LIMIT_NAMES: readonly (keyof Limits)[] = [
+  'endpoints',
+  'ipcache',
+  'tables',
+  'tableEntries',
+  'cookies',
+];
 
 function parseLimits(specs: readonly string[]): Partial<Limits> {
   const out: Record<string, number> = {};
@@ -26,14 +41,18 @@ function parseLimits(specs: readonly string[]): Partial<Limits> {
     const m = /^([a-zA-Z]+)=(\d+)$/.exec(s);
     const name = m?.[1] as keyof Limits | undefined;
     if (m === null || name === undefined || !LIMIT_NAMES.includes(name) || Number(m[2]) < 1) {
-      throw new CliError(`bad --limit "${s}" (allowed: ${LIMIT_NAMES.map((n) => `${n}=N`).join(', ')}, N >= 1)`);
+      throw new CliError(
+        `bad --limit "${s}" (allowed: ${LIMIT_NAMES.map((n) => `${n}=N`).join(', ')}, N >= 1)`,
+      );
     }
     out[name] = Number(m[2]);
   }
   return out;
 }
 
-function mapEntriesJson(entries: readonly { key: Uint8Array; value: Uint8Array }[]): { key: string; value: string }[] {
+function mapEntriesJson(
+  entries: readonly { key: Uint8Array; value: Uint8Array }[],
+): { key: string; value: string }[] {
   return entries.map((e) => ({ key: hex(e.key), value: hex(e.value) }));
 }
 
@@ -45,7 +64,13 @@ export function compiledJson(c: Compiled): unknown {
     ipcache: e.ipcache.map((x) => {
       const k = decodeIpcacheKey(x.key);
       const v = decodeIpcacheValue(x.value);
-      return { key: hex(x.key), value: hex(x.value), prefixlen: k.prefixlen, identity: v.identity, flags: v.flags };
+      return {
+        key: hex(x.key),
+        value: hex(x.value),
+        prefixlen: k.prefixlen,
+        identity: v.identity,
+        flags: v.flags,
+      };
     }),
     endpoints: e.endpoints,
     tables: e.tables.map((t) => {
@@ -63,17 +88,30 @@ export function compiledJson(c: Compiled): unknown {
     cookies: [...e.cookies].sort((a, b) => a[0] - b[0]).map(([cookie, rule]) => ({ cookie, rule })),
     identities: [...c.meta.identities.values()]
       .sort((a, b) => a.number - b.number)
-      .map((i) => ({ identity: i.number, kind: i.kind, cluster: i.cluster, namespace: i.namespace, labels: i.labels, node: i.node, cidrs: [...i.cidrs].sort() })),
+      .map((i) => ({
+        identity: i.number,
+        kind: i.kind,
+        cluster: i.cluster,
+        namespace: i.namespace,
+        labels: i.labels,
+        node: i.node,
+        cidrs: [...i.cidrs].sort(),
+      })),
   };
 }
 
 export function compileCommand(program: Command, ctx: CliContext): void {
   program
     .command('compile')
-    .description('compile policies into datapath tables (identities, ipcache, per-subject policy tables)')
+    .description(
+      'compile policies into datapath tables (identities, ipcache, per-subject policy tables)',
+    )
     .addOption(filenameOption())
     .addOption(outputOption(['json', 'stats'], 'stats'))
-    .option('--cluster <name>', 'the local cluster: other clusters\' addresses get the remote-cluster flag')
+    .option(
+      '--cluster <name>',
+      "the local cluster: other clusters' addresses get the remote-cluster flag",
+    )
     .option('--limit <name=N...>', `map size override (${LIMIT_NAMES.join(', ')})`)
     .addHelpText(
       'after',
@@ -96,7 +134,13 @@ export function compileCommand(program: Command, ctx: CliContext): void {
             maps: {
               ipcache: { entries: s.ipcacheEntries, limit: lim.ipcache },
               endpoints: { entries: s.endpoints, limitPerNode: lim.endpoints },
-              policy: { tables: s.tables, tableLimit: lim.tables, entries: s.policyEntries, maxTableEntries: s.maxTableEntries, tableEntriesLimit: lim.tableEntries },
+              policy: {
+                tables: s.tables,
+                tableLimit: lim.tables,
+                entries: s.policyEntries,
+                maxTableEntries: s.maxTableEntries,
+                tableEntriesLimit: lim.tableEntries,
+              },
               cookies: { entries: s.cookies, limit: lim.cookies },
             },
             identities: s.identities,

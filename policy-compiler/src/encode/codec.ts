@@ -41,7 +41,8 @@ export interface EndpointValue {
 const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 function need(b: Uint8Array, size: number, what: string): DataView {
-  if (b.byteLength !== size) throw new Error(`${what}: expected ${size} bytes, got ${b.byteLength}`);
+  if (b.byteLength !== size)
+    throw new Error(`${what}: expected ${size} bytes, got ${b.byteLength}`);
   return view(b);
 }
 
@@ -54,7 +55,10 @@ export function encodeIpcacheKey(k: IpcacheKey): Uint8Array {
 export function decodeIpcacheKey(b: Uint8Array): IpcacheKey {
   const v = need(b, L.pal_ipcache_key.size, 'pal_ipcache_key');
   const o = L.pal_ipcache_key.fields.addr.offset;
-  return { prefixlen: v.getUint32(L.pal_ipcache_key.fields.prefixlen.offset, true), addr: b.slice(o, o + 16) };
+  return {
+    prefixlen: v.getUint32(L.pal_ipcache_key.fields.prefixlen.offset, true),
+    addr: b.slice(o, o + 16),
+  };
 }
 
 export function encodeIpcacheValue(x: IpcacheValue): Uint8Array {

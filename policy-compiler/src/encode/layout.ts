@@ -14,8 +14,14 @@ export interface StructLayout {
 }
 
 export const LAYOUT = {
-  pal_ipcache_key: { size: 20, fields: { prefixlen: { offset: 0, size: 4 }, addr: { offset: 4, size: 16 } } },
-  pal_ipcache_value: { size: 8, fields: { identity: { offset: 0, size: 4 }, flags: { offset: 4, size: 4 } } },
+  pal_ipcache_key: {
+    size: 20,
+    fields: { prefixlen: { offset: 0, size: 4 }, addr: { offset: 4, size: 16 } },
+  },
+  pal_ipcache_value: {
+    size: 8,
+    fields: { identity: { offset: 0, size: 4 }, flags: { offset: 4, size: 4 } },
+  },
   pal_endpoint_key: { size: 4, fields: { ifindex: { offset: 0, size: 4 } } },
   pal_endpoint_value: {
     size: 16,
