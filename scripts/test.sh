@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p tsconfig.test.json
+npx eslint .
+npx prettier --check --log-level warn .
 npx vitest run "$@"
