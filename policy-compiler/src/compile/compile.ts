@@ -15,7 +15,7 @@ import { allocateNumbers, type Numbering } from './allocate.js';
 import { allocate, IdentityError, type IdentityInfo } from './identities.js';
 import { buildIpcache, encodeIpcache, IpcacheLpm } from './ipcache.js';
 import { allocateCookies, classBuilder, compilePolicies, labelLookups, type PeerMatcher, type SubjectClass } from './program.js';
-import { planTable, type Template } from './tables.js';
+import { planTable, type KeyCache, type SetTextCache, type Template } from './tables.js';
 
 /** Map sizes the compiler must fit in (defaults: bpf/include/palisade.h). */
 export interface Limits {
@@ -244,6 +244,12 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
     nodeIdentities.set(a.owner, list);
   }
   const templateCache = new Map<string, Map<string, readonly Template[]>>();
+  const setTextCache: SetTextCache = new WeakMap();
+  const namedPortText = identityList
+    .filter((id) => id.ports.length > 0)
+    .map((id) => `${id.number}${JSON.stringify(id.ports)}`)
+    .join(' ');
+  const keyCache: KeyCache = new Map();
   const tables: CompiledTable[] = [];
   const tableMeta = new Map<number, TableMeta>();
   let policyEntries = 0;
@@ -257,6 +263,9 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
       identities: identityList,
       byNumber: ids.byNumber,
       templateCache,
+      setTextCache,
+      namedPortText,
+      keyCache,
       matched,
       nodeIdentities: (n) => nodeIdentities.get(n) ?? [],
     });

@@ -183,26 +183,29 @@ export interface TableInput {
   readonly matched: (m: PeerMatcher) => ReadonlySet<number>;
   /** Identities of the exempt node's addresses. */
   readonly nodeIdentities: (node: string) => readonly number[];
+  /** Texts of matched identity sets, shared by the tables of one compile (fingerprints). */
+  readonly setTextCache?: SetTextCache;
+  /** Identities with named ports and their ports, as text (computed once per compile by the caller). */
+  readonly namedPortText?: string;
+  /** Encoded keys shared by the tables of one compile (keys are never mutated). */
+  readonly keyCache?: KeyCache;
+}
+
+/** Encoded policy keys by identity, then (prefixlen, protocol, port). */
+export type KeyCache = Map<number, Map<number, Uint8Array>>;
+
+function policyKey(cache: KeyCache | undefined, prefixlen: number, identity: number, protocol: number, port: number): Uint8Array {
+  if (cache === undefined) return encodePolicyKey({ prefixlen, identity, protocol, port });
+  let byId = cache.get(identity);
+  if (byId === undefined) cache.set(identity, (byId = new Map()));
+  const k = (prefixlen * 256 + protocol) * 65536 + port;
+  let key = byId.get(k);
+  if (key === undefined) byId.set(k, (key = encodePolicyKey({ prefixlen, identity, protocol, port })));
+  return key;
 }
 
 function allRules(p: Program): CRule[] {
   return [...p.adminStaged, ...p.np, ...p.baselineStaged];
-}
-
-/** The identities that may answer differently from ANY in this table, ascending. */
-function relevantIdentities(t: TableInput, rules: readonly CRule[]): number[] {
-  const out = new Set<number>();
-  for (const r of rules) {
-    if (r.peers === null) {
-      if (t.program.direction === 'Egress' && r.usesNamedPorts) {
-        for (const id of t.identities) if (id.ports.length > 0) out.add(id.number);
-      }
-      continue;
-    }
-    for (const m of r.peers) for (const n of t.matched(m)) out.add(n);
-  }
-  if (t.program.exemptNode !== null) for (const n of t.nodeIdentities(t.program.exemptNode)) out.add(n);
-  return [...out].sort((a, b) => a - b);
 }
 
 interface Emit {
@@ -314,30 +317,36 @@ export function compileTable(t: TableInput): CompiledTableEntries {
   return planTable(t).build();
 }
 
+/** Per-compile cache of the text of each matched identity set (fingerprints). */
+export type SetTextCache = WeakMap<ReadonlySet<number>, { ingress?: string; egress?: string }>;
+
+/** The identities of a matched set, with their named ports for egress (what a table's entries can depend on). */
+function setText(t: TableInput, set: ReadonlySet<number>, egress: boolean): string {
+  let c = t.setTextCache?.get(set);
+  if (c === undefined) {
+    c = {};
+    t.setTextCache?.set(set, c);
+  }
+  const have = egress ? c.egress : c.ingress;
+  if (have !== undefined) return have;
+  const nums = [...set].sort((x, y) => x - y);
+  const text = egress ? nums.map((n) => `${n}${JSON.stringify((t.byNumber.get(n) as IdentityInfo).ports)}`).join(' ') : nums.join(' ');
+  if (egress) c.egress = text;
+  else c.ingress = text;
+  return text;
+}
+
+function namedPortIdentities(t: TableInput): string {
+  return t.identities
+    .filter((id) => id.ports.length > 0)
+    .map((id) => `${id.number}${JSON.stringify(id.ports)}`)
+    .join(' ');
+}
+
 export function planTable(t: TableInput): TablePlan {
   const p = t.program;
   const rules = allRules(p);
-  const relevant = relevantIdentities(t, rules);
-  // Which rules (by index) each relevant identity's peer matches.
-  const matching = new Map<number, number[]>();
-  rules.forEach((r, i) => {
-    if (r.peers === null) return;
-    const seen = new Set<number>();
-    for (const m of r.peers) {
-      for (const n of t.matched(m)) {
-        if (seen.has(n)) continue;
-        seen.add(n);
-        let list = matching.get(n);
-        if (list === undefined) matching.set(n, (list = []));
-        list.push(i);
-      }
-    }
-  });
-  const sigs = relevant.map((n) => {
-    const id = t.byNumber.get(n) as IdentityInfo;
-    const ownNode = p.exemptNode !== null && id.node === p.exemptNode;
-    return `${(matching.get(n) ?? []).join(',')}|${ownNode ? 1 : 0}|${p.direction === 'Egress' ? JSON.stringify(id.ports) : ''}`;
-  });
+  const egress = p.direction === 'Egress';
   const pos = new Map(rules.map((r, i) => [r, i]));
   const refs = (rs: readonly CRule[]): string => rs.map((r) => pos.get(r)).join(',');
   const program = [
@@ -350,8 +359,55 @@ export function planTable(t: TableInput): TablePlan {
     p.isolatedBy.length > 0 ? 1 : 0,
     JSON.stringify(p.dstPorts),
   ].join('\n');
-  const fingerprint = `${program}\n${relevant.map((n, i) => `${n}=${sigs[i]}`).join(' ')}`;
-  return { fingerprint, build: () => buildTable(t, program, rules, relevant, sigs, matching) };
+  // Everything the relevant identities and their signatures derive from: the
+  // identities each rule's peers match (with named ports for egress), the
+  // identities with named ports when an egress rule without peers uses named
+  // ports, and the exempt node's identities.
+  const peerText = rules.map((r) => (r.peers === null ? '' : r.peers.map((m) => setText(t, t.matched(m), egress)).join('/'))).join('\n');
+  const namedAny = egress && rules.some((r) => r.peers === null && r.usesNamedPorts);
+  const exempt = p.exemptNode === null ? [] : t.nodeIdentities(p.exemptNode);
+  const fingerprint = `${program}\n${peerText}\n${namedAny ? (t.namedPortText ?? namedPortIdentities(t)) : ''}\n${[...exempt].sort((x, y) => x - y).join(',')}`;
+  const build = (): CompiledTableEntries => {
+    const relevant = relevantIdentities(t, rules);
+    // Which rules (by index) each relevant identity's peer matches.
+    const matching = new Map<number, number[]>();
+    rules.forEach((r, i) => {
+      if (r.peers === null) return;
+      const seen = new Set<number>();
+      for (const m of r.peers) {
+        for (const n of t.matched(m)) {
+          if (seen.has(n)) continue;
+          seen.add(n);
+          let list = matching.get(n);
+          if (list === undefined) matching.set(n, (list = []));
+          list.push(i);
+        }
+      }
+    });
+    const sigs = relevant.map((n) => {
+      const id = t.byNumber.get(n) as IdentityInfo;
+      const ownNode = p.exemptNode !== null && id.node === p.exemptNode;
+      return `${(matching.get(n) ?? []).join(',')}|${ownNode ? 1 : 0}|${egress ? JSON.stringify(id.ports) : ''}`;
+    });
+    return buildTable(t, program, rules, relevant, sigs, matching);
+  };
+  return { fingerprint, build };
+}
+
+/** The identities that may answer differently from ANY in this table, ascending. */
+function relevantIdentities(t: TableInput, rules: readonly CRule[]): number[] {
+  const out = new Set<number>();
+  for (const r of rules) {
+    if (r.peers === null) {
+      if (t.program.direction === 'Egress' && r.usesNamedPorts) {
+        for (const id of t.identities) if (id.ports.length > 0) out.add(id.number);
+      }
+      continue;
+    }
+    for (const m of r.peers) for (const n of t.matched(m)) out.add(n);
+  }
+  if (t.program.exemptNode !== null) for (const n of t.nodeIdentities(t.program.exemptNode)) out.add(n);
+  return [...out].sort((a, b) => a - b);
 }
 
 function buildTable(
@@ -437,7 +493,7 @@ function buildTable(
   // Key bytes order = (prefixlen, identity, protocol, port) numerically.
   rows.sort((a, b) => a.prefixlen - b.prefixlen || a.identity - b.identity || a.protocol - b.protocol || a.port - b.port);
   const entries: MapEntry[] = rows.map((r) => ({
-    key: encodePolicyKey({ prefixlen: r.prefixlen, identity: r.identity, protocol: r.protocol, port: r.port }),
+    key: policyKey(t.keyCache, r.prefixlen, r.identity, r.protocol, r.port),
     value: r.value,
   }));
   return { entries, identitiesWithEntries: withEntries };
