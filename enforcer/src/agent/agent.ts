@@ -16,6 +16,7 @@
  * in place: an agent upgrade must not open a gap.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
@@ -40,6 +41,7 @@ import { compileFilter } from '../flows/filter.js';
 import { AgentMetrics } from '../metrics/metrics.js';
 import { Reconciler } from '../reconcile/reconciler.js';
 import { DirectorySource, KubernetesSource, type SourceSnapshot } from '../sources/index.js';
+import { readAllocationFile, writeAllocationFile } from './allocation-file.js';
 import { AgentConfigError, type AgentConfig } from './config.js';
 import {
   localPods,
@@ -131,7 +133,13 @@ export async function runAgent(
     return !same;
   }
 
+  const allocationPath = join(config.stateDir, 'allocation.json');
+  const saved = readAllocationFile(allocationPath);
+  if (saved !== null && 'error' in saved) {
+    log.error(`${allocationPath}: ${saved.error}; numbering identities afresh`);
+  }
   const reconciler = new Reconciler({
+    ...(saved !== null && !('error' in saved) ? { initialAllocation: saved } : {}),
     nodeName,
     cluster: config.cluster,
     applier: dp,
@@ -140,6 +148,11 @@ export async function runAgent(
     debounceMs: config.debounceMs,
     onError: (m) => log.error(m),
     onApplied: (compiled, w) => {
+      try {
+        writeAllocationFile(allocationPath, compiled.allocation);
+      } catch (e) {
+        log.error(`${allocationPath}: ${(e as Error).message}`);
+      }
       world = w;
       prepared = undefined;
       // Endpoints are in the map (applyFull) before the programs see packets.

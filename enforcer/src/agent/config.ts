@@ -57,6 +57,8 @@ export interface AgentConfig {
   };
   /** Optional status.json written every statusIntervalMs (lab-style observers); null = none. */
   readonly statusFile: string | null;
+  /** Files the agent keeps across restarts (the compiler's number allocation). */
+  readonly stateDir: string;
 }
 
 /** Flag values (strings as commander gives them); undefined = not given. */
@@ -74,6 +76,7 @@ export interface AgentFlags {
   readonly listen?: string;
   readonly interfaces?: string;
   readonly statusFile?: string;
+  readonly stateDir?: string;
 }
 
 export class AgentConfigError extends Error {
@@ -186,6 +189,7 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     'api',
     'interfaces',
     'statusFile',
+    'stateDir',
     'datapath',
   ]);
   const node =
@@ -301,6 +305,12 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     fc.str(flags.statusFile, '--status-file', null) ??
     c.str(root['statusFile'], 'statusFile', null);
 
+  const stateDir =
+    fc.str(flags.stateDir, '--state-dir', null) ??
+    c.str(root['stateDir'], 'stateDir', '/var/lib/palisade/agent');
+  if (stateDir !== null && !stateDir.startsWith('/'))
+    c.fail('stateDir', `"${stateDir}" must be an absolute path`);
+
   const dpo = c.obj(root['datapath'], 'datapath');
   const SIZE_KEYS = [
     'endpoints',
@@ -344,6 +354,7 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
       rescanMs: c.int(ifs['rescanMs'], 'interfaces.rescanMs', 2000, 100, 3_600_000),
     },
     statusFile,
+    stateDir: stateDir as string,
     datapath,
   };
 }

@@ -45,6 +45,8 @@ export interface ReconcilerOptions {
   /** Errors of a round, for the log. */
   readonly onError?: (message: string) => void;
   readonly now?: () => Date;
+  /** Numbers saved by an earlier process, so a restart renumbers nothing. */
+  readonly initialAllocation?: Allocation;
 }
 
 interface PolicyKey {
@@ -117,7 +119,9 @@ export class Reconciler {
   /** Rounds done, for tests and status. */
   rounds = 0;
 
-  constructor(private readonly opts: ReconcilerOptions) {}
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.allocation = opts.initialAllocation;
+  }
 
   /** Queues a snapshot; the newest one wins after the debounce. */
   submit(snapshot: SourceSnapshot): void {

@@ -217,6 +217,7 @@ describe('palisade agent on one node', () => {
     const before = readRecords(node.path('flows.ndjson')).flatMap((r) =>
       r.flow ? [r.flow] : [],
     ).length;
+    const numbersBefore = readFileSync(node.path('state/allocation.json'), 'utf8');
     await node.killAgent(agent, 'SIGKILL');
     const killedAt = Date.now();
     const roundsAtKill = rounds;
@@ -233,6 +234,8 @@ describe('palisade agent on one node', () => {
     stop = true;
     await traffic;
     expect(wrong).toEqual([]);
+    // the restarted agent kept every identity, table and cookie number
+    expect(readFileSync(node.path('state/allocation.json'), 'utf8')).toBe(numbersBefore);
     expect(deadRounds).toBeGreaterThan(0);
 
     // events of the dead window were read by the new agent from the pinned ringbuf

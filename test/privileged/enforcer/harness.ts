@@ -147,6 +147,7 @@ export class AgentNode {
       cluster: CLUSTER,
       source: { kind: 'directory', dir: this.worldDir, rescanMs: 1000 },
       pinDir: this.pinDir,
+      stateDir: this.path('state'),
       debounceMs: 50,
       flows: {
         ndjson: { path: this.path('flows.ndjson'), maxBytes: 8 << 20, maxFiles: 2 },
