@@ -24,16 +24,27 @@ const maxPods = Number(arg('pods', '12'));
 let probes = 0;
 const t0 = Date.now();
 fc.assert(
-  fc.property(arbWorld({ maxPods, maxNetworkPolicies: 5, maxClusterPolicies: 7, maxRules: 4 }), (world) => {
-    const r = compile(world);
-    if (!r.ok) throw new Error(`compile failed: ${r.error.message}`);
-    const engine = compiledEngine(r.compiled.encoded, r.compiled.meta);
-    for (const ref of evaluateMatrix(prepareWorld(world), { ports: PROBE_PORTS, externals: EXTERNALS })) {
-      probes++;
-      const got = engine(ref.probe);
-      if (slimProbe(got) !== slimProbe(ref)) throw new Error(`disagree on ${JSON.stringify(ref.probe)}: reference ${slimProbe(ref)} compiled ${slimProbe(got)}`);
-    }
-  }),
+  fc.property(
+    arbWorld({ maxPods, maxNetworkPolicies: 5, maxClusterPolicies: 7, maxRules: 4 }),
+    (world) => {
+      const r = compile(world);
+      if (!r.ok) throw new Error(`compile failed: ${r.error.message}`);
+      const engine = compiledEngine(r.compiled.encoded, r.compiled.meta);
+      for (const ref of evaluateMatrix(prepareWorld(world), {
+        ports: PROBE_PORTS,
+        externals: EXTERNALS,
+      })) {
+        probes++;
+        const got = engine(ref.probe);
+        if (slimProbe(got) !== slimProbe(ref))
+          throw new Error(
+            `disagree on ${JSON.stringify(ref.probe)}: reference ${slimProbe(ref)} compiled ${slimProbe(got)}`,
+          );
+      }
+    },
+  ),
   { seed, numRuns: runs },
 );
-process.stdout.write(`${JSON.stringify({ ok: true, runs, seed, probes, seconds: (Date.now() - t0) / 1000 })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ok: true, runs, seed, probes, seconds: (Date.now() - t0) / 1000 })}\n`,
+);

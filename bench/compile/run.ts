@@ -9,7 +9,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { initialState, recompile, type CompilerState } from '../../policy-compiler/src/compile/index.js';
+import {
+  initialState,
+  recompile,
+  type CompilerState,
+} from '../../policy-compiler/src/compile/index.js';
 import type { Pod, NetworkPolicy, World } from '../../policy-compiler/src/model/index.js';
 import { syntheticWorld } from './synthetic.js';
 
@@ -42,12 +46,23 @@ function policyChange(w: World, i: number): World {
   nps[idx] = {
     ...p,
     revision: `r${i}`,
-    ingress: [{ index: 0, peers: 'all', ports: [{ kind: 'range', protocol: 'TCP', start: 1000 + (i % 500), end: 1000 + (i % 500) }], source: p.source }],
+    ingress: [
+      {
+        index: 0,
+        peers: 'all',
+        ports: [{ kind: 'range', protocol: 'TCP', start: 1000 + (i % 500), end: 1000 + (i % 500) }],
+        source: p.source,
+      },
+    ],
   };
   return { ...w, networkPolicies: nps };
 }
 
-function runChanges(state: CompilerState, n: number, change: (w: World, i: number) => World): { p50: number; p99: number; max: number; runs: number; tablesRebuiltP50: number } {
+function runChanges(
+  state: CompilerState,
+  n: number,
+  change: (w: World, i: number) => World,
+): { p50: number; p99: number; max: number; runs: number; tablesRebuiltP50: number } {
   const times: number[] = [];
   const rebuilt: number[] = [];
   let s = state;
@@ -60,7 +75,13 @@ function runChanges(state: CompilerState, n: number, change: (w: World, i: numbe
     rebuilt.push(r.rebuiltTables);
     s = r.state;
   }
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: Math.max(...times), runs: n, tablesRebuiltP50: quantile(rebuilt, 0.5) };
+  return {
+    p50: quantile(times, 0.5),
+    p99: quantile(times, 0.99),
+    max: Math.max(...times),
+    runs: n,
+    tablesRebuiltP50: quantile(rebuilt, 0.5),
+  };
 }
 
 const sizes = arg('sizes', '1000,10000,50000').split(',').map(Number);
@@ -69,11 +90,22 @@ if (sizes.length > 1) {
   // One process per size, so peak RSS is that size's own.
   const all: unknown[] = [];
   for (const n of sizes) {
-    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--sizes', String(n), '--changes', String(changes)], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 26,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const out = execFileSync(
+      process.execPath,
+      [
+        ...process.execArgv,
+        fileURLToPath(import.meta.url),
+        '--sizes',
+        String(n),
+        '--changes',
+        String(changes),
+      ],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const line = out.trim().split('\n')[0] as string;
     process.stdout.write(`${line}\n`);
     all.push(JSON.parse(line));
@@ -101,7 +133,15 @@ for (const pods of sizes) {
     policies: world.networkPolicies.length + world.clusterPolicies.length,
     fullCompileMs: Math.round(fullMs),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    maps: { identities: s.identities, ipcache: s.ipcacheEntries, endpoints: s.endpoints, tables: s.tables, policyEntries: s.policyEntries, maxTableEntries: s.maxTableEntries, cookies: s.cookies },
+    maps: {
+      identities: s.identities,
+      ipcache: s.ipcacheEntries,
+      endpoints: s.endpoints,
+      tables: s.tables,
+      policyEntries: s.policyEntries,
+      maxTableEntries: s.maxTableEntries,
+      cookies: s.cookies,
+    },
     incrementalPodChangeMs: pod,
     incrementalPolicyChangeMs: policy,
     ratioFullToPodP50: +(fullMs / pod.p50).toFixed(2),

@@ -29,7 +29,12 @@ export function rng(seed: number): () => number {
 }
 
 const sel = (m: Record<string, string> = {}) => ({ matchLabels: m, matchExpressions: [] });
-const tcp = (port: number, end = port): PortMatch => ({ kind: 'range', protocol: 'TCP', start: port, end });
+const tcp = (port: number, end = port): PortMatch => ({
+  kind: 'range',
+  protocol: 'TCP',
+  start: port,
+  end,
+});
 const named = (name: string): PortMatch => ({ kind: 'named', protocol: 'TCP', name });
 
 export interface SyntheticOptions {
@@ -62,7 +67,11 @@ export function syntheticWorld(o: SyntheticOptions): World {
     namespaces.push({
       cluster: c.name,
       name: `ns${i}`,
-      labels: { team: teams[i % teams.length] as string, env: envs[i % envs.length] as string, [NAMESPACE_NAME_LABEL]: `ns${i}` },
+      labels: {
+        team: teams[i % teams.length] as string,
+        env: envs[i % envs.length] as string,
+        [NAMESPACE_NAME_LABEL]: `ns${i}`,
+      },
       declared: true,
       source: NO_SOURCE,
     });
@@ -93,10 +102,17 @@ export function syntheticWorld(o: SyntheticOptions): World {
       namespace: ns.name,
       name: `${app}-${i}`,
       uid: null,
-      labels: { app, tier: app === 'db' || app === 'cache' ? 'data' : 'front', 'pod-template-hash': `h${i % 7}` },
+      labels: {
+        app,
+        tier: app === 'db' || app === 'cache' ? 'data' : 'front',
+        'pod-template-hash': `h${i % 7}`,
+      },
       nodeName: `node${int(nodesPerCluster)}`,
       hostNetwork: false,
-      ips: i % 5 === 0 ? [v4, `fd00:${ci}::${(n >> 16).toString(16)}:${(n & 0xffff).toString(16)}`] : [v4],
+      ips:
+        i % 5 === 0
+          ? [v4, `fd00:${ci}::${(n >> 16).toString(16)}:${(n & 0xffff).toString(16)}`]
+          : [v4],
       ports: [
         { name: 'http', containerPort: app === 'web' ? 8080 : 80, protocol: 'TCP' },
         { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
@@ -113,11 +129,50 @@ export function syntheticWorld(o: SyntheticOptions): World {
     const kind = i % 4;
     const ingress =
       kind === 0
-        ? [{ index: 0, peers: [{ kind: 'pods' as const, namespaceSelector: null, podSelector: sel({ app: 'web' }) }], ports: [named('http')], source: NO_SOURCE }]
+        ? [
+            {
+              index: 0,
+              peers: [
+                {
+                  kind: 'pods' as const,
+                  namespaceSelector: null,
+                  podSelector: sel({ app: 'web' }),
+                },
+              ],
+              ports: [named('http')],
+              source: NO_SOURCE,
+            },
+          ]
         : kind === 1
-          ? [{ index: 0, peers: [{ kind: 'pods' as const, namespaceSelector: sel({ team: ns.labels.team as string }), podSelector: sel() }], ports: [tcp(80), tcp(8000, 8999)], source: NO_SOURCE }]
+          ? [
+              {
+                index: 0,
+                peers: [
+                  {
+                    kind: 'pods' as const,
+                    namespaceSelector: sel({ team: ns.labels.team as string }),
+                    podSelector: sel(),
+                  },
+                ],
+                ports: [tcp(80), tcp(8000, 8999)],
+                source: NO_SOURCE,
+              },
+            ]
           : kind === 2
-            ? [{ index: 0, peers: [{ kind: 'ipBlock' as const, cidr: `10.${int(256)}.0.0/16`, except: [`10.${int(256)}.1.0/24`] }], ports: 'all' as const, source: NO_SOURCE }]
+            ? [
+                {
+                  index: 0,
+                  peers: [
+                    {
+                      kind: 'ipBlock' as const,
+                      cidr: `10.${int(256)}.0.0/16`,
+                      except: [`10.${int(256)}.1.0/24`],
+                    },
+                  ],
+                  ports: 'all' as const,
+                  source: NO_SOURCE,
+                },
+              ]
             : [];
     networkPolicies.push({
       kind: 'NetworkPolicy',
@@ -128,17 +183,44 @@ export function syntheticWorld(o: SyntheticOptions): World {
       podSelector: sel(kind === 3 ? {} : { app }),
       policyTypes: { ingress: true, egress: kind === 1 },
       ingress,
-      egress: kind === 1 ? [{ index: 0, peers: [{ kind: 'pods', namespaceSelector: sel(), podSelector: sel({ app: 'db' }) }], ports: [tcp(5432)], source: NO_SOURCE }] : [],
+      egress:
+        kind === 1
+          ? [
+              {
+                index: 0,
+                peers: [
+                  { kind: 'pods', namespaceSelector: sel(), podSelector: sel({ app: 'db' }) },
+                ],
+                ports: [tcp(5432)],
+                source: NO_SOURCE,
+              },
+            ]
+          : [],
       source: NO_SOURCE,
     });
   }
-  const cpKinds: ClusterPolicyKind[] = ['ClusterNetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'MeshNetworkPolicy'];
+  const cpKinds: ClusterPolicyKind[] = [
+    'ClusterNetworkPolicy',
+    'AdminNetworkPolicy',
+    'BaselineAdminNetworkPolicy',
+    'MeshNetworkPolicy',
+  ];
   for (let i = 0; npCount + i < policyCount; i++) {
     const kind = cpKinds[i % 4] as ClusterPolicyKind;
     const mesh = kind === 'MeshNetworkPolicy';
-    const tier = kind === 'AdminNetworkPolicy' || (kind === 'ClusterNetworkPolicy' && i % 8 < 4) || (mesh && i % 3 === 0) ? 'Admin' : 'Baseline';
+    const tier =
+      kind === 'AdminNetworkPolicy' ||
+      (kind === 'ClusterNetworkPolicy' && i % 8 < 4) ||
+      (mesh && i % 3 === 0)
+        ? 'Admin'
+        : 'Baseline';
     const team = teams[int(teams.length)] as string;
-    const action = tier === 'Baseline' ? (i % 2 === 0 ? 'Deny' : 'Accept') : (['Accept', 'Deny', 'Pass'] as const)[i % 3];
+    const action =
+      tier === 'Baseline'
+        ? i % 2 === 0
+          ? 'Deny'
+          : 'Accept'
+        : (['Accept', 'Deny', 'Pass'] as const)[i % 3];
     clusterPolicies.push({
       kind,
       name: `cp${i}`,
@@ -146,20 +228,40 @@ export function syntheticWorld(o: SyntheticOptions): World {
       revision: '1',
       tier,
       priority: kind === 'BaselineAdminNetworkPolicy' ? 1000 : int(100),
-      subject: { namespaceSelector: sel({ team }), podSelector: sel(i % 2 === 0 ? {} : { app: apps[int(apps.length)] as string }), clusters: null },
+      subject: {
+        namespaceSelector: sel({ team }),
+        podSelector: sel(i % 2 === 0 ? {} : { app: apps[int(apps.length)] as string }),
+        clusters: null,
+      },
       ingress: [
         {
           index: 0,
           name: 'from-team',
           action: action as 'Accept' | 'Deny' | 'Pass',
-          peers: [{ kind: 'pods', namespaceSelector: sel({ team: teams[int(teams.length)] as string }), podSelector: sel(), clusters: mesh ? sel({ region: 'r2' }) : null }],
+          peers: [
+            {
+              kind: 'pods',
+              namespaceSelector: sel({ team: teams[int(teams.length)] as string }),
+              podSelector: sel(),
+              clusters: mesh ? sel({ region: 'r2' }) : null,
+            },
+          ],
           ports: [tcp(443), tcp(8080)],
           source: NO_SOURCE,
         },
       ],
       egress:
         i % 5 === 0
-          ? [{ index: 0, name: 'to-internet', action: tier === 'Baseline' ? 'Deny' : 'Accept', peers: [{ kind: 'networks', cidrs: ['0.0.0.0/0'] }], ports: 'all', source: NO_SOURCE }]
+          ? [
+              {
+                index: 0,
+                name: 'to-internet',
+                action: tier === 'Baseline' ? 'Deny' : 'Accept',
+                peers: [{ kind: 'networks', cidrs: ['0.0.0.0/0'] }],
+                ports: 'all',
+                source: NO_SOURCE,
+              },
+            ]
           : [],
       mode: mesh && i % 4 === 3 ? 'Audit' : 'Enforce',
       encryptionRequired: mesh,
@@ -167,8 +269,12 @@ export function syntheticWorld(o: SyntheticOptions): World {
       source: NO_SOURCE,
     });
   }
-  const by = <T>(k: (t: T) => string) => (a: T, b: T) => (k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0);
-  const nsKey = (x: { cluster: string; namespace: string; name: string }): string => `${x.cluster}\u0000${x.namespace}\u0000${x.name}`;
+  const by =
+    <T>(k: (t: T) => string) =>
+    (a: T, b: T) =>
+      k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0;
+  const nsKey = (x: { cluster: string; namespace: string; name: string }): string =>
+    `${x.cluster}\u0000${x.namespace}\u0000${x.name}`;
   return {
     clusters,
     namespaces: namespaces.sort(by((n) => `${n.cluster}\u0000${n.name}`)),

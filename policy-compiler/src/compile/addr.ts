@@ -41,7 +41,11 @@ function v6(text: string): bigint {
   const halves = s.split('::');
   const head = halves[0] ? halves[0].split(':') : [];
   const rest = halves.length > 1 && halves[1] ? halves[1].split(':') : [];
-  const groups = [...head, ...Array<string>(halves.length > 1 ? 8 - head.length - rest.length : 0).fill('0'), ...rest];
+  const groups = [
+    ...head,
+    ...Array<string>(halves.length > 1 ? 8 - head.length - rest.length : 0).fill('0'),
+    ...rest,
+  ];
   let n = 0n;
   for (const g of groups) n = (n << 16n) | BigInt(parseInt(g, 16));
   return n;
@@ -55,7 +59,9 @@ export function parseAddress(text: string): { family: 4 | 6; n: bigint } {
   if (isIPv6(text)) {
     const n = v6(text);
     if ((n & mask(96)) === V4_MAPPED_BASE) {
-      throw new AddressError(`IPv4-mapped IPv6 address "${text}" is not supported (write the IPv4 address)`);
+      throw new AddressError(
+        `IPv4-mapped IPv6 address "${text}" is not supported (write the IPv4 address)`,
+      );
     }
     return { family: 6, n };
   }
@@ -66,7 +72,9 @@ export function parseAddress(text: string): { family: 4 | 6; n: bigint } {
 export function parsePrefix(text: string): Prefix {
   const slash = text.indexOf('/');
   const bad = (why = ''): never => {
-    throw new AddressError(`not a CIDR: "${text}"${why} (allowed: <IPv4 or IPv6 address>/<prefix length>)`);
+    throw new AddressError(
+      `not a CIDR: "${text}"${why} (allowed: <IPv4 or IPv6 address>/<prefix length>)`,
+    );
   };
   if (slash < 0) bad();
   const addrText = text.slice(0, slash);
@@ -83,7 +91,8 @@ export function parsePrefix(text: string): Prefix {
   if (n > 128) bad();
   const net = v6(addrText) & mask(n);
   // Inside ::ffff:0:0/96 the shared trie cannot tell IPv6 from IPv4.
-  if (n >= 96 && (net & mask(96)) === V4_MAPPED_BASE) bad(': IPv4-mapped IPv6 prefixes are not supported');
+  if (n >= 96 && (net & mask(96)) === V4_MAPPED_BASE)
+    bad(': IPv4-mapped IPv6 prefixes are not supported');
   return { family: 6, net, len: n, text: `${formatV6(net)}/${n}` };
 }
 
@@ -123,7 +132,7 @@ function formatV6(n: bigint): string {
   // Longest run of zero groups becomes "::".
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;

@@ -7,7 +7,11 @@
  */
 export type Numbering = ReadonlyMap<string, number>;
 
-export function allocateNumbers(keys: Iterable<string>, previous: Numbering | undefined, first: number): Map<string, number> {
+export function allocateNumbers(
+  keys: Iterable<string>,
+  previous: Numbering | undefined,
+  first: number,
+): Map<string, number> {
   const out = new Map<string, number>();
   const fresh: string[] = [];
   const used: number[] = [];

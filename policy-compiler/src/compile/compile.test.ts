@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { buildWorld, cp, cpNetworks, ALL, ipBlock, node, np, npPods, pod, sel, tcp } from '../../../test/support/world-builder.js';
+import {
+  buildWorld,
+  cp,
+  cpNetworks,
+  ALL,
+  ipBlock,
+  node,
+  np,
+  npPods,
+  pod,
+  sel,
+  tcp,
+} from '../../../test/support/world-builder.js';
 import { decodeIpcacheKey, decodeIpcacheValue, decodePolicyKey } from '../encode/codec.js';
 import { PAL } from '../encode/layout.js';
 import { compile, type Compiled } from './compile.js';
@@ -17,15 +29,26 @@ const parts = {
     pod('prod/db', { labels: { app: 'db' }, ips: ['10.0.0.3', 'fd00::3'], node: 'n1' }),
   ],
   nodes: [node('n1', { ip: '192.168.0.1' })],
-  networkPolicies: [np('prod/db', { podSelector: sel({ app: 'db' }), ingress: [{ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(5432)] }] })],
-  clusterPolicies: [cp('block', { subject: { namespaces: ALL, pods: ALL }, egress: [{ action: 'Deny', peers: [cpNetworks('10.0.0.0/8')], ports: [tcp(22)] }] })],
+  networkPolicies: [
+    np('prod/db', {
+      podSelector: sel({ app: 'db' }),
+      ingress: [{ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(5432)] }],
+    }),
+  ],
+  clusterPolicies: [
+    cp('block', {
+      subject: { namespaces: ALL, pods: ALL },
+      egress: [{ action: 'Deny', peers: [cpNetworks('10.0.0.0/8')], ports: [tcp(22)] }],
+    }),
+  ],
 };
 const world = buildWorld(parts);
 
 describe('identities', () => {
   it('pods that differ only in label keys no selector uses share an identity', () => {
     const c = ok(compile(world));
-    const id = (e: string): number => c.encoded.endpoints.find((x) => x.endpoint === e)?.identity as number;
+    const id = (e: string): number =>
+      c.encoded.endpoints.find((x) => x.endpoint === e)?.identity as number;
     expect(id('default/prod/web-1')).toBe(id('default/prod/web-2'));
     expect(id('default/prod/web-1')).not.toBe(id('default/prod/db'));
     expect(id('default/prod/web-1')).toBeGreaterThanOrEqual(PAL.ID_FIRST_ALLOCATED);
@@ -35,7 +58,10 @@ describe('identities', () => {
     const byAddr = new Map(
       c.encoded.ipcache.map((e) => {
         const k = decodeIpcacheKey(e.key);
-        return [Buffer.from(k.addr).toString('hex') + '/' + k.prefixlen, decodeIpcacheValue(e.value)];
+        return [
+          Buffer.from(k.addr).toString('hex') + '/' + k.prefixlen,
+          decodeIpcacheValue(e.value),
+        ];
       }),
     );
     const v4 = byAddr.get('00000000000000000000ffff0a000003/128');
@@ -49,14 +75,24 @@ describe('identities', () => {
   });
   it('an unchanged endpoint keeps its identity when others appear (stable numbering)', () => {
     const a = ok(compile(world));
-    const more = buildWorld({ ...parts, pods: [...parts.pods, pod('prod/aaa', { labels: { app: 'aaa' }, ip: '10.0.0.9' })] });
+    const more = buildWorld({
+      ...parts,
+      pods: [...parts.pods, pod('prod/aaa', { labels: { app: 'aaa' }, ip: '10.0.0.9' })],
+    });
     const b = ok(compile(more, { previous: a.allocation }));
-    for (const e of a.encoded.endpoints) expect(b.encoded.endpoints.find((x) => x.endpoint === e.endpoint)?.identity).toBe(e.identity);
+    for (const e of a.encoded.endpoints)
+      expect(b.encoded.endpoints.find((x) => x.endpoint === e.endpoint)?.identity).toBe(e.identity);
   });
   it('two endpoints with one address is an input error, not a crash', () => {
-    const r = compile(buildWorld({ pods: [pod('a/x', { ip: '10.0.0.1' }), pod('b/y', { ip: '10.0.0.1' })] }));
+    const r = compile(
+      buildWorld({ pods: [pod('a/x', { ip: '10.0.0.1' }), pod('b/y', { ip: '10.0.0.1' })] }),
+    );
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.error).toMatchObject({ kind: 'input', message: expect.stringMatching(/10\.0\.0\.1 is used by both/) });
+    if (!r.ok)
+      expect(r.error).toMatchObject({
+        kind: 'input',
+        message: expect.stringMatching(/10\.0\.0\.1 is used by both/),
+      });
   });
   it('an IPv6 policy prefix covering the IPv4-mapped block gets an explicit WORLD entry for IPv4', () => {
     const w = buildWorld({
@@ -64,7 +100,10 @@ describe('identities', () => {
       networkPolicies: [np('a/p', { ingress: [{ peers: [ipBlock('::/0')] }] })],
     });
     const c = ok(compile(w));
-    const keys = c.encoded.ipcache.map((e) => [decodeIpcacheKey(e.key).prefixlen, decodeIpcacheValue(e.value).identity]);
+    const keys = c.encoded.ipcache.map((e) => [
+      decodeIpcacheKey(e.key).prefixlen,
+      decodeIpcacheValue(e.value).identity,
+    ]);
     expect(keys).toContainEqual([96, PAL.ID_WORLD]);
     expect(keys).toContainEqual([0, expect.any(Number)]);
   });
@@ -79,7 +118,9 @@ describe('capacity', () => {
     if (r.error.kind === 'capacity') {
       expect(r.error.count).toBeGreaterThan(1);
       expect(r.error.subject).toMatch(/^table \d+ \((Egress|Ingress)\|/);
-      expect(r.error.message).toMatch(/needs \d+ entries, limit 1; the previous tables stay in force/);
+      expect(r.error.message).toMatch(
+        /needs \d+ entries, limit 1; the previous tables stay in force/,
+      );
     }
   });
   it('ipcache, cookies, tables and per-node endpoints have limits too', () => {
@@ -94,7 +135,8 @@ describe('capacity', () => {
       if (!r.ok) expect(r.error).toMatchObject({ kind: 'capacity', map });
     }
     const e = compile(world, { limits: { endpoints: 2 } });
-    if (!e.ok && e.error.kind === 'capacity') expect(e.error).toMatchObject({ subject: 'node node:default/n1', count: 3, limit: 2 });
+    if (!e.ok && e.error.kind === 'capacity')
+      expect(e.error).toMatchObject({ subject: 'node node:default/n1', count: 3, limit: 2 });
   });
   it('a recompile that would overflow returns the error and the previous state stays usable', () => {
     const init = initialState(world, { limits: { tableEntries: 100 } });
@@ -103,7 +145,13 @@ describe('capacity', () => {
       ...parts,
       networkPolicies: [
         ...parts.networkPolicies,
-        np('prod/many', { podSelector: sel({ app: 'db' }), ingress: Array.from({ length: 150 }, (_, i) => ({ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(1000 + 2 * i)] })) }),
+        np('prod/many', {
+          podSelector: sel({ app: 'db' }),
+          ingress: Array.from({ length: 150 }, (_, i) => ({
+            peers: [npPods(sel({ app: 'web' }))],
+            ports: [tcp(1000 + 2 * i)],
+          })),
+        }),
       ],
     });
     const r = recompile(init.state, big);
@@ -130,7 +178,9 @@ describe('tables', () => {
   });
   it('cookies name the rules (cookie → RuleRef)', () => {
     const c = ok(compile(world));
-    const refs = [...c.encoded.cookies.values()].map((r) => `${r.kind}/${r.name}/${r.direction}/${r.ruleIndex}`).sort();
+    const refs = [...c.encoded.cookies.values()]
+      .map((r) => `${r.kind}/${r.name}/${r.direction}/${r.ruleIndex}`)
+      .sort();
     expect(refs).toEqual(['ClusterNetworkPolicy/block/Egress/0', 'NetworkPolicy/db/Ingress/0']);
     expect([...c.encoded.cookies.keys()].every((k) => k >= 1)).toBe(true);
   });
@@ -139,12 +189,29 @@ describe('tables', () => {
 describe('bad input', () => {
   it('an empty world compiles to empty maps', () => {
     const c = ok(compile(buildWorld({})));
-    expect(c.stats).toMatchObject({ identities: 0, ipcacheEntries: 0, endpoints: 0, tables: 0, cookies: 0 });
+    expect(c.stats).toMatchObject({
+      identities: 0,
+      ipcacheEntries: 0,
+      endpoints: 0,
+      tables: 0,
+      cookies: 0,
+    });
   });
   it('a malformed CIDR or address is an input error naming it', () => {
-    const bad = compile(buildWorld({ pods: [pod('a/x', { ip: '10.0.0.1' })], networkPolicies: [np('a/p', { ingress: [{ peers: [ipBlock('10.0.0.0/33')] }] })] }));
-    expect(bad).toMatchObject({ ok: false, error: { kind: 'input', message: expect.stringMatching(/not a CIDR: "10\.0\.0\.0\/33"/) } });
+    const bad = compile(
+      buildWorld({
+        pods: [pod('a/x', { ip: '10.0.0.1' })],
+        networkPolicies: [np('a/p', { ingress: [{ peers: [ipBlock('10.0.0.0/33')] }] })],
+      }),
+    );
+    expect(bad).toMatchObject({
+      ok: false,
+      error: { kind: 'input', message: expect.stringMatching(/not a CIDR: "10\.0\.0\.0\/33"/) },
+    });
     const mapped = compile(buildWorld({ pods: [pod('a/x', { ip: '::ffff:10.0.0.1' })] }));
-    expect(mapped).toMatchObject({ ok: false, error: { kind: 'input', message: expect.stringMatching(/default\/a\/x: IPv4-mapped/) } });
+    expect(mapped).toMatchObject({
+      ok: false,
+      error: { kind: 'input', message: expect.stringMatching(/default\/a\/x: IPv4-mapped/) },
+    });
   });
 });

@@ -14,7 +14,14 @@ import { AddressError, parseAddress, parsePrefix } from './addr.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
 import { allocate, IdentityError, type IdentityInfo } from './identities.js';
 import { buildIpcache, encodeIpcache, IpcacheLpm } from './ipcache.js';
-import { allocateCookies, classBuilder, compilePolicies, labelLookups, type PeerMatcher, type SubjectClass } from './program.js';
+import {
+  allocateCookies,
+  classBuilder,
+  compilePolicies,
+  labelLookups,
+  type PeerMatcher,
+  type SubjectClass,
+} from './program.js';
 import { planTable, type KeyCache, type SetTextCache, type Template } from './tables.js';
 
 /** Map sizes the compiler must fit in (defaults: bpf/include/palisade.h). */
@@ -105,9 +112,16 @@ export interface Compiled {
   readonly stats: CompileStats;
 }
 
-export type CompileResult = { readonly ok: true; readonly compiled: Compiled } | { readonly ok: false; readonly error: CompileError };
+export type CompileResult =
+  | { readonly ok: true; readonly compiled: Compiled }
+  | { readonly ok: false; readonly error: CompileError };
 
-function capacity(map: Extract<CompileError, { kind: 'capacity' }>['map'], subject: string, count: number, limit: number): CompileResult {
+function capacity(
+  map: Extract<CompileError, { kind: 'capacity' }>['map'],
+  subject: string,
+  count: number,
+  limit: number,
+): CompileResult {
   return {
     ok: false,
     error: {
@@ -141,14 +155,19 @@ export interface TableWork {
 /** A memo of table entries by a fingerprint of everything they depend on (incremental compiles). */
 export type TableMemo = Map<string, CompiledTable['entries']>;
 
-export function compile(world: World, options: CompileOptions = {}, memo?: { readonly read: TableMemo | undefined; readonly write: TableMemo }): CompileResult {
+export function compile(
+  world: World,
+  options: CompileOptions = {},
+  memo?: { readonly read: TableMemo | undefined; readonly write: TableMemo },
+): CompileResult {
   const limits: Limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
   const previous = options.previous;
   let ids;
   try {
     ids = allocate(world, previous?.identities);
   } catch (e) {
-    if (e instanceof IdentityError || e instanceof AddressError) return { ok: false, error: { kind: 'input', message: e.message } };
+    if (e instanceof IdentityError || e instanceof AddressError)
+      return { ok: false, error: { kind: 'input', message: e.message } };
     throw e;
   }
   const canon = (text: string): string => parsePrefix(text).text;
@@ -160,20 +179,30 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
   }
   const { cps, nps } = compilePolicies(world, cookies, L);
   const refs = new Map<number, RuleRef>();
-  for (const p of [...cps, ...nps]) for (const r of [...p.rules.Ingress, ...p.rules.Egress]) refs.set(r.cookie, r.ref);
+  for (const p of [...cps, ...nps])
+    for (const r of [...p.rules.Ingress, ...p.rules.Egress]) refs.set(r.cookie, r.ref);
 
   // ---- ipcache
   const records = buildIpcache(ids, options.localCluster ?? null);
-  if (records.length > limits.ipcache) return capacity('ipcache', 'all addresses and policy prefixes', records.length, limits.ipcache);
+  if (records.length > limits.ipcache)
+    return capacity('ipcache', 'all addresses and policy prefixes', records.length, limits.ipcache);
   const lpm = new IpcacheLpm(records);
 
   // ---- subject classes
   const classes = classBuilder(world, cps, nps, L);
   const nodes = new Map<string, Node>(world.nodes.map((n) => [nodeId(n), n]));
-  const podClasses: { id: string; egress: SubjectClass; ingress: SubjectClass; identity: number; flags: number; node: string | null }[] = [];
+  const podClasses: {
+    id: string;
+    egress: SubjectClass;
+    ingress: SubjectClass;
+    identity: number;
+    flags: number;
+    node: string | null;
+  }[] = [];
   for (const pod of world.pods) {
     const id = podId(pod);
-    const node = pod.nodeName === null ? null : nodeId({ cluster: pod.cluster, name: pod.nodeName });
+    const node =
+      pod.nodeName === null ? null : nodeId({ cluster: pod.cluster, name: pod.nodeName });
     if (pod.hostNetwork) {
       const n = node === null ? undefined : nodes.get(node);
       const ips = n !== undefined && n.ips.length > 0 ? n.ips : pod.ips;
@@ -205,9 +234,11 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
     });
   }
   const perNode = new Map<string, number>();
-  for (const p of podClasses) if (p.node !== null) perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
+  for (const p of podClasses)
+    if (p.node !== null) perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
   for (const [node, count] of [...perNode].sort()) {
-    if (count > limits.endpoints) return capacity('endpoints', `node ${node}`, count, limits.endpoints);
+    if (count > limits.endpoints)
+      return capacity('endpoints', `node ${node}`, count, limits.endpoints);
   }
 
   const classByKey = new Map<string, SubjectClass>();
@@ -220,21 +251,24 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
   }
   const tableNumbers = allocateNumbers(classByKey.keys(), previous?.tables, 0);
   const maxTable = tableNumbers.size === 0 ? -1 : Math.max(...tableNumbers.values());
-  if (maxTable >= limits.tables) return capacity('policy', 'subject classes × directions', maxTable + 1, limits.tables);
+  if (maxTable >= limits.tables)
+    return capacity('policy', 'subject classes × directions', maxTable + 1, limits.tables);
 
   // ---- tables
   const identityList = [...ids.identities.values()].sort((a, b) => a.number - b.number);
   const matchMemo = new Map<string, Set<number>>();
-  const matchedFor = (cluster: string) => (m: PeerMatcher): ReadonlySet<number> => {
-    const k = m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
-    let hit = matchMemo.get(k);
-    if (hit === undefined) {
-      hit = new Set();
-      for (const id of identityList) if (m.match(id, cluster)) hit.add(id.number);
-      matchMemo.set(k, hit);
-    }
-    return hit;
-  };
+  const matchedFor =
+    (cluster: string) =>
+    (m: PeerMatcher): ReadonlySet<number> => {
+      const k = m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
+      let hit = matchMemo.get(k);
+      if (hit === undefined) {
+        hit = new Set();
+        for (const id of identityList) if (m.match(id, cluster)) hit.add(id.number);
+        matchMemo.set(k, hit);
+      }
+      return hit;
+    };
   const nodeIdentities = new Map<string, number[]>();
   for (const a of ids.addresses) {
     if (a.kind !== 'node') continue;
@@ -254,7 +288,9 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
   const tableMeta = new Map<number, TableMeta>();
   let policyEntries = 0;
   let maxEntries = 0;
-  const sortedClasses = [...classByKey.values()].sort((a, b) => (tableNumbers.get(a.key) as number) - (tableNumbers.get(b.key) as number));
+  const sortedClasses = [...classByKey.values()].sort(
+    (a, b) => (tableNumbers.get(a.key) as number) - (tableNumbers.get(b.key) as number),
+  );
   for (const cls of sortedClasses) {
     const table = tableNumbers.get(cls.key) as number;
     const matched = matchedFor(cls.program.cluster);
@@ -273,7 +309,13 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
     let entries = memo?.read?.get(fp);
     if (entries === undefined) entries = plan.build().entries;
     memo?.write.set(fp, entries);
-    if (entries.length > limits.tableEntries) return capacity('policy-table', `table ${table} (${cls.key})`, entries.length, limits.tableEntries);
+    if (entries.length > limits.tableEntries)
+      return capacity(
+        'policy-table',
+        `table ${table} (${cls.key})`,
+        entries.length,
+        limits.tableEntries,
+      );
     policyEntries += entries.length;
     maxEntries = Math.max(maxEntries, entries.length);
     tables.push({ table, entries });
@@ -299,11 +341,15 @@ export function compile(world: World, options: CompileOptions = {}, memo?: { rea
   }));
   const addrMeta = new Map<EndpointId, EndpointAddresses>();
   for (const pod of world.pods) {
-    const n = pod.nodeName === null ? undefined : nodes.get(nodeId({ cluster: pod.cluster, name: pod.nodeName }));
+    const n =
+      pod.nodeName === null
+        ? undefined
+        : nodes.get(nodeId({ cluster: pod.cluster, name: pod.nodeName }));
     const ips = pod.hostNetwork && n !== undefined && n.ips.length > 0 ? n.ips : pod.ips;
     addrMeta.set(podId(pod), { kind: 'pod', v4: familyAddr(ips, 4), v6: familyAddr(ips, 6) });
   }
-  for (const n of world.nodes) addrMeta.set(nodeId(n), { kind: 'node', v4: familyAddr(n.ips, 4), v6: familyAddr(n.ips, 6) });
+  for (const n of world.nodes)
+    addrMeta.set(nodeId(n), { kind: 'node', v4: familyAddr(n.ips, 4), v6: familyAddr(n.ips, 6) });
 
   const ipcache = encodeIpcache(records);
   const encoded: EncodedTables = { ipcache, endpoints, tables, cookies: refs };

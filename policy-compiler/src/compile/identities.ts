@@ -15,7 +15,14 @@ import { selectorKeys, type LabelSelector, type Labels } from '../model/labels.j
 import type { ContainerPort, Node, Pod, World } from '../model/world.js';
 import { PAL } from '../encode/layout.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
-import { coversV4Space, mask, parseAddress, parsePrefix, V4_MAPPED_BASE, type Prefix } from './addr.js';
+import {
+  coversV4Space,
+  mask,
+  parseAddress,
+  parsePrefix,
+  V4_MAPPED_BASE,
+  type Prefix,
+} from './addr.js';
 
 export type IdentityKind = 'pod' | 'node' | 'cidr';
 
@@ -75,7 +82,8 @@ export function podSelectorKeys(world: World): Set<string> {
   }
   for (const cp of world.clusterPolicies) {
     addSel(cp.subject.podSelector);
-    for (const r of [...cp.ingress, ...cp.egress]) for (const p of r.peers) if (p.kind === 'pods') addSel(p.podSelector);
+    for (const r of [...cp.ingress, ...cp.egress])
+      for (const p of r.peers) if (p.kind === 'pods') addSel(p.podSelector);
   }
   return keys;
 }
@@ -120,7 +128,11 @@ const namedPorts = (pod: Pod): ContainerPort[] =>
   pod.ports
     .filter((p) => p.name !== null)
     .map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol }))
-    .sort((a, b) => `${a.name}/${a.protocol}/${a.containerPort}`.localeCompare(`${b.name}/${b.protocol}/${b.containerPort}`));
+    .sort((a, b) =>
+      `${a.name}/${a.protocol}/${a.containerPort}`.localeCompare(
+        `${b.name}/${b.protocol}/${b.containerPort}`,
+      ),
+    );
 
 export interface AddressIdentity {
   readonly address: string;
@@ -169,7 +181,9 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
   const claim = (n: bigint, owner: string, text: string): void => {
     const prev = owners.get(n);
     if (prev !== undefined && prev !== owner) {
-      throw new IdentityError(`address ${text} is used by both ${prev} and ${owner} (the datapath maps one address to one identity)`);
+      throw new IdentityError(
+        `address ${text} is used by both ${prev} and ${owner} (the datapath maps one address to one identity)`,
+      );
     }
     owners.set(n, owner);
   };
@@ -209,7 +223,16 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     if (primary === null) {
       primary = `node|${id}|`;
       if (!drafts.has(primary)) {
-        drafts.set(primary, { key: primary, kind: 'node', cluster: node.cluster, namespace: null, labels: node.labels, ports: [], node: id, cidrs: new Set() });
+        drafts.set(primary, {
+          key: primary,
+          kind: 'node',
+          cluster: node.cluster,
+          namespace: null,
+          labels: node.labels,
+          ports: [],
+          node: id,
+          cidrs: new Set(),
+        });
       }
     }
     endpointKeys.set(id, primary);
@@ -255,13 +278,25 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     const sig = sigText(set.containing(p.net, p.family, p.len));
     const key = `cidr|${sig}`;
     if (!drafts.has(key)) {
-      drafts.set(key, { key, kind: 'cidr', cluster: null, namespace: null, labels: {}, ports: [], node: null, cidrs: new Set(sig.split(',')) });
+      drafts.set(key, {
+        key,
+        kind: 'cidr',
+        cluster: null,
+        namespace: null,
+        labels: {},
+        ports: [],
+        node: null,
+        cidrs: new Set(sig.split(',')),
+      });
     }
     prefixKeys.set(p.text, key);
     if (coversV4Space(p)) v4SpaceWorld = true;
   }
   // 0.0.0.0/0 itself already gives the IPv4 block its own entry.
-  if (v4SpaceWorld && [...prefixes.values()].some((p) => p.family === 4 && p.len === 96 && p.net === V4_MAPPED_BASE)) {
+  if (
+    v4SpaceWorld &&
+    [...prefixes.values()].some((p) => p.family === 4 && p.len === 96 && p.net === V4_MAPPED_BASE)
+  ) {
     v4SpaceWorld = false;
   }
 
@@ -273,6 +308,14 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     identities.set(key, info);
     byNumber.set(info.number, info);
   }
-  return { identities, byNumber, numbering, addresses, prefixKeys, endpointKeys, prefixes, v4SpaceWorld };
+  return {
+    identities,
+    byNumber,
+    numbering,
+    addresses,
+    prefixKeys,
+    endpointKeys,
+    prefixes,
+    v4SpaceWorld,
+  };
 }
-

@@ -9,12 +9,24 @@
  * On an error (bad input, capacity) nothing changes: the caller keeps the
  * previous state and its tables stay in force.
  */
-import type { CompiledEndpoint, CompiledTable, EncodedDelta, EncodedTables, MapEntry } from '../compiled.js';
+import type {
+  CompiledEndpoint,
+  CompiledTable,
+  EncodedDelta,
+  EncodedTables,
+  MapEntry,
+} from '../compiled.js';
 import { podId, type EndpointId } from '../model/endpoint.js';
 import type { ClusterPolicy, NetworkPolicy } from '../model/policy.js';
 import type { Namespace, Node, Pod, World } from '../model/world.js';
 import { hex } from '../encode/codec.js';
-import { compile, type Compiled, type CompileError, type CompileOptions, type TableMemo } from './compile.js';
+import {
+  compile,
+  type Compiled,
+  type CompileError,
+  type CompileOptions,
+  type TableMemo,
+} from './compile.js';
 
 export interface CompilerState {
   readonly world: World;
@@ -24,12 +36,23 @@ export interface CompilerState {
   readonly memo: TableMemo;
 }
 
-export type StateResult = { readonly ok: true; readonly state: CompilerState } | { readonly ok: false; readonly error: CompileError };
+export type StateResult =
+  | { readonly ok: true; readonly state: CompilerState }
+  | { readonly ok: false; readonly error: CompileError };
 export type RecompileResult =
-  | { readonly ok: true; readonly state: CompilerState; readonly delta: EncodedDelta; readonly reusedTables: number; readonly rebuiltTables: number }
+  | {
+      readonly ok: true;
+      readonly state: CompilerState;
+      readonly delta: EncodedDelta;
+      readonly reusedTables: number;
+      readonly rebuiltTables: number;
+    }
   | { readonly ok: false; readonly error: CompileError };
 
-export function initialState(world: World, options: Omit<CompileOptions, 'previous'> = {}): StateResult {
+export function initialState(
+  world: World,
+  options: Omit<CompileOptions, 'previous'> = {},
+): StateResult {
   const memo: TableMemo = new Map();
   const r = compile(world, options, { read: undefined, write: memo });
   return r.ok ? { ok: true, state: { world, options, compiled: r.compiled, memo } } : r;
@@ -37,7 +60,11 @@ export function initialState(world: World, options: Omit<CompileOptions, 'previo
 
 export function recompile(prev: CompilerState, world: World): RecompileResult {
   const memo: TableMemo = new Map();
-  const r = compile(world, { ...prev.options, previous: prev.compiled.allocation }, { read: prev.memo, write: memo });
+  const r = compile(
+    world,
+    { ...prev.options, previous: prev.compiled.allocation },
+    { read: prev.memo, write: memo },
+  );
   if (!r.ok) return r;
   let reused = 0;
   for (const fp of memo.keys()) if (prev.memo.has(fp)) reused++;
@@ -53,19 +80,35 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
 /** One change of the world, as informers report them. */
 export type WorldChange =
   | { readonly kind: 'upsertPod'; readonly pod: Pod }
-  | { readonly kind: 'removePod'; readonly cluster: string; readonly namespace: string; readonly name: string }
+  | {
+      readonly kind: 'removePod';
+      readonly cluster: string;
+      readonly namespace: string;
+      readonly name: string;
+    }
   | { readonly kind: 'upsertNamespace'; readonly namespace: Namespace }
   | { readonly kind: 'upsertNode'; readonly node: Node }
   | { readonly kind: 'upsertNetworkPolicy'; readonly policy: NetworkPolicy }
-  | { readonly kind: 'removeNetworkPolicy'; readonly cluster: string; readonly namespace: string; readonly name: string }
+  | {
+      readonly kind: 'removeNetworkPolicy';
+      readonly cluster: string;
+      readonly namespace: string;
+      readonly name: string;
+    }
   | { readonly kind: 'upsertClusterPolicy'; readonly policy: ClusterPolicy }
-  | { readonly kind: 'removeClusterPolicy'; readonly policyKind: ClusterPolicy['kind']; readonly cluster: string | null; readonly name: string };
+  | {
+      readonly kind: 'removeClusterPolicy';
+      readonly policyKind: ClusterPolicy['kind'];
+      readonly cluster: string | null;
+      readonly name: string;
+    };
 
 export function compileIncremental(prev: CompilerState, change: WorldChange): RecompileResult {
   return recompile(prev, applyChange(prev.world, change));
 }
 
-const nsKey = (x: { cluster: string; namespace: string; name: string }): string => `${x.cluster}\u0000${x.namespace}\u0000${x.name}`;
+const nsKey = (x: { cluster: string; namespace: string; name: string }): string =>
+  `${x.cluster}\u0000${x.namespace}\u0000${x.name}`;
 
 function upsert<T>(list: readonly T[], item: T, key: (t: T) => string): T[] {
   const k = key(item);
@@ -84,7 +127,10 @@ export function applyChange(w: World, c: WorldChange): World {
       return { ...w, pods: w.pods.filter((p) => podId(p) !== id) };
     }
     case 'upsertNamespace':
-      return { ...w, namespaces: upsert(w.namespaces, c.namespace, (n) => `${n.cluster}\u0000${n.name}`) };
+      return {
+        ...w,
+        namespaces: upsert(w.namespaces, c.namespace, (n) => `${n.cluster}\u0000${n.name}`),
+      };
     case 'upsertNode':
       return { ...w, nodes: upsert(w.nodes, c.node, (n) => `${n.cluster}\u0000${n.name}`) };
     case 'upsertNetworkPolicy':
@@ -98,7 +144,12 @@ export function applyChange(w: World, c: WorldChange): World {
       return { ...w, clusterPolicies: upsert(w.clusterPolicies, c.policy, key) };
     }
     case 'removeClusterPolicy':
-      return { ...w, clusterPolicies: w.clusterPolicies.filter((p) => !(p.kind === c.policyKind && p.cluster === c.cluster && p.name === c.name)) };
+      return {
+        ...w,
+        clusterPolicies: w.clusterPolicies.filter(
+          (p) => !(p.kind === c.policyKind && p.cluster === c.cluster && p.name === c.name),
+        ),
+      };
   }
 }
 
@@ -120,7 +171,10 @@ function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
 }
 
 const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
-  a.identity === b.identity && a.egressTable === b.egressTable && a.ingressTable === b.ingressTable && a.flags === b.flags;
+  a.identity === b.identity &&
+  a.egressTable === b.egressTable &&
+  a.ingressTable === b.ingressTable &&
+  a.flags === b.flags;
 
 /** The minimal change that turns `a` into `b`. */
 export function diffTables(a: EncodedTables, b: EncodedTables): EncodedDelta {

@@ -3,7 +3,13 @@
  * carry their CIDR identity; pod and node addresses (/32, /128) carry theirs
  * and override a policy prefix of the same length.
  */
-import { decodeIpcacheKey, decodeIpcacheValue, encodeIpcacheKey, encodeIpcacheValue, compareBytes } from '../encode/codec.js';
+import {
+  decodeIpcacheKey,
+  decodeIpcacheValue,
+  encodeIpcacheKey,
+  encodeIpcacheValue,
+  compareBytes,
+} from '../encode/codec.js';
 import { PAL } from '../encode/layout.js';
 import type { MapEntry } from '../compiled.js';
 import { addressBytes, bytesToAddress, mask, V4_MAPPED_BASE } from './addr.js';
@@ -25,7 +31,12 @@ export function buildIpcache(ids: IdentityResult, localCluster: string | null): 
   for (const [text, key] of ids.prefixKeys) {
     const p = ids.prefixes.get(text);
     if (p === undefined) continue;
-    put({ net: p.net, len: p.len, identity: key === null ? PAL.ID_WORLD : (ids.identities.get(key)?.number as number), flags: 0 });
+    put({
+      net: p.net,
+      len: p.len,
+      identity: key === null ? PAL.ID_WORLD : (ids.identities.get(key)?.number as number),
+      flags: 0,
+    });
   }
   for (const a of ids.addresses) {
     const id = ids.identities.get(a.key);
@@ -63,7 +74,12 @@ export class IpcacheLpm {
       entries.map((e) => {
         const k = decodeIpcacheKey(e.key);
         const v = decodeIpcacheValue(e.value);
-        return { net: bytesToAddress(k.addr), len: k.prefixlen, identity: v.identity, flags: v.flags };
+        return {
+          net: bytesToAddress(k.addr),
+          len: k.prefixlen,
+          identity: v.identity,
+          flags: v.flags,
+        };
       }),
     );
   }

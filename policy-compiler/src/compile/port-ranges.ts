@@ -12,7 +12,13 @@ export interface PortPrefix {
 
 /** Minimal exact cover of [start, end] (0 <= start <= end <= 65535). */
 export function portRangeCover(start: number, end: number): PortPrefix[] {
-  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > 65535 || start > end) {
+  if (
+    !Number.isInteger(start) ||
+    !Number.isInteger(end) ||
+    start < 0 ||
+    end > 65535 ||
+    start > end
+  ) {
     throw new RangeError(`bad port range ${start}-${end} (allowed: 0 <= start <= end <= 65535)`);
   }
   const out: PortPrefix[] = [];

@@ -7,7 +7,14 @@
 import type { RuleRef } from '../engine.js';
 import { nodeId } from '../model/endpoint.js';
 import { selectorKey, selectorMatches, type LabelSelector, type Labels } from '../model/labels.js';
-import type { ClusterPolicy, ClusterPolicyPeer, Direction, NetworkPolicy, NetworkPolicyPeer, PortMatches } from '../model/policy.js';
+import type {
+  ClusterPolicy,
+  ClusterPolicyPeer,
+  Direction,
+  NetworkPolicy,
+  NetworkPolicyPeer,
+  PortMatches,
+} from '../model/policy.js';
 import { CLUSTER_NAME_LABEL, NAMESPACE_NAME_LABEL, type Pod, type World } from '../model/world.js';
 import { PAL } from '../encode/layout.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
@@ -51,9 +58,11 @@ export interface Labelled {
 
 export function labelLookups(world: World, prefix: (text: string) => string): Labelled {
   const clusters = new Map<string, Labels>();
-  for (const c of world.clusters) clusters.set(c.name, { ...c.labels, [CLUSTER_NAME_LABEL]: c.name });
+  for (const c of world.clusters)
+    clusters.set(c.name, { ...c.labels, [CLUSTER_NAME_LABEL]: c.name });
   const namespaces = new Map<string, Labels>();
-  for (const n of world.namespaces) namespaces.set(`${n.cluster}/${n.name}`, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name });
+  for (const n of world.namespaces)
+    namespaces.set(`${n.cluster}/${n.name}`, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name });
   return {
     clusterLabels: (c) => clusters.get(c) ?? { [CLUSTER_NAME_LABEL]: c },
     namespaceLabels: (c, ns) => namespaces.get(`${c}/${ns}`) ?? { [NAMESPACE_NAME_LABEL]: ns },
@@ -76,8 +85,10 @@ export function compareClusterPolicies(a: ClusterPolicy, b: ClusterPolicy): numb
 
 const npKey = (p: NetworkPolicy): string => `${p.cluster}\u0000${p.namespace}\u0000${p.name}`;
 export const cpId = (p: ClusterPolicy): string => `${p.kind}/${p.cluster ?? '*'}/${p.name}`;
-export const npId = (p: NetworkPolicy): string => `NetworkPolicy/${p.cluster}/${p.namespace}/${p.name}`;
-const ruleKey = (policyId: string, dir: Direction, index: number): string => `${policyId}/${dir}/${index}`;
+export const npId = (p: NetworkPolicy): string =>
+  `NetworkPolicy/${p.cluster}/${p.namespace}/${p.name}`;
+const ruleKey = (policyId: string, dir: Direction, index: number): string =>
+  `${policyId}/${dir}/${index}`;
 
 /** Every rule's cookie key, for the stable cookie numbering. */
 export function ruleKeys(world: World): string[] {
@@ -97,7 +108,8 @@ export function allocateCookies(world: World, previous?: Numbering): Map<string,
   return allocateNumbers(ruleKeys(world), previous, 1);
 }
 
-const usesNamed = (ports: PortMatches): boolean => ports !== 'all' && ports.some((p) => p.kind === 'named');
+const usesNamed = (ports: PortMatches): boolean =>
+  ports !== 'all' && ports.some((p) => p.kind === 'named');
 
 function npPeer(np: NetworkPolicy, peer: NetworkPolicyPeer, L: Labelled): PeerMatcher {
   if (peer.kind === 'ipBlock') {
@@ -112,7 +124,11 @@ function npPeer(np: NetworkPolicy, peer: NetworkPolicyPeer, L: Labelled): PeerMa
   if (peer.namespaceSelector === null) {
     return {
       key: `np-own|${np.cluster}|${np.namespace}|${selectorKey(ps)}`,
-      match: (id) => id.kind === 'pod' && id.cluster === np.cluster && id.namespace === np.namespace && selectorMatches(ps, id.labels),
+      match: (id) =>
+        id.kind === 'pod' &&
+        id.cluster === np.cluster &&
+        id.namespace === np.namespace &&
+        selectorMatches(ps, id.labels),
     };
   }
   const ns = peer.namespaceSelector;
@@ -126,7 +142,6 @@ function npPeer(np: NetworkPolicy, peer: NetworkPolicyPeer, L: Labelled): PeerMa
   };
 }
 
-
 function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
   switch (peer.kind) {
     case 'pods': {
@@ -138,7 +153,11 @@ function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
         selectorMatches(ns, L.namespaceLabels(id.cluster as string, id.namespace as string)) &&
         selectorMatches(ps, id.labels);
       if (cl === null) {
-        return { key: `cp-pods|own|${selectorKey(ns)}|${selectorKey(ps)}`, subjectCluster: true, match: (id, sc) => id.cluster === sc && base(id) };
+        return {
+          key: `cp-pods|own|${selectorKey(ns)}|${selectorKey(ps)}`,
+          subjectCluster: true,
+          match: (id, sc) => id.cluster === sc && base(id),
+        };
       }
       return {
         key: `cp-pods|${selectorKey(cl)}|${selectorKey(ns)}|${selectorKey(ps)}`,
@@ -147,11 +166,19 @@ function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
     }
     case 'nodes': {
       const sel: LabelSelector = peer.nodeSelector;
-      return { key: `cp-nodes|${selectorKey(sel)}`, subjectCluster: true, match: (id, sc) => id.kind === 'node' && id.cluster === sc && selectorMatches(sel, id.labels) };
+      return {
+        key: `cp-nodes|${selectorKey(sel)}`,
+        subjectCluster: true,
+        match: (id, sc) =>
+          id.kind === 'node' && id.cluster === sc && selectorMatches(sel, id.labels),
+      };
     }
     case 'networks': {
       const cidrs = peer.cidrs.map(L.prefix);
-      return { key: `cp-net|${cidrs.join(',')}`, match: (id) => cidrs.some((c) => id.cidrs.has(c)) };
+      return {
+        key: `cp-net|${cidrs.join(',')}`,
+        match: (id) => cidrs.some((c) => id.cidrs.has(c)),
+      };
     }
     case 'domainNames':
       // Offline there is no DNS: a domain name never matches an address (as the reference).
@@ -170,7 +197,11 @@ function decisionFlags(action: CRule['action'], cp: ClusterPolicy | null): numbe
   return f;
 }
 
-export function compilePolicies(world: World, cookies: ReadonlyMap<string, number>, L: Labelled): { cps: CPolicy[]; nps: CPolicy[] } {
+export function compilePolicies(
+  world: World,
+  cookies: ReadonlyMap<string, number>,
+  L: Labelled,
+): { cps: CPolicy[]; nps: CPolicy[] } {
   const cps = [...world.clusterPolicies].sort(compareClusterPolicies).map((cp): CPolicy => {
     const id = cpId(cp);
     const rules = (dir: Direction): CRule[] =>
@@ -197,7 +228,14 @@ export function compilePolicies(world: World, cookies: ReadonlyMap<string, numbe
           flags: decisionFlags(r.action, cp),
         };
       });
-    return { id, tier: cp.tier, audit: cp.mode === 'Audit', rules: { Ingress: rules('Ingress'), Egress: rules('Egress') }, np: null, cp };
+    return {
+      id,
+      tier: cp.tier,
+      audit: cp.mode === 'Audit',
+      rules: { Ingress: rules('Ingress'), Egress: rules('Egress') },
+      np: null,
+      cp,
+    };
   });
   const nps = [...world.networkPolicies]
     .sort((a, b) => (npKey(a) < npKey(b) ? -1 : npKey(a) > npKey(b) ? 1 : 0))
@@ -230,7 +268,14 @@ export function compilePolicies(world: World, cookies: ReadonlyMap<string, numbe
           };
         });
       };
-      return { id, tier: 'NetworkPolicy', audit: false, rules: { Ingress: rules('Ingress'), Egress: rules('Egress') }, np, cp: null };
+      return {
+        id,
+        tier: 'NetworkPolicy',
+        audit: false,
+        rules: { Ingress: rules('Ingress'), Egress: rules('Egress') },
+        np,
+        cp: null,
+      };
     });
   return { cps, nps };
 }
@@ -261,7 +306,8 @@ export interface SubjectClass {
 function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
   return (
     (cp.cluster === null || pod.cluster === cp.cluster) &&
-    (cp.subject.clusters === null || selectorMatches(cp.subject.clusters, L.clusterLabels(pod.cluster))) &&
+    (cp.subject.clusters === null ||
+      selectorMatches(cp.subject.clusters, L.clusterLabels(pod.cluster))) &&
     selectorMatches(cp.subject.namespaceSelector, L.namespaceLabels(pod.cluster, pod.namespace)) &&
     selectorMatches(cp.subject.podSelector, pod.labels)
   );
@@ -273,7 +319,12 @@ export interface ClassBuilder {
   unpoliced(cluster: string, dir: Direction): SubjectClass;
 }
 
-export function classBuilder(world: World, cps: readonly CPolicy[], nps: readonly CPolicy[], L: Labelled): ClassBuilder {
+export function classBuilder(
+  world: World,
+  cps: readonly CPolicy[],
+  nps: readonly CPolicy[],
+  L: Labelled,
+): ClassBuilder {
   const npsByNs = new Map<string, CPolicy[]>();
   for (const p of nps) {
     const np = p.np as NetworkPolicy;
@@ -291,23 +342,37 @@ export function classBuilder(world: World, cps: readonly CPolicy[], nps: readonl
     if (hit === undefined) {
       hit = {
         cps: cps.filter((p) => selectsCp(p.cp as ClusterPolicy, pod, L)),
-        nps: (npsByNs.get(`${pod.cluster}/${pod.namespace}`) ?? []).filter((p) => selectorMatches((p.np as NetworkPolicy).podSelector, pod.labels)),
+        nps: (npsByNs.get(`${pod.cluster}/${pod.namespace}`) ?? []).filter((p) =>
+          selectorMatches((p.np as NetworkPolicy).podSelector, pod.labels),
+        ),
       };
       selMemo.set(k, hit);
     }
     return hit;
   };
-  const build = (dir: Direction, cluster: string, sel: { cps: CPolicy[]; nps: CPolicy[] }, pod: Pod | null): SubjectClass => {
+  const build = (
+    dir: Direction,
+    cluster: string,
+    sel: { cps: CPolicy[]; nps: CPolicy[] },
+    pod: Pod | null,
+  ): SubjectClass => {
     const adminAll = sel.cps.filter((p) => p.tier === 'Admin');
     const baseAll = sel.cps.filter((p) => p.tier === 'Baseline');
-    const isolating = sel.nps.filter((p) => (dir === 'Ingress' ? p.np?.policyTypes.ingress : p.np?.policyTypes.egress));
+    const isolating = sel.nps.filter((p) =>
+      dir === 'Ingress' ? p.np?.policyTypes.ingress : p.np?.policyTypes.egress,
+    );
     const rules = (ps: CPolicy[]): CRule[] => ps.flatMap((p) => p.rules[dir]);
     const enforced = (ps: CPolicy[]): CPolicy[] => ps.filter((p) => !p.audit);
     const hasAudit = sel.cps.some((p) => p.audit && p.rules[dir].length > 0);
     const nodeName = pod?.nodeName ?? null;
-    const node = nodeName === null || pod === null ? null : nodeId({ cluster: pod.cluster, name: nodeName });
+    const node =
+      nodeName === null || pod === null ? null : nodeId({ cluster: pod.cluster, name: nodeName });
     const exemptNode = isolating.length > 0 && node !== null && nodeHasIps.has(node) ? node : null;
-    const named = dir === 'Ingress' && [...adminAll, ...isolating, ...baseAll].some((p) => p.rules.Ingress.some((r) => r.usesNamedPorts));
+    const named =
+      dir === 'Ingress' &&
+      [...adminAll, ...isolating, ...baseAll].some((p) =>
+        p.rules.Ingress.some((r) => r.usesNamedPorts),
+      );
     const dstPorts = named && pod !== null ? pod.ports : [];
     const program: Program = {
       direction: dir,
@@ -315,7 +380,10 @@ export function classBuilder(world: World, cps: readonly CPolicy[], nps: readonl
       admin: rules(enforced(adminAll)),
       adminStaged: rules(adminAll),
       np: rules(isolating),
-      isolatedBy: isolating.map((p) => ({ namespace: (p.np as NetworkPolicy).namespace, name: (p.np as NetworkPolicy).name })),
+      isolatedBy: isolating.map((p) => ({
+        namespace: (p.np as NetworkPolicy).namespace,
+        name: (p.np as NetworkPolicy).name,
+      })),
       baseline: rules(enforced(baseAll)),
       baselineStaged: rules(baseAll),
       hasAudit,
@@ -356,4 +424,3 @@ export function classBuilder(world: World, cps: readonly CPolicy[], nps: readonl
     },
   };
 }
-

@@ -42,7 +42,12 @@ interface Val {
 const NO_ENTRY_ANSWER = `${PAL.VERDICT_DENY},0,0,${PAL.STAGED_NONE},0`;
 
 /** Whether a rule's ports include (proto, port); 'other' = a protocol without ports (ICMP...). */
-function portMatches(rule: CRule, proto: Protocol | 'other', port: number, dst: readonly ContainerPort[]): boolean {
+function portMatches(
+  rule: CRule,
+  proto: Protocol | 'other',
+  port: number,
+  dst: readonly ContainerPort[],
+): boolean {
   if (rule.ports === 'all') return true;
   if (proto === 'other') return false;
   for (const pm of rule.ports) {
@@ -55,7 +60,12 @@ function portMatches(rule: CRule, proto: Protocol | 'other', port: number, dst: 
         break;
       case 'named':
         for (const cp of dst) {
-          if (cp.name === pm.name && cp.protocol === proto && cp.containerPort === port && (pm.protocol === 'any' || pm.protocol === cp.protocol)) {
+          if (
+            cp.name === pm.name &&
+            cp.protocol === proto &&
+            cp.containerPort === port &&
+            (pm.protocol === 'any' || pm.protocol === cp.protocol)
+          ) {
             return true;
           }
         }
@@ -75,7 +85,11 @@ const ALLOW_DEFAULT: Outcome = { verdict: PAL.VERDICT_ALLOW, cookie: 0, flags: 0
 const DENY_DEFAULT: Outcome = { verdict: PAL.VERDICT_DENY, cookie: 0, flags: 0 };
 
 function decide(rule: CRule): Outcome {
-  return { verdict: rule.action === 'Deny' ? PAL.VERDICT_DENY : PAL.VERDICT_ALLOW, cookie: rule.cookie, flags: rule.flags };
+  return {
+    verdict: rule.action === 'Deny' ? PAL.VERDICT_DENY : PAL.VERDICT_ALLOW,
+    cookie: rule.cookie,
+    flags: rule.flags,
+  };
 }
 
 /** Peer context of one evaluation. */
@@ -139,7 +153,16 @@ function evaluate(p: Program, peer: Peer, proto: Protocol | 'other', port: numbe
     stagedCookie = s.o.cookie;
   }
   const answer = `${e.o.verdict},${e.o.cookie},${e.o.flags},${staged},${stagedCookie}`;
-  return { verdict: e.o.verdict, cookie: e.o.cookie, flags: e.o.flags, staged, stagedCookie, rank, answer, full: `${answer},${rank}` };
+  return {
+    verdict: e.o.verdict,
+    cookie: e.o.cookie,
+    flags: e.o.flags,
+    staged,
+    stagedCookie,
+    rank,
+    answer,
+    full: `${answer},${rank}`,
+  };
 }
 
 interface Run {
@@ -150,7 +173,11 @@ interface Run {
 }
 
 /** Port boundaries where any rule's match can change, for one protocol. */
-function boundaries(rules: readonly CRule[], proto: Protocol, dst: readonly ContainerPort[]): number[] {
+function boundaries(
+  rules: readonly CRule[],
+  proto: Protocol,
+  dst: readonly ContainerPort[],
+): number[] {
   const b = new Set<number>([0]);
   for (const r of rules) {
     if (r.ports === 'all') continue;
@@ -194,13 +221,20 @@ export interface TableInput {
 /** Encoded policy keys by identity, then (prefixlen, protocol, port). */
 export type KeyCache = Map<number, Map<number, Uint8Array>>;
 
-function policyKey(cache: KeyCache | undefined, prefixlen: number, identity: number, protocol: number, port: number): Uint8Array {
+function policyKey(
+  cache: KeyCache | undefined,
+  prefixlen: number,
+  identity: number,
+  protocol: number,
+  port: number,
+): Uint8Array {
   if (cache === undefined) return encodePolicyKey({ prefixlen, identity, protocol, port });
   let byId = cache.get(identity);
   if (byId === undefined) cache.set(identity, (byId = new Map()));
   const k = (prefixlen * 256 + protocol) * 65536 + port;
   let key = byId.get(k);
-  if (key === undefined) byId.set(k, (key = encodePolicyKey({ prefixlen, identity, protocol, port })));
+  if (key === undefined)
+    byId.set(k, (key = encodePolicyKey({ prefixlen, identity, protocol, port })));
   return key;
 }
 
@@ -250,7 +284,8 @@ function emitPeer(
     const pnum = IPPROTO[proto];
     if (bg !== null) out.push(40, pnum, 0, bg);
     for (const r of runs) {
-      const covered = bg !== null ? r.val.full !== bg.full : wide ? r.val.full !== other.val.full : r.need;
+      const covered =
+        bg !== null ? r.val.full !== bg.full : wide ? r.val.full !== other.val.full : r.need;
       if (!covered) continue;
       for (const b of portRangeCover(r.start, r.end)) out.push(40 + b.bits, pnum, b.port, r.val);
     }
@@ -310,7 +345,8 @@ export interface TablePlan {
   build(): CompiledTableEntries;
 }
 
-const ruleText = (r: CRule): string => `${r.cookie}:${r.action}:${r.flags}:${r.peers === null ? '*' : 'p'}:${JSON.stringify(r.ports)}`;
+const ruleText = (r: CRule): string =>
+  `${r.cookie}:${r.action}:${r.flags}:${r.peers === null ? '*' : 'p'}:${JSON.stringify(r.ports)}`;
 
 /** All entries of one table, sorted by key bytes. */
 export function compileTable(t: TableInput): CompiledTableEntries {
@@ -330,7 +366,9 @@ function setText(t: TableInput, set: ReadonlySet<number>, egress: boolean): stri
   const have = egress ? c.egress : c.ingress;
   if (have !== undefined) return have;
   const nums = [...set].sort((x, y) => x - y);
-  const text = egress ? nums.map((n) => `${n}${JSON.stringify((t.byNumber.get(n) as IdentityInfo).ports)}`).join(' ') : nums.join(' ');
+  const text = egress
+    ? nums.map((n) => `${n}${JSON.stringify((t.byNumber.get(n) as IdentityInfo).ports)}`).join(' ')
+    : nums.join(' ');
   if (egress) c.egress = text;
   else c.ingress = text;
   return text;
@@ -363,7 +401,11 @@ export function planTable(t: TableInput): TablePlan {
   // identities each rule's peers match (with named ports for egress), the
   // identities with named ports when an egress rule without peers uses named
   // ports, and the exempt node's identities.
-  const peerText = rules.map((r) => (r.peers === null ? '' : r.peers.map((m) => setText(t, t.matched(m), egress)).join('/'))).join('\n');
+  const peerText = rules
+    .map((r) =>
+      r.peers === null ? '' : r.peers.map((m) => setText(t, t.matched(m), egress)).join('/'),
+    )
+    .join('\n');
   const namedAny = egress && rules.some((r) => r.peers === null && r.usesNamedPorts);
   const exempt = p.exemptNode === null ? [] : t.nodeIdentities(p.exemptNode);
   const fingerprint = `${program}\n${peerText}\n${namedAny ? (t.namedPortText ?? namedPortIdentities(t)) : ''}\n${[...exempt].sort((x, y) => x - y).join(',')}`;
@@ -406,7 +448,8 @@ function relevantIdentities(t: TableInput, rules: readonly CRule[]): number[] {
     }
     for (const m of r.peers) for (const n of t.matched(m)) out.add(n);
   }
-  if (t.program.exemptNode !== null) for (const n of t.nodeIdentities(t.program.exemptNode)) out.add(n);
+  if (t.program.exemptNode !== null)
+    for (const n of t.nodeIdentities(t.program.exemptNode)) out.add(n);
   return [...out].sort((a, b) => a - b);
 }
 
@@ -420,7 +463,11 @@ function buildTable(
 ): CompiledTableEntries {
   const p = t.program;
   const anyRules = new Set(rules.filter((r) => r.peers === null));
-  const anyPeer: Peer = { ok: (r) => anyRules.has(r), dst: p.direction === 'Ingress' ? p.dstPorts : [], ownNode: false };
+  const anyPeer: Peer = {
+    ok: (r) => anyRules.has(r),
+    dst: p.direction === 'Ingress' ? p.dstPorts : [],
+    ownNode: false,
+  };
   const anyCache = new Map<string, Val>();
   const anyAt = (proto: Protocol, port: number): Val => {
     const k = `${proto}${port}`;
@@ -429,7 +476,10 @@ function buildTable(
     return v;
   };
   const rows: Row[] = [];
-  const runsFor = (peer: Peer, need: (v: Val, proto: Protocol, port: number) => boolean): Map<Protocol, Run[]> => {
+  const runsFor = (
+    peer: Peer,
+    need: (v: Val, proto: Protocol, port: number) => boolean,
+  ): Map<Protocol, Run[]> => {
     const m = new Map<Protocol, Run[]>();
     for (const proto of PROTOS) {
       const bs = boundaries(rules, proto, peer.dst);
@@ -449,7 +499,14 @@ function buildTable(
     return m;
   };
   const add = (identity: number, ts: readonly Template[]): void => {
-    for (const x of ts) rows.push({ prefixlen: x.prefixlen, identity, protocol: x.protocol, port: x.port, value: x.value });
+    for (const x of ts)
+      rows.push({
+        prefixlen: x.prefixlen,
+        identity,
+        protocol: x.protocol,
+        port: x.port,
+        value: x.value,
+      });
   };
 
   // ANY: needed wherever the answer is not "no entry".
@@ -462,7 +519,15 @@ function buildTable(
   const anyKey = 'ANY';
   let anyTs = cache.get(anyKey);
   if (anyTs === undefined) {
-    anyTs = templates((out) => emitPeer({ val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER }, runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER), out), false);
+    anyTs = templates(
+      (out) =>
+        emitPeer(
+          { val: anyOther, need: anyOther.answer !== NO_ENTRY_ANSWER },
+          runsFor(anyPeer, (v) => v.answer !== NO_ENTRY_ANSWER),
+          out,
+        ),
+      false,
+    );
     cache.set(anyKey, anyTs);
   }
   add(PAL.ID_ANY, anyTs);
@@ -484,14 +549,23 @@ function buildTable(
       };
       const other = evaluate(p, peer, 'other', 0);
       const runs = runsFor(peer, (v, proto, port) => v.answer !== anyAt(proto, port).answer);
-      ts = templates((out) => emitPeer({ val: other, need: other.answer !== anyOther.answer }, runs, out), true);
+      ts = templates(
+        (out) => emitPeer({ val: other, need: other.answer !== anyOther.answer }, runs, out),
+        true,
+      );
       cache.set(sig, ts);
     }
     if (ts.length > 0) withEntries++;
     add(n, ts);
   });
   // Key bytes order = (prefixlen, identity, protocol, port) numerically.
-  rows.sort((a, b) => a.prefixlen - b.prefixlen || a.identity - b.identity || a.protocol - b.protocol || a.port - b.port);
+  rows.sort(
+    (a, b) =>
+      a.prefixlen - b.prefixlen ||
+      a.identity - b.identity ||
+      a.protocol - b.protocol ||
+      a.port - b.port,
+  );
   const entries: MapEntry[] = rows.map((r) => ({
     key: policyKey(t.keyCache, r.prefixlen, r.identity, r.protocol, r.port),
     value: r.value,

@@ -32,7 +32,9 @@ class PolicyLpm {
     for (const e of entries) {
       const k = decodePolicyKey(e.key);
       if (k.prefixlen < 32 || k.prefixlen > PAL.POLICY_KEY_FULL_PREFIX) {
-        throw new SimulationError(`policy key with prefixlen ${k.prefixlen} (the compiler emits 32..56)`);
+        throw new SimulationError(
+          `policy key with prefixlen ${k.prefixlen} (the compiler emits 32..56)`,
+        );
       }
       let m = this.byIdentity.get(k.identity);
       if (m === undefined) this.byIdentity.set(k.identity, (m = new Map()));
@@ -59,8 +61,19 @@ class PolicyLpm {
 }
 
 type Resolved =
-  | { readonly kind: 'subject'; readonly id: string; readonly ep: CompiledEndpoint; readonly v4: string | null; readonly v6: string | null }
-  | { readonly kind: 'other'; readonly id: string; readonly v4: string | null; readonly v6: string | null };
+  | {
+      readonly kind: 'subject';
+      readonly id: string;
+      readonly ep: CompiledEndpoint;
+      readonly v4: string | null;
+      readonly v6: string | null;
+    }
+  | {
+      readonly kind: 'other';
+      readonly id: string;
+      readonly v4: string | null;
+      readonly v6: string | null;
+    };
 
 const DEFAULT_ALLOW: DirectionVerdict = Object.freeze({
   verdict: 'Allow',
@@ -80,29 +93,52 @@ export function compiledEngine(encoded: EncodedTables, meta: CompiledMeta): Comp
     if ('error' in parsed) throw new SimulationError(parsed.error);
     if (parsed.kind === 'external') {
       const fam = parseAddress(parsed.ip).family;
-      return { kind: 'other', id, v4: fam === 4 ? parsed.ip : null, v6: fam === 6 ? parsed.ip : null };
+      return {
+        kind: 'other',
+        id,
+        v4: fam === 4 ? parsed.ip : null,
+        v6: fam === 6 ? parsed.ip : null,
+      };
     }
     const addr = meta.endpoints.get(id);
-    if (addr === undefined) throw new SimulationError(`unknown ${parsed.kind} "${id}": no such ${parsed.kind} in the compiled world`);
+    if (addr === undefined)
+      throw new SimulationError(
+        `unknown ${parsed.kind} "${id}": no such ${parsed.kind} in the compiled world`,
+      );
     const ep = endpoints.get(id);
-    return ep === undefined ? { kind: 'other', id, v4: addr.v4, v6: addr.v6 } : { kind: 'subject', id, ep, v4: addr.v4, v6: addr.v6 };
+    return ep === undefined
+      ? { kind: 'other', id, v4: addr.v4, v6: addr.v6 }
+      : { kind: 'subject', id, ep, v4: addr.v4, v6: addr.v6 };
   };
 
   const decision = (verdict: Verdict, cookie: number, table: number): Decision => {
-    if (cookie === 0) return { kind: 'default', verdict, isolatedBy: meta.tables.get(table)?.isolatedBy ?? [] };
+    if (cookie === 0)
+      return { kind: 'default', verdict, isolatedBy: meta.tables.get(table)?.isolatedBy ?? [] };
     const rule = encoded.cookies.get(cookie);
-    if (rule === undefined) throw new SimulationError(`cookie ${cookie} is not in the cookie registry`);
-    const action = rule.kind === 'NetworkPolicy' ? 'Allow' : verdict === 'Allow' ? 'Accept' : 'Deny';
+    if (rule === undefined)
+      throw new SimulationError(`cookie ${cookie} is not in the cookie registry`);
+    const action =
+      rule.kind === 'NetworkPolicy' ? 'Allow' : verdict === 'Allow' ? 'Accept' : 'Deny';
     return { kind: 'rule', rule, action };
   };
 
-  const direction = (subject: Resolved, table: 'egressTable' | 'ingressTable', peerAddr: string, proto: number, port: number): DirectionVerdict => {
+  const direction = (
+    subject: Resolved,
+    table: 'egressTable' | 'ingressTable',
+    peerAddr: string,
+    proto: number,
+    port: number,
+  ): DirectionVerdict => {
     if (subject.kind !== 'subject') return DEFAULT_ALLOW;
     const ep = subject.ep;
     const t = ep[table];
     const lpm = tables.get(t);
     if ((ep.flags & PAL.EP_F_POLICY_READY) === 0 || lpm === undefined) {
-      return { verdict: 'Deny', decidedBy: { kind: 'default', verdict: 'Deny', isolatedBy: [] }, staged: null };
+      return {
+        verdict: 'Deny',
+        decidedBy: { kind: 'default', verdict: 'Deny', isolatedBy: [] },
+        staged: null,
+      };
     }
     const peer = ipcache.lookup(parseAddress(peerAddr).n)?.identity ?? PAL.ID_WORLD;
     const byId = lpm.lookup(peer, proto, port);
@@ -122,11 +158,16 @@ export function compiledEngine(encoded: EncodedTables, meta: CompiledMeta): Comp
   };
 
   return (probe) => {
-    if (!PROTOCOLS.includes(probe.protocol)) throw new SimulationError(`bad protocol "${String(probe.protocol)}" (allowed: ${PROTOCOLS.join(', ')})`);
-    if (!Number.isInteger(probe.port) || probe.port < 1 || probe.port > 65535) throw new SimulationError(`bad port ${String(probe.port)} (allowed: 1..65535)`);
+    if (!PROTOCOLS.includes(probe.protocol))
+      throw new SimulationError(
+        `bad protocol "${String(probe.protocol)}" (allowed: ${PROTOCOLS.join(', ')})`,
+      );
+    if (!Number.isInteger(probe.port) || probe.port < 1 || probe.port > 65535)
+      throw new SimulationError(`bad port ${String(probe.port)} (allowed: 1..65535)`);
     const from = resolve(probe.from);
     const to = resolve(probe.to);
-    if (from.id === to.id) throw new SimulationError(`--from and --to are the same endpoint "${from.id}"`);
+    if (from.id === to.id)
+      throw new SimulationError(`--from and --to are the same endpoint "${from.id}"`);
     let pair: [string, string] | null = null;
     if (from.v4 !== null && to.v4 !== null) pair = [from.v4, to.v4];
     else if (from.v6 !== null && to.v6 !== null) pair = [from.v6, to.v6];

@@ -24,11 +24,13 @@ export function compiledMatrix(
   const ids: { id: string; v4: boolean; v6: boolean }[] = [];
   for (const p of world.pods) {
     const a = meta.endpoints.get(podId(p));
-    if (a !== undefined && (a.v4 !== null || a.v6 !== null)) ids.push({ id: podId(p), v4: a.v4 !== null, v6: a.v6 !== null });
+    if (a !== undefined && (a.v4 !== null || a.v6 !== null))
+      ids.push({ id: podId(p), v4: a.v4 !== null, v6: a.v6 !== null });
   }
   for (const n of world.nodes) {
     const a = meta.endpoints.get(nodeId(n));
-    if (a !== undefined && (a.v4 !== null || a.v6 !== null)) ids.push({ id: nodeId(n), v4: a.v4 !== null, v6: a.v6 !== null });
+    if (a !== undefined && (a.v4 !== null || a.v6 !== null))
+      ids.push({ id: nodeId(n), v4: a.v4 !== null, v6: a.v6 !== null });
   }
   const seen = new Set<string>();
   for (const e of externals) {
@@ -48,7 +50,8 @@ export function compiledMatrix(
     for (const to of ids) {
       if (from === to) continue;
       if (!((from.v4 && to.v4) || (from.v6 && to.v6))) continue;
-      for (const { protocol, port } of ports) out.push(engine({ from: from.id, to: to.id, protocol, port }));
+      for (const { protocol, port } of ports)
+        out.push(engine({ from: from.id, to: to.id, protocol, port }));
     }
   }
   return out;
