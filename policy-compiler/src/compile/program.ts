@@ -19,6 +19,7 @@ import { CLUSTER_NAME_LABEL, NAMESPACE_NAME_LABEL, type Pod, type World } from '
 import { PAL } from '../encode/layout.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
 import type { IdentityInfo } from './identities.js';
+import { compareClusterPolicies } from '../model/order.js';
 
 export interface PeerMatcher {
   /** Canonical text: equal keys match the same identities. */
@@ -68,19 +69,6 @@ export function labelLookups(world: World, prefix: (text: string) => string): La
     namespaceLabels: (c, ns) => namespaces.get(`${c}/${ns}`) ?? { [NAMESPACE_NAME_LABEL]: ns },
     prefix,
   };
-}
-
-/** Tier order inside Admin/Baseline, as docs/semantics.md: priority, MeshNetworkPolicy first, kind, name, cluster. */
-export function compareClusterPolicies(a: ClusterPolicy, b: ClusterPolicy): number {
-  if (a.priority !== b.priority) return a.priority - b.priority;
-  const am = a.kind === 'MeshNetworkPolicy' ? 0 : 1;
-  const bm = b.kind === 'MeshNetworkPolicy' ? 0 : 1;
-  if (am !== bm) return am - bm;
-  if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-  const ac = a.cluster ?? '';
-  const bc = b.cluster ?? '';
-  return ac < bc ? -1 : ac > bc ? 1 : 0;
 }
 
 const npKey = (p: NetworkPolicy): string => `${p.cluster}\u0000${p.namespace}\u0000${p.name}`;

@@ -6,7 +6,7 @@
  */
 import { ipId, nodeId, parseEndpointId, podId, type Endpoint } from '../model/endpoint.js';
 import { selectorKey, selectorMatches, type LabelSelector, type Labels } from '../model/labels.js';
-import type { ClusterPolicy, NetworkPolicy } from '../model/policy.js';
+import type { NetworkPolicy } from '../model/policy.js';
 import {
   CLUSTER_NAME_LABEL,
   NAMESPACE_NAME_LABEL,
@@ -17,6 +17,7 @@ import {
 import { parseIp, type IpAddr } from './ip.js';
 import { compileClusterPolicy, compileNetworkPolicy, type CPolicy } from './rules.js';
 import { SemanticsError } from './types.js';
+import { compareClusterPolicies } from '../model/order.js';
 
 export interface ClusterInfo {
   readonly index: number;
@@ -131,19 +132,6 @@ function familyOf(ips: readonly string[], family: 4 | 6, owner: string): IpAddr 
     if (ip.family === family) return ip;
   }
   return null;
-}
-
-/** Tier order inside Admin/Baseline: priority, then MeshNetworkPolicy first, then kind, name. */
-export function compareClusterPolicies(a: ClusterPolicy, b: ClusterPolicy): number {
-  if (a.priority !== b.priority) return a.priority - b.priority;
-  const am = a.kind === 'MeshNetworkPolicy' ? 0 : 1;
-  const bm = b.kind === 'MeshNetworkPolicy' ? 0 : 1;
-  if (am !== bm) return am - bm;
-  if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-  const ac = a.cluster ?? '';
-  const bc = b.cluster ?? '';
-  return ac < bc ? -1 : ac > bc ? 1 : 0;
 }
 
 function compareNetworkPolicies(a: NetworkPolicy, b: NetworkPolicy): number {
