@@ -5,7 +5,15 @@
  * adds the decision path on top (see semantics/).
  */
 import type { EndpointId } from './model/endpoint.js';
-import type { ClusterPolicyKind, Direction, RuleAction } from './model/policy.js';
+import type {
+  ClusterPolicy,
+  ClusterPolicyKind,
+  ClusterPolicyRule,
+  Direction,
+  NetworkPolicy,
+  NetworkPolicyRule,
+  RuleAction,
+} from './model/policy.js';
 import type { Protocol } from './model/world.js';
 
 export type EngineName = 'reference' | 'compiled' | 'datapath';
@@ -38,6 +46,46 @@ export interface RuleRef {
   readonly ruleIndex: number;
   /** '' when unnamed (NetworkPolicy rules have no names). */
   readonly ruleName: string;
+}
+
+/** The RuleRef of one rule of a cluster-wide policy (CNP, ANP, BANP, MNP). */
+export function clusterRuleRef(
+  cp: ClusterPolicy,
+  direction: Direction,
+  rule: ClusterPolicyRule,
+): RuleRef {
+  return {
+    kind: cp.kind,
+    cluster: cp.cluster,
+    namespace: null,
+    name: cp.name,
+    revision: cp.revision,
+    tier: cp.tier,
+    priority: cp.priority,
+    direction,
+    ruleIndex: rule.index,
+    ruleName: rule.name,
+  };
+}
+
+/** The RuleRef of one rule of a NetworkPolicy (its rules have no names). */
+export function networkRuleRef(
+  np: NetworkPolicy,
+  direction: Direction,
+  rule: NetworkPolicyRule,
+): RuleRef {
+  return {
+    kind: 'NetworkPolicy',
+    cluster: np.cluster,
+    namespace: np.namespace,
+    name: np.name,
+    revision: np.revision,
+    tier: 'NetworkPolicy',
+    priority: null,
+    direction,
+    ruleIndex: rule.index,
+    ruleName: '',
+  };
 }
 
 export type Decision =

@@ -4,7 +4,7 @@
  * (Admin rules, NetworkPolicy rules and isolation, Baseline rules) that its
  * subject class shares.
  */
-import type { RuleRef } from '../engine.js';
+import { clusterRuleRef, networkRuleRef, type RuleRef } from '../engine.js';
 import { nodeId } from '../model/endpoint.js';
 import { selectorKey, selectorMatches, type LabelSelector, type Labels } from '../model/labels.js';
 import type {
@@ -194,18 +194,7 @@ export function compilePolicies(
     const id = cpId(cp);
     const rules = (dir: Direction): CRule[] =>
       (dir === 'Ingress' ? cp.ingress : cp.egress).map((r) => {
-        const ref: RuleRef = {
-          kind: cp.kind,
-          cluster: cp.cluster,
-          namespace: null,
-          name: cp.name,
-          revision: cp.revision,
-          tier: cp.tier,
-          priority: cp.priority,
-          direction: dir,
-          ruleIndex: r.index,
-          ruleName: r.name,
-        };
+        const ref = clusterRuleRef(cp, dir, r);
         return {
           cookie: cookies.get(ruleKey(id, dir, r.index)) as number,
           ref,
@@ -233,18 +222,7 @@ export function compilePolicies(
         const on = dir === 'Ingress' ? np.policyTypes.ingress : np.policyTypes.egress;
         if (!on) return [];
         return (dir === 'Ingress' ? np.ingress : np.egress).map((r) => {
-          const ref: RuleRef = {
-            kind: 'NetworkPolicy',
-            cluster: np.cluster,
-            namespace: np.namespace,
-            name: np.name,
-            revision: np.revision,
-            tier: 'NetworkPolicy',
-            priority: null,
-            direction: dir,
-            ruleIndex: r.index,
-            ruleName: '',
-          };
+          const ref = networkRuleRef(np, dir, r);
           return {
             cookie: cookies.get(ruleKey(id, dir, r.index)) as number,
             ref,

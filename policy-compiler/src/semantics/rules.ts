@@ -3,7 +3,13 @@
  * matching, each a small function over prepared indexes. The comments cite
  * the upstream sentence each matcher encodes; docs/semantics.md has the rest.
  */
-import type { Decision, RuleRef, TierName } from '../engine.js';
+import {
+  clusterRuleRef,
+  networkRuleRef,
+  type Decision,
+  type RuleRef,
+  type TierName,
+} from '../engine.js';
 import type {
   ClusterPolicy,
   ClusterPolicyPeer,
@@ -130,18 +136,7 @@ function npPeer(
 }
 
 function npRule(np: NetworkPolicy, dir: Direction, rule: NetworkPolicyRule, ix: Indexes): CRule {
-  const ref: RuleRef = {
-    kind: 'NetworkPolicy',
-    cluster: np.cluster,
-    namespace: np.namespace,
-    name: np.name,
-    revision: np.revision,
-    tier: 'NetworkPolicy',
-    priority: null,
-    direction: dir,
-    ruleIndex: rule.index,
-    ruleName: '',
-  };
+  const ref = networkRuleRef(np, dir, rule);
   const where = `NetworkPolicy ${np.cluster}/${np.namespace}/${np.name} ${dir.toLowerCase()}[${rule.index}]`;
   return {
     ref,
@@ -237,18 +232,7 @@ function cpPeer(
 }
 
 function cpRule(cp: ClusterPolicy, dir: Direction, rule: ClusterPolicyRule, ix: Indexes): CRule {
-  const ref: RuleRef = {
-    kind: cp.kind,
-    cluster: cp.cluster,
-    namespace: null,
-    name: cp.name,
-    revision: cp.revision,
-    tier: cp.tier,
-    priority: cp.priority,
-    direction: dir,
-    ruleIndex: rule.index,
-    ruleName: rule.name,
-  };
+  const ref = clusterRuleRef(cp, dir, rule);
   const where = `${cp.kind} ${cp.name} ${dir.toLowerCase()}[${rule.index}]`;
   const action = rule.action;
   return {
