@@ -3,14 +3,16 @@
  * node namespace): no filter, iptables with N rules (stateless FORWARD chain,
  * the matching ACCEPT last), an nftables set with N elements, and Palisade
  * with N policy entries (plus N ipcache entries), for each N. Measures
- * 64-byte UDP packets/s (iperf3 receiver), TCP throughput (iperf3), TCP
- * request/response latency p50/p99 and rule load time; prints JSON with
- * ratios against no-filter runs interleaved with it in the same invocation.
+ * 64-byte UDP packets/s (C sendmmsg sender, counted by a recvmmsg sink in the
+ * receiving pod), TCP throughput (iperf3), TCP request/response latency
+ * p50/p99 (C client and server) and rule load time; prints a table (stderr)
+ * and JSON (stdout) with ratios against no-filter runs interleaved with it in
+ * the same invocation.
  *
  * Run as root after a build:
  *   node dist/bench/datapath/run.js [--n 10,1000,10000,100000] [--seconds 1] [--repeat 3]
- * Each metric is the median of --repeat runs; iperf3 client and server are
- * pinned to different CPUs.
+ * Each metric is the median of --repeat runs; senders/clients run on CPU 0
+ * (where the whole veth path runs, in their softirq), receivers on CPU 1.
  * Every rule lives in the namespaces this creates; all are removed at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,31 +31,27 @@ import {
   policyValue,
 } from '../../enforcer/src/datapath/structs.js';
 import type { CompiledTable, EncodedTables, MapEntry } from '../../policy-compiler/src/compiled.js';
+import { Palbench, RECEIVER_CPU, SENDER_CPU } from './palbench.js';
+import { formatTable, type Measure, type Row } from './report.js';
 import { PodTopology } from './topology.js';
-
-/** null: the measurement did not complete within its time limit. */
-interface Measure {
-  readonly udpPps: number | null;
-  readonly tcpGbps: number | null;
-  readonly rrP50Us: number | null;
-  readonly rrP99Us: number | null;
-}
-
-interface Row extends Measure {
-  readonly config: 'none' | 'iptables' | 'nftables' | 'palisade';
-  readonly n: number;
-  readonly loadMs: number;
-  readonly ratio?: Record<keyof Measure, number | null>;
-}
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : fallback;
 }
 
-const NS = arg('n', '10,1000,10000,100000').split(',').map(Number);
-const SECONDS = Number(arg('seconds', '1'));
-const REPEAT = Number(arg('repeat', '3'));
+function intList(name: string, fallback: string, min: number, max: number): number[] {
+  const raw = arg(name, fallback);
+  const xs = raw.split(',').map(Number);
+  if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < min || x > max))
+    throw new Error(`--${name} ${raw}: expected integers from ${min} to ${max}, comma-separated`);
+  return xs;
+}
+
+const NS = intList('n', '10,1000,10000,100000', 2, 200_000);
+const SECONDS = intList('seconds', '1', 1, 30)[0]!;
+const REPEAT = intList('repeat', '3', 1, 9)[0]!;
+const RR_COUNT = 20_000;
 const ID0 = 300;
 const ID1 = 301;
 
@@ -181,27 +179,16 @@ async function metric<T>(name: string, f: () => Promise<T>): Promise<T | null> {
   }
 }
 
-async function measure(topo: PodTopology): Promise<Measure> {
+async function measure(topo: PodTopology, tools: Palbench): Promise<Measure> {
   const [p0, p1] = [topo.pod(0), topo.pod(1)];
   const timeout = (SECONDS + 20) * 1000;
-  const udp = await metric('udp', async () => {
-    const j = JSON.parse(
-      await topo.exec(
-        p0.ns,
-        'iperf3',
-        ['-c', p1.ip4, '-A', '0,1', '-u', '-l', '64', '-b', '0', '-t', String(SECONDS), '-J'],
-        timeout,
-      ),
-    ) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
-    const s = j.end.sum;
-    return Math.round((s.packets - s.lost_packets) / s.seconds);
-  });
+  const udp = await metric('udp', async () => (await tools.udpPps(p0, p1, SECONDS)).pps);
   const tcp = await metric('tcp', async () => {
     const j = JSON.parse(
       await topo.exec(
         p0.ns,
         'iperf3',
-        ['-c', p1.ip4, '-A', '0,1', '-t', String(SECONDS), '-J'],
+        ['-c', p1.ip4, '-A', `${SENDER_CPU},${RECEIVER_CPU}`, '-t', String(SECONDS), '-J'],
         timeout,
       ),
     ) as {
@@ -209,20 +196,12 @@ async function measure(topo: PodTopology): Promise<Measure> {
     };
     return +(j.end.sum_received.bits_per_second / 1e9).toFixed(3);
   });
-  const agent = await topo.agent(0);
-  const rr = await metric('rr', async () => {
-    const r = await agent.call(
-      { op: 'rr', host: p1.ip4, port: 7000, count: 2000, maxMs: SECONDS * 1000 },
-      timeout,
-    );
-    if (!r.ok) throw new Error('no request/response round trip completed');
-    return r;
-  });
+  const rr = await metric('rr', () => tools.rrLatency(p0, p1, RR_COUNT, SECONDS));
   return {
     udpPps: udp,
     tcpGbps: tcp,
-    rrP50Us: rr ? +(rr['p50'] as number).toFixed(1) : null,
-    rrP99Us: rr ? +(rr['p99'] as number).toFixed(1) : null,
+    rrP50Us: rr ? +rr.p50.toFixed(1) : null,
+    rrP99Us: rr ? +rr.p99.toFixed(1) : null,
   };
 }
 
@@ -256,15 +235,17 @@ async function main(): Promise<void> {
   const topo = await PodTopology.create('bn', 2);
   let child: AttachChild | undefined;
   let dp: Datapath | undefined;
+  let tools: Palbench | undefined;
   const rows: Row[] = [];
   try {
     const node = topo.nodeNs;
-    const server = await topo.agent(1);
-    await server.call({ op: 'serve', tcpPorts: [7000], udpPorts: [] });
+    const t = Palbench.build(work);
+    tools = t;
+    await t.startRrServer(topo.pod(1), 3600);
     topo.spawnIn(topo.pod(1).ns, 'iperf3', ['-s', '-p', '5201']);
     await new Promise((r) => setTimeout(r, 500));
 
-    await measure(topo); // warm-up: first iperf3 runs are slower on a cold system
+    await measure(topo, t); // warm-up: first iperf3 runs are slower on a cold system
     const div = (a: number | null, b: number | null): number | null =>
       a === null || b === null || b === 0 ? null : +(a / b).toFixed(3);
     const ratio = (m: Measure, base: Measure): Record<keyof Measure, number | null> => ({
@@ -285,9 +266,9 @@ async function main(): Promise<void> {
       const ms: Measure[] = [];
       const bs: Measure[] = [];
       for (let i = 0; i < REPEAT; i++) {
-        bs.push(await measure(topo));
+        bs.push(await measure(topo, t));
         await on();
-        ms.push(await measure(topo));
+        ms.push(await measure(topo, t));
         await off();
       }
       baselines.push(...bs);
@@ -352,10 +333,15 @@ async function main(): Promise<void> {
       const tables = palisadeTables(n, topo.pods);
       const idx = new Map(topo.pods.map((p, i) => [`p${i}`, p.ifindex]));
       const palLoad = await timed(() => dp!.applyFull(tables, (id) => idx.get(id)));
+      const allowedBefore = dp.ruleCounter(1).packets;
       const pal2 = await paired(
         () => child!.cmd('attach'),
         () => child!.cmd('detach'),
       );
+      // the programs decided the measured connections (cookie 1 = the allow
+      // of the benchmark's peer), so this row measured the filter
+      if (dp.ruleCounter(1).packets === allowedBefore)
+        throw new Error(`palisade n=${n}: the programs saw no new connection`);
       rows.push({
         config: 'palisade',
         n,
@@ -367,6 +353,7 @@ async function main(): Promise<void> {
     }
     rows.unshift({ config: 'none', n: 0, loadMs: 0, ...median(baselines) });
   } finally {
+    tools?.stop();
     child?.stop();
     dp?.close();
     Datapath.removePins(pinDir);
@@ -380,6 +367,22 @@ async function main(): Promise<void> {
   const pal = find('palisade', maxN);
   const ipt = find('iptables', at1k);
   const palAt = find('palisade', at1k);
+  const div = (a: number | null | undefined, b: number | null | undefined): number | null =>
+    a == null || b == null || b === 0 ? null : +(a / b).toFixed(3);
+  // Palisade against iptables at the same N: each side relative to its own
+  // interleaved no-filter rounds (robust to drift), and of the raw medians
+  const withVsIptables = rows.map((r) =>
+    r.config === 'palisade'
+      ? {
+          ...r,
+          vsIptables: {
+            udpPpsOfRatios: div(r.ratio?.udpPps, find('iptables', r.n)?.ratio?.udpPps),
+            udpPps: div(r.udpPps, find('iptables', r.n)?.udpPps),
+          },
+        }
+      : r,
+  );
+  process.stderr.write(formatTable(rows) + '\n');
   process.stdout.write(
     JSON.stringify(
       {
@@ -388,17 +391,20 @@ async function main(): Promise<void> {
         secondsPerTest: SECONDS,
         repeat: REPEAT,
         notes: [
+          'udp: 64-byte datagrams from a C sendmmsg sender (batches of 64) on CPU 0 for the test time, counted by a recvmmsg sink in the receiving pod on CPU 1; pps = received / sending time',
+          'tcp: iperf3, one stream, client CPU 0, server CPU 1; rr: 1-byte TCP round trips (C, TCP_NODELAY), up to 20000 within the test time',
           'iptables: stateless FORWARD chain, n-1 non-matching rules then the matching ACCEPT (every packet walks the chain)',
           'nftables: one set of n IPv4 elements looked up per packet',
           'palisade: tc programs on both host-side veths, tables with n entries for the enforced directions, n ipcache entries; conntrack passes established packets',
-          'ratios: each configuration ran REPEAT rounds of (no filter, filter) back to back; ratio = median(filter) / median(its no-filter runs); rr = TCP request/response of 1 byte, up to 2000 round trips within the test time',
+          'ratios: each configuration ran REPEAT rounds of (no filter, filter) back to back; ratio = median(filter) / median(its no-filter runs)',
+          'vsIptables.udpPpsOfRatios = palisade ratio / iptables ratio at the same n (each against its own baselines); vsIptables.udpPps = ratio of the raw medians',
           'null = did not complete within the time limit (see stderr); each value is the median of `repeat` runs',
         ],
-        results: rows,
+        results: withVsIptables,
         targets: {
           [`palisadeUdpPpsVsNoFilterAtN${maxN}`]: pal?.ratio?.udpPps ?? null,
-          [`palisadeUdpPpsVsIptablesAtN${at1k}`]:
-            palAt?.udpPps && ipt?.udpPps ? +(palAt.udpPps / ipt.udpPps).toFixed(3) : null,
+          [`palisadeUdpPpsVsIptablesAtN${at1k}`]: div(palAt?.ratio?.udpPps, ipt?.ratio?.udpPps),
+          [`palisadeUdpPpsVsIptablesAtN${at1k}Raw`]: div(palAt?.udpPps, ipt?.udpPps),
         },
       },
       null,
