@@ -364,7 +364,7 @@ export async function runAgent(
     ];
     if (meshSource) {
       const st = meshSource.status();
-      const notes = [...(meshView?.notes.values() ?? [])];
+      const notes = meshSource.currentNotes();
       const order = { problem: 0, shadowed: 1, ignored: 2 } as const;
       notes.sort((a, b) => order[a.kind] - order[b.kind] || (a.key < b.key ? -1 : 1));
       out.push({

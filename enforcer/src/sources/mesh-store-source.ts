@@ -65,6 +65,8 @@ export class MeshStoreSource {
   private readonly logged = new Map<string, string>();
   private lastError: string | null = null;
   private everSynced = false;
+  private version = 0;
+  private counted: { version: number; counts: MeshCounts } | undefined;
   /** Whole-prefix reads done (the first one, and after every compaction). */
   fullReads = 0;
 
@@ -101,6 +103,11 @@ export class MeshStoreSource {
     return { entries: new Map(this.entries), notes: new Map(this.notes), revision: this.revision };
   }
 
+  /** Current problems and ignored keys (live, not the last emitted view). */
+  currentNotes(): MeshNote[] {
+    return [...this.notes.values()];
+  }
+
   status(): MeshSourceStatus {
     let problems = 0;
     let ignored = 0;
@@ -112,11 +119,20 @@ export class MeshStoreSource {
       state: this.state,
       revision: this.revision,
       fullReads: this.fullReads,
-      counts: countRecords(this.view()),
+      counts: this.counts(),
       problems,
       ignored,
       lastError: this.lastError,
     };
+  }
+
+  private counts(): MeshCounts {
+    if (this.counted?.version !== this.version)
+      this.counted = {
+        version: this.version,
+        counts: countRecords({ entries: this.entries, notes: this.notes, revision: this.revision }),
+      };
+    return this.counted.counts;
   }
 
   private async resync(): Promise<void> {
@@ -142,6 +158,7 @@ export class MeshStoreSource {
           this.changed();
         },
         onDelete: (key) => {
+          this.version++;
           this.entries.delete(key);
           this.notes.delete(key);
           this.logged.delete(key);
@@ -187,6 +204,7 @@ export class MeshStoreSource {
   }
 
   private put(e: StoreEntry, lastGood: MeshEntry | undefined): void {
+    this.version++;
     const max = this.opts.maxKeys ?? 200_000;
     if (!this.entries.has(e.key) && this.entries.size + this.notes.size >= max) {
       this.note({ key: e.key, kind: 'problem', message: `more than ${max} keys; not read` });
