@@ -5,6 +5,11 @@
  * tables of n entries for the enforced directions plus n ipcache entries.
  * Palisade's tables go through the public encoders (structs.ts) and
  * Datapath.applyFull, like any compiled world.
+ *
+ * Switching iptables or nftables off is `nft flush ruleset` in the node
+ * namespace (only the bench's rules live there): `iptables -F` would leave
+ * iptables-nft's empty base chains hooked, ~0.1 µs per forwarded packet that
+ * every later run, no-filter included, would pay.
  */
 import {
   ID_ANY,

@@ -182,7 +182,7 @@ async function main(): Promise<void> {
       writeFileSync(ipt, iptablesRules(n));
       await topo.exec(topo.nodeNs, 'iptables-restore', [ipt], 600_000);
       await run('iptables', n);
-      await topo.exec(topo.nodeNs, 'iptables', ['-F', 'FORWARD']);
+      await topo.exec(topo.nodeNs, 'nft', ['flush', 'ruleset']);
 
       dp.applyFull(palisadeTables(n, topo.pods), (id) => idx.get(id));
       await child.cmd('attach');

@@ -169,7 +169,7 @@ async function main(): Promise<void> {
         async () => {
           iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
         },
-        async () => void (await topo.exec(node, 'iptables', ['-F', 'FORWARD'])),
+        async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
       );
       rows.push({
         config: 'iptables',
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
         async () => {
           nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
         },
-        async () => void (await topo.exec(node, 'nft', ['delete', 'table', 'inet', 'palbench'])),
+        async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
       );
       rows.push({
         config: 'nftables',
