@@ -33,6 +33,8 @@ import { requirePrivileges } from '../../support/privileged.js';
 import { freePort, startEtcd, type EtcdHandle } from '../../../tunnel/src/etcd-process.js';
 import { generateKeyPair } from '../../../tunnel/src/keys.js';
 import { endpointKey, MeshStore } from '../../../tunnel/src/mesh-store.js';
+import { EndpointPublisher } from '../../../enforcer/src/sources/mesh-store-publisher.js';
+import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
 import { AgentNode, CLI, docs, readRecords } from './harness.js';
 
 const RELAY_PORT = 23790;
@@ -322,6 +324,72 @@ afterAll(async () => {
   rmSync(westPin, { recursive: true, force: true });
   if (westDir) rmSync(westDir, { recursive: true, force: true });
 }, 60_000);
+
+/** A world of `n` pods of cluster pub on node p1 (pod 0's labels vary with `v`). */
+function pubWorld(n: number, v: string) {
+  const ann = { 'palisade.dev/cluster': 'pub' };
+  const objs: unknown[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns', annotations: ann } },
+  ];
+  for (let i = 0; i < n; i++)
+    objs.push({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: `p${i}`,
+        namespace: 'ns',
+        labels: { app: i === 0 ? v : 'x' },
+        annotations: ann,
+      },
+      spec: { nodeName: 'p1', containers: [{ name: 'c' }] },
+      status: { podIP: `10.99.${i >> 8}.${i & 255}` },
+    });
+  return loadWorldFromTexts([{ file: 'pub.yaml', text: docs(...objs) }]).world;
+}
+
+describe('endpoint publisher against real etcd', () => {
+  it('writes in bounded transactions, then only what changed, and nothing for an unchanged world', async () => {
+    const pub = new EndpointPublisher({
+      store: admin,
+      cluster: 'pub',
+      node: 'p1',
+      ttlSec: 30,
+      batchSize: 64,
+    });
+    const revision = async () => BigInt((await admin.client.get('/none').exec()).header.revision);
+    const modRevs = async () =>
+      Object.fromEntries(
+        (await admin.client.getAll().prefix('/palisade/clusters/pub/endpoints/').exec()).kvs.map(
+          (kv) => [kv.key.toString(), String(kv.mod_revision)],
+        ),
+      );
+    try {
+      const r0 = await revision();
+      pub.update(pubWorld(150, 'a'));
+      await pub.settled();
+      // 150 puts in transactions of at most 64 operations: 3 revisions
+      expect(await revision()).toBe(r0 + 3n);
+      const first = await modRevs();
+      expect(Object.keys(first)).toHaveLength(150);
+      pub.update(pubWorld(150, 'b')); // one pod's labels changed
+      await pub.settled();
+      const second = await modRevs();
+      const changed = Object.keys(second).filter((k) => second[k] !== first[k]);
+      expect(changed).toEqual([endpointKey('pub', 'ns', 'p0')]);
+      const r1 = await revision();
+      pub.update(pubWorld(150, 'b'));
+      await pub.settled();
+      expect(await revision()).toBe(r1);
+      pub.update(pubWorld(100, 'b')); // 50 pods went
+      await pub.settled();
+      expect(Object.keys(await modRevs())).toHaveLength(100);
+      expect(pub.stats).toMatchObject({ puts: 151, deletes: 50, leases: 1 });
+    } finally {
+      pub.stop();
+      await admin.client.delete().prefix('/palisade/clusters/pub/');
+    }
+  });
+});
 
 describe('mesh store source (real etcd, two agents)', () => {
   it("west's agent publishes its pod; c1's agent publishes its own and ignores them with a reason", async () => {
