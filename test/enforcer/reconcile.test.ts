@@ -7,6 +7,7 @@ import type { EncodedDelta, EncodedTables } from '../../policy-compiler/src/comp
 import { Reconciler, type PolicyApplier } from '../../enforcer/src/reconcile/index.js';
 import { makeSnapshot } from '../../enforcer/src/sources/index.js';
 import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
+import { loadWorldFromTexts } from '../../policy-compiler/src/load/index.js';
 
 const ns = `apiVersion: v1
 kind: Namespace
@@ -285,5 +286,23 @@ describe('reconcile loop', () => {
     r.submit(snap({ ...base, 'np.yaml': np(3, 8081) }));
     await r.flush();
     expect(applier.syncs).toEqual(['full', 'full', 'delta']);
+  });
+
+  it('uses a load the caller already did only when it is of the submitted snapshot', async () => {
+    const { r, applier } = setup();
+    const s1 = snap({ ...base, 'np.yaml': np(1) });
+    const other = snap({ ...base, 'np.yaml': np(1, 8080) });
+    // a load of another snapshot is ignored: the submitted one is loaded
+    r.submit(s1, { of: other, loaded: loadWorldFromTexts(other.inputs) });
+    await r.flush();
+    expect(r.status().policies[0]).toMatchObject({ enforcedRevision: '1', state: 'enforced' });
+    // a load of the same content is used as is (here: deliberately a different world, to see it)
+    const s2 = snap({ ...base, 'np.yaml': np(2) });
+    const same = makeSnapshot([...s2.inputs]);
+    const decoy = loadWorldFromTexts(snap({ ...base, 'np.yaml': np(7) }).inputs);
+    r.submit(s2, { of: same, loaded: decoy });
+    await r.flush();
+    expect(r.status().policies[0]).toMatchObject({ revision: '7', enforcedRevision: '7' });
+    expect(applier.applied).toHaveLength(2);
   });
 });

@@ -17,7 +17,11 @@ import {
   type Limits,
   type TableMemo,
 } from '../../../policy-compiler/src/compile/index.js';
-import { formatDiagnostic, loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
+import {
+  formatDiagnostic,
+  loadWorldFromTexts,
+  type LoadResult,
+} from '../../../policy-compiler/src/load/index.js';
 import type { EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
 import type { World } from '../../../policy-compiler/src/model/world.js';
 import type { AgentStatus, PolicyStatus } from '../api/types.js';
@@ -41,6 +45,16 @@ export interface PolicyApplier {
     ifindexOf: (endpoint: EndpointId) => number | undefined,
     totals: { readonly ipcache: number; readonly localEndpoints: number },
   ): { readonly revision: number };
+}
+
+/**
+ * A load the caller already did (the agent loads each snapshot for endpoint
+ * discovery): used instead of loading again when `of` has the digest of the
+ * snapshot submitted, ignored otherwise.
+ */
+export interface Preloaded {
+  readonly of: SourceSnapshot;
+  readonly loaded: LoadResult;
 }
 
 export interface ReconcilerOptions {
@@ -117,6 +131,7 @@ function entriesPerPolicy(encoded: EncodedTables): Map<string, number> {
 
 export class Reconciler {
   private pending: SourceSnapshot | undefined;
+  private pendingPreloaded: Preloaded | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private allocation: Allocation | undefined;
@@ -147,10 +162,11 @@ export class Reconciler {
   }
 
   /** Queues a snapshot; the newest one wins after the debounce. */
-  submit(snapshot: SourceSnapshot): void {
+  submit(snapshot: SourceSnapshot, preloaded?: Preloaded): void {
     // The oldest unhandled submit counts: a burst is queued from its first snapshot.
     if (!this.pending) this.submittedAtMs = wallMs();
     this.pending = snapshot;
+    this.pendingPreloaded = preloaded;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -169,9 +185,11 @@ export class Reconciler {
     this.running = (async () => {
       while (this.pending) {
         const s = this.pending;
+        const pre = this.pendingPreloaded;
         const submittedAtMs = this.submittedAtMs;
         this.pending = undefined;
-        this.round(s, submittedAtMs);
+        this.pendingPreloaded = undefined;
+        this.round(s, submittedAtMs, pre?.of.digest === s.digest ? pre.loaded : undefined);
       }
     })().finally(() => (this.running = undefined));
     return this.running;
@@ -186,7 +204,8 @@ export class Reconciler {
     this.lastDigest = undefined;
     // ifindexOf answers differently now: endpoints must be rewritten, not diffed.
     this.appliedEncoded = undefined;
-    this.submit(this.pending ?? this.lastSnapshot);
+    if (this.pending) this.submit(this.pending, this.pendingPreloaded);
+    else this.submit(this.lastSnapshot);
   }
 
   stop(): void {
@@ -236,7 +255,7 @@ export class Reconciler {
     this.opts.onError?.(message);
   }
 
-  private round(s: SourceSnapshot, submittedAtMs: number): void {
+  private round(s: SourceSnapshot, submittedAtMs: number, preloaded?: LoadResult): void {
     this.rounds++;
     this.lastSnapshot = s;
     if (s.digest === this.lastDigest && this.lastError === null) return;
@@ -259,7 +278,7 @@ export class Reconciler {
       }
       this.opts.onRound?.(t);
     };
-    const loaded = loadWorldFromTexts(s.inputs);
+    const loaded = preloaded ?? loadWorldFromTexts(s.inputs);
     lap('load');
     const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
     const problems = s.problems.map((p) => `${p.file}: ${p.message}`);
