@@ -10,6 +10,8 @@
  * replies passing back, and that neighbour discovery keeps working for every
  * pod, including one whose policy admits nothing.
  */
+import { execFileSync } from 'node:child_process';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
@@ -134,6 +136,13 @@ const expected = new Map<string, boolean>();
 
 beforeAll(async () => {
   requirePrivileges('root', 'bpffs', 'netns');
+  try {
+    execFileSync('sh', ['-c', 'command -v ping'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(
+      'privileged test cannot run: missing ping (Debian package iputils-ping; scripts/setup.sh installs it)',
+    );
+  }
   Datapath.removePins(pinDir);
   topo = await PodTopology.create('ic', PODS.length);
   const text = worldText(topo);
