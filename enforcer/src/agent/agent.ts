@@ -286,7 +286,7 @@ export async function runAgent(
       // One warning per object, not per snapshot.
       const keys = new Set(screened.notes.map((n) => `${n.key}\0${n.message}`));
       for (const n of screened.notes)
-        if (!warned.has(`${n.key}\0${n.message}`)) log.error(`warning: ${n.key}: ${n.message}`);
+        if (!warned.has(`${n.key}\0${n.message}`)) log.info(`warning: ${n.key}: ${n.message}`);
       for (const k of [...warned]) if (!keys.has(k)) warned.delete(k);
       for (const k of keys) warned.add(k);
       local = { snapshot: screened.snapshot, loaded };
