@@ -210,6 +210,12 @@ export class MeshStoreSource {
       this.note({ key: e.key, kind: 'problem', message: `more than ${max} keys; not read` });
       return;
     }
+    if (lastGood && lastGood.modRevision === e.modRevision) {
+      // The same value as before (a full re-read): no need to parse it again.
+      this.entries.set(e.key, lastGood);
+      this.notes.delete(e.key);
+      return;
+    }
     const p = parseMeshRecord(
       e.key,
       e.value,
