@@ -414,6 +414,7 @@ export async function runAgent(
     host: config.api.host,
     port: config.api.port,
   }).catch((e: Error) => {
+    store?.close(); // an open etcd channel would keep the process alive
     dp.close();
     throw new AgentConfigError(`api.listen ${config.api.host}:${config.api.port}: ${e.message}`);
   });
