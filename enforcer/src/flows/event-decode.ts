@@ -78,7 +78,12 @@ export interface PalEvent {
   readonly dport: number;
   readonly pktLen: number;
   readonly suppressedBefore: number;
-  /** The undecoded bytes, for deterministic record ids. */
+  /**
+   * The undecoded bytes, for deterministic record ids: a view of the input
+   * (no copy: ringbuf samples are fresh buffers, and a copy of 88 bytes is an
+   * off-heap allocation per event). A caller that reuses its buffer for the
+   * next event turns the event into a record first (EventIngest does).
+   */
   readonly raw: Uint8Array;
 }
 
@@ -182,8 +187,7 @@ export function decodeEvent(
       dport: b.readUInt16BE(O.dport_be),
       pktLen: u32(O.pkt_len),
       suppressedBefore: u32(O.suppressed_before),
-      // a copy of exactly the event's bytes (the caller may reuse its buffer)
-      raw: new Uint8Array(b.subarray(0, PAL_EVENT_SIZE)),
+      raw: b.byteLength === PAL_EVENT_SIZE ? b : b.subarray(0, PAL_EVENT_SIZE),
     },
   };
 }
