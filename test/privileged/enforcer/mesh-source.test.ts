@@ -35,7 +35,7 @@ import { generateKeyPair } from '../../../tunnel/src/keys.js';
 import { endpointKey, MeshStore } from '../../../tunnel/src/mesh-store.js';
 import { EndpointPublisher } from '../../../enforcer/src/sources/mesh-store-publisher.js';
 import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
-import { AgentNode, CLI, docs, readRecords } from './harness.js';
+import { AgentNode, CLI, docs, readRecords, type AgentProc } from './harness.js';
 
 const RELAY_PORT = 23790;
 const W = 3; // topology pod index of west's pod w
@@ -102,6 +102,8 @@ let etcdOpts: Parameters<typeof startEtcd>[0];
 let relay: UnixRelay;
 let node: AgentNode;
 
+let east: AgentProc;
+let eastConfig: string;
 let westLab: NetnsLab;
 let westNs: string;
 let westDir: string;
@@ -303,7 +305,8 @@ beforeAll(async () => {
       initialSyncTimeoutMs: 10_000,
     },
   });
-  node.startAgent(config);
+  eastConfig = config;
+  east = node.startAgent(config);
   await node.until(
     'readyz',
     () => node.api('/readyz', 'none'),
@@ -556,5 +559,49 @@ describe('mesh store source (real etcd, two agents)', () => {
       fromWest,
       (v) => v['b:7000'] === true && v['b:7001'] === false,
     );
+  });
+
+  it("c1's agent restarted: its records are re-put under a new lease, never deleted; the mesh policy stays enforced", async () => {
+    const prefix = '/palisade/clusters/c1/endpoints/';
+    const leases = async () =>
+      Object.fromEntries(
+        (await admin.client.getAll().prefix(prefix).exec()).kvs.map((kv) => [
+          kv.key.toString(),
+          String(kv.lease),
+        ]),
+      );
+    const before = await leases();
+    expect(Object.keys(before)).toHaveLength(3);
+    let deletes = 0;
+    let puts = 0;
+    const w = await admin.client.watch().prefix(prefix).create();
+    w.on('delete', () => deletes++).on('put', () => puts++);
+    try {
+      expect(await node.killAgent(east, 'SIGTERM')).toBe(0);
+      east = node.startAgent(eastConfig);
+      await node.until(
+        'readyz',
+        () => node.api('/readyz', 'none'),
+        (r) => r.code === 200,
+        30_000,
+      );
+      await node.until(
+        're-put',
+        async () => puts,
+        (n) => n >= 3,
+      );
+      const after = await leases();
+      expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+      for (const k of Object.keys(after)) expect(after[k]).not.toBe(before[k]);
+      expect(deletes).toBe(0);
+      expect(await fromWest()).toEqual({
+        'a:7000': true,
+        'a:7001': true,
+        'b:7000': true,
+        'b:7001': false,
+      });
+    } finally {
+      await w.cancel();
+    }
   });
 });
