@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Datapath } from '../../enforcer/src/datapath/datapath.js';
 import {
+  ACTION,
   ID_ANY,
   ipcacheKey,
   ipcacheValue,
@@ -64,12 +65,12 @@ function palisadeTables(n: number, pods: PodTopology['pods']): EncodedTables {
     for (let i = 0; i < n - 1; i++) {
       entries.push({
         key: policyKey({ identity: 10_000 + i, protocol: 6, port: 9 }),
-        value: policyValue({ verdict: 0, precedence: 10, cookie: 2, flags: 8 }),
+        value: policyValue({ admin: { rank: 1, cookie: 2, action: ACTION.DENY, flags: 8 } }),
       });
     }
     entries.push({
       key: policyKey({ identity: peerAllowed }),
-      value: policyValue({ verdict: 1, precedence: 10, cookie: 1 }),
+      value: policyValue({ admin: { rank: 1, cookie: 1, action: ACTION.ACCEPT } }),
     });
     return entries;
   };
@@ -78,7 +79,7 @@ function palisadeTables(n: number, pods: PodTopology['pods']): EncodedTables {
     entries: [
       {
         key: policyKey({ identity: ID_ANY }),
-        value: policyValue({ verdict: 1, precedence: 1, cookie: 0 }),
+        value: policyValue({ admin: { rank: 2, cookie: 0, action: ACTION.ACCEPT } }),
       },
     ],
   });
@@ -93,8 +94,8 @@ function palisadeTables(n: number, pods: PodTopology['pods']): EncodedTables {
   return {
     ipcache,
     endpoints: [
-      { endpoint: 'p0', identity: ID0, egressTable: 1, ingressTable: 2, flags: 1 },
-      { endpoint: 'p1', identity: ID1, egressTable: 3, ingressTable: 4, flags: 1 },
+      { endpoint: 'p0', identity: ID0, egressTable: 1, ingressTable: 2, flags: 13, nodeId: 0 },
+      { endpoint: 'p1', identity: ID1, egressTable: 3, ingressTable: 4, flags: 13, nodeId: 0 },
     ],
     tables: [
       { table: 1, entries: fillers(ID1) },
