@@ -421,13 +421,27 @@ export function classBuilder(
     return { key, program };
   };
   const memo = new Map<string, SubjectClass>();
+  // A class depends on (direction, cluster, selected policies) and, when an
+  // ingress rule of those uses named ports, the pod's ports: memoized per
+  // selection (one object per cluster/namespace/label set) so pods sharing
+  // one skip building the program.
+  const bySelection = new WeakMap<object, Map<string, SubjectClass>>();
   return {
     classOf(pod, dir) {
-      const sc = build(dir, pod.cluster, selected(pod), pod);
-      const hit = memo.get(sc.key);
-      if (hit !== undefined) return hit;
-      memo.set(sc.key, sc);
-      return sc;
+      const sel = selected(pod);
+      let per = bySelection.get(sel);
+      if (per === undefined) bySelection.set(sel, (per = new Map()));
+      const named =
+        dir === 'Ingress' &&
+        [...sel.cps, ...sel.nps].some((p) => p.rules.Ingress.some((r) => r.usesNamedPorts));
+      const k = named ? `${dir}|${JSON.stringify(pod.ports)}` : dir;
+      const cached = per.get(k);
+      if (cached !== undefined) return cached;
+      const sc = build(dir, pod.cluster, sel, pod);
+      const hit = memo.get(sc.key) ?? sc;
+      memo.set(sc.key, hit);
+      per.set(k, hit);
+      return hit;
     },
     unpoliced(cluster, dir) {
       const sc = build(dir, cluster, { cps: [], nps: [] }, null);
