@@ -14,7 +14,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 apt_packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
   build-essential python3 make g++
-  iproute2 iptables nftables ethtool iperf3 tcpdump socat
+  iproute2 iptables nftables ethtool iperf3 tcpdump socat iputils-ping
   wireguard-go wireguard-tools
   etcd-server etcd-client
   ca-certificates

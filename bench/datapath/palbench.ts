@@ -67,10 +67,14 @@ export class Palbench {
   }
 
   /** Starts a palbench mode in a namespace; killed by pid after limitMs. */
-  private start(ns: string, args: string[], limitMs: number): Running {
-    const proc = spawn('ip', ['netns', 'exec', ns, this.bin, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  private start(
+    ns: string,
+    args: string[],
+    limitMs: number,
+    prefix: readonly string[] = [],
+  ): Running {
+    const argv = [...prefix, 'ip', 'netns', 'exec', ns, this.bin, ...args];
+    const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.add(proc);
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -105,6 +109,8 @@ export class Palbench {
     from: Pod,
     to: Pod,
     seconds: number,
+    /** a command the sender runs under (e.g. `perf record … --`) */
+    senderPrefix: readonly string[] = [],
   ): Promise<{ pps: number; sent: number; received: number }> {
     const maxS = seconds + 3;
     const sink = this.start(
@@ -125,6 +131,7 @@ export class Palbench {
         String(SENDER_CPU),
       ],
       (seconds + 5) * 1000,
+      senderPrefix,
     );
     const s = await send.result;
     const r = await sink.result;

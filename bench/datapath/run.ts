@@ -15,23 +15,14 @@
  * (where the whole veth path runs, in their softirq), receivers on CPU 1.
  * Every rule lives in the namespaces this creates; all are removed at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { Datapath } from '../../enforcer/src/datapath/datapath.js';
-import {
-  ACTION,
-  ID_ANY,
-  ipcacheKey,
-  ipcacheValue,
-  policyKey,
-  policyValue,
-} from '../../enforcer/src/datapath/structs.js';
-import type { CompiledTable, EncodedTables, MapEntry } from '../../policy-compiler/src/compiled.js';
+import { AttachChild } from './attach.js';
+import { ALLOW_COOKIE, iptablesRules, nftRules, palisadeTables } from './filters.js';
 import { Palbench, RECEIVER_CPU, SENDER_CPU } from './palbench.js';
 import { formatTable, type Measure, type Row } from './report.js';
 import { PodTopology } from './topology.js';
@@ -53,120 +44,6 @@ const NS = intList('n', '10,1000,10000,100000', 2, 200_000);
 const SECONDS = intList('seconds', '1', 1, 30)[0]!;
 const REPEAT = intList('repeat', '3', 1, 9)[0]!;
 const RR_COUNT = 20_000;
-const ID0 = 300;
-const ID1 = 301;
-
-/** Filler peer i: an address no traffic uses, 10.200.0.0/14. */
-const fillerIp = (i: number): string => `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-
-function palisadeTables(n: number, pods: PodTopology['pods']): EncodedTables {
-  const fillers = (peerAllowed: number): MapEntry[] => {
-    const entries: MapEntry[] = [];
-    for (let i = 0; i < n - 1; i++) {
-      entries.push({
-        key: policyKey({ identity: 10_000 + i, protocol: 6, port: 9 }),
-        value: policyValue({ admin: { rank: 1, cookie: 2, action: ACTION.DENY, flags: 8 } }),
-      });
-    }
-    entries.push({
-      key: policyKey({ identity: peerAllowed }),
-      value: policyValue({ admin: { rank: 1, cookie: 1, action: ACTION.ACCEPT } }),
-    });
-    return entries;
-  };
-  const allowAll = (t: number): CompiledTable => ({
-    table: t,
-    entries: [
-      {
-        key: policyKey({ identity: ID_ANY }),
-        value: policyValue({ admin: { rank: 2, cookie: 0, action: ACTION.ACCEPT } }),
-      },
-    ],
-  });
-  const ipcache: MapEntry[] = [];
-  for (let i = 0; i < n - 1; i++)
-    ipcache.push({ key: ipcacheKey(fillerIp(i)), value: ipcacheValue(10_000 + i) });
-  const [p0, p1] = [pods[0]!, pods[1]!];
-  ipcache.push(
-    { key: ipcacheKey(p0.ip4), value: ipcacheValue(ID0) },
-    { key: ipcacheKey(p1.ip4), value: ipcacheValue(ID1) },
-  );
-  return {
-    ipcache,
-    endpoints: [
-      { endpoint: 'p0', identity: ID0, egressTable: 1, ingressTable: 2, flags: 13, nodeId: 0 },
-      { endpoint: 'p1', identity: ID1, egressTable: 3, ingressTable: 4, flags: 13, nodeId: 0 },
-    ],
-    tables: [
-      { table: 1, entries: fillers(ID1) },
-      allowAll(2),
-      allowAll(3),
-      { table: 4, entries: fillers(ID0) },
-    ],
-    cookies: new Map(),
-  };
-}
-
-class AttachChild {
-  private readonly lines: string[] = [];
-  private waiter: ((l: string) => void) | undefined;
-  private constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(l);
-      } else this.lines.push(l);
-    });
-  }
-  static async start(ns: string, pinDir: string, ifindexes: number[]): Promise<AttachChild> {
-    const self = fileURLToPath(import.meta.url);
-    const ext = extname(self);
-    const child = join(dirname(self), `attach-child${ext}`);
-    const hooks = join(
-      dirname(self),
-      '..',
-      '..',
-      'test',
-      'privileged',
-      'datapath',
-      'ts-register.mjs',
-    );
-    const nodeArgs = ext === '.ts' ? ['--import', hooks, child] : [child];
-    // nsenter keeps /sys (and the bpffs pins) visible, unlike `ip netns exec`
-    const proc = spawn(
-      'nsenter',
-      [`--net=/run/netns/${ns}`, process.execPath, ...nodeArgs, pinDir, ifindexes.join(',')],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    );
-    const c = new AttachChild(proc);
-    const first = await c.next(30_000);
-    if (first !== 'ready') throw new Error(`attach helper: ${first}`);
-    return c;
-  }
-  next(timeoutMs: number): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('attach helper: no answer')), timeoutMs);
-      this.waiter = (x) => {
-        clearTimeout(t);
-        resolve(x);
-      };
-    });
-  }
-  async cmd(c: 'attach' | 'detach'): Promise<void> {
-    this.proc.stdin!.write(c + '\n');
-    const r = await this.next(10_000);
-    if (r !== 'ok') throw new Error(`attach helper: ${r}`);
-  }
-  stop(): void {
-    if (this.proc.exitCode === null && this.proc.pid !== undefined)
-      process.kill(this.proc.pid, 'SIGKILL');
-  }
-}
 
 /** One metric, or null with the reason on stderr (a filter too slow for the time limit). */
 async function metric<T>(name: string, f: () => Promise<T>): Promise<T | null> {
@@ -286,17 +163,13 @@ async function main(): Promise<void> {
     for (const n of NS) {
       // iptables: n-1 rules that do not match, then the ACCEPT that does
       const ipt = join(work, `ipt-${n}`);
-      const lines = ['*filter', ':FORWARD ACCEPT [0:0]'];
-      for (let i = 0; i < n - 1; i++)
-        lines.push(`-A FORWARD -s ${fillerIp(i)}/32 -p tcp --dport 9 -j DROP`);
-      lines.push('-A FORWARD -j ACCEPT', 'COMMIT', '');
-      writeFileSync(ipt, lines.join('\n'));
+      writeFileSync(ipt, iptablesRules(n));
       let iptLoad = 0;
       const ipt2 = await paired(
         async () => {
           iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
         },
-        async () => void (await topo.exec(node, 'iptables', ['-F', 'FORWARD'])),
+        async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
       );
       rows.push({
         config: 'iptables',
@@ -308,19 +181,13 @@ async function main(): Promise<void> {
 
       // nftables: one set lookup whatever n
       const nft = join(work, `nft-${n}`);
-      const elems: string[] = [];
-      for (let i = 0; i < n; i++) elems.push(fillerIp(i));
-      writeFileSync(
-        nft,
-        `table inet palbench {\n set peers { type ipv4_addr; elements = { ${elems.join(', ')} } }\n` +
-          ` chain forward_filter { type filter hook forward priority 0; policy accept; ip saddr @peers drop; }\n}\n`,
-      );
+      writeFileSync(nft, nftRules(n));
       let nftLoad = 0;
       const nft2 = await paired(
         async () => {
           nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
         },
-        async () => void (await topo.exec(node, 'nft', ['delete', 'table', 'inet', 'palbench'])),
+        async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
       );
       rows.push({
         config: 'nftables',
@@ -334,14 +201,14 @@ async function main(): Promise<void> {
       const tables = palisadeTables(n, topo.pods);
       const idx = new Map(topo.pods.map((p, i) => [`p${i}`, p.ifindex]));
       const palLoad = await timed(() => dp!.applyFull(tables, (id) => idx.get(id)));
-      const allowedBefore = dp.ruleCounter(1).packets;
+      const allowedBefore = dp.ruleCounter(ALLOW_COOKIE).packets;
       const pal2 = await paired(
         () => child!.cmd('attach'),
         () => child!.cmd('detach'),
       );
       // the programs decided the measured connections (cookie 1 = the allow
       // of the benchmark's peer), so this row measured the filter
-      if (dp.ruleCounter(1).packets === allowedBefore)
+      if (dp.ruleCounter(ALLOW_COOKIE).packets === allowedBefore)
         throw new Error(`palisade n=${n}: the programs saw no new connection`);
       rows.push({
         config: 'palisade',
@@ -391,10 +258,11 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         secondsPerTest: SECONDS,
         repeat: REPEAT,
+        iptables: execFileSync('iptables', ['-V'], { encoding: 'utf8' }).trim(),
         notes: [
           'udp: 64-byte datagrams from a C sendmmsg sender (batches of 64) on CPU 0 for the test time, counted by a recvmmsg sink in the receiving pod on CPU 1; pps = received / sending time',
           'tcp: iperf3, one stream, client CPU 0, server CPU 1; rr: 1-byte TCP round trips (C, TCP_NODELAY), up to 20000 within the test time',
-          'iptables: stateless FORWARD chain, n-1 non-matching rules then the matching ACCEPT (every packet walks the chain)',
+          'iptables: stateless FORWARD chain, n-1 non-matching rules then the matching ACCEPT (every packet walks the chain); Debian 12 iptables = iptables-nft, so the rules run in nf_tables (see `iptables`)',
           'nftables: one set of n IPv4 elements looked up per packet',
           'palisade: tc programs on both host-side veths, tables with n entries for the enforced directions, n ipcache entries; conntrack passes established packets',
           'ratios: each configuration ran REPEAT rounds of (no filter, filter) back to back; ratio = median(filter) / median(its no-filter runs)',

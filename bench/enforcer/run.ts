@@ -26,11 +26,14 @@ import { stringify } from 'yaml';
 import { Datapath } from '../../enforcer/src/datapath/datapath.js';
 import {
   attributionFromWorld,
+  compileFilter,
   EventIngest,
   FlowPipeline,
   NdjsonFileSink,
+  OcsfFileSink,
   PAL_EVENT_OFFSETS,
   PAL_EVENT_SIZE,
+  type FlowFilter,
   type FlowSink,
 } from '../../enforcer/src/flows/index.js';
 import { compile } from '../../policy-compiler/src/compile/index.js';
@@ -43,11 +46,14 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '15' },
     records: { type: 'string', default: '200000' },
     pods: { type: 'string', default: '10000' },
+    /** Comma-separated subset of: latency, flows, rss. */
+    only: { type: 'string', default: 'latency,flows,rss' },
   },
 });
+const ONLY = new Set(values.only.split(',').map((x) => x.trim()));
 const ENDPOINTS = Math.max(2, Number(values.endpoints));
 const ROUNDS = Math.max(1, Number(values.rounds));
-const RECORDS = Math.max(1000, Number(values.records));
+const RECORDS_PER_RUN = Math.max(1000, Number(values.records));
 const SYNTH_PODS = Math.max(1, Number(values.pods));
 const CLI = resolve('dist/cli/src/main.js');
 /**
@@ -182,6 +188,12 @@ async function stopAgent(a: Agent): Promise<void> {
 interface StatusFile {
   lastSync: string | null;
   lastError?: string | null;
+  lastRound?: {
+    submittedAtMs: number;
+    finishedAtMs: number;
+    stages: Record<string, number>;
+    sync: string;
+  } | null;
   interfaces: unknown[];
   policies: { name: string; state: string }[];
 }
@@ -236,11 +248,18 @@ async function latency(dir: string) {
     const b = topo.pod(1).ip4;
     const allowMs: number[] = [];
     const denyMs: number[] = [];
+    // Where each flip's time went (ms): file written → snapshot submitted to the
+    // reconciler (directory source + the agent's discovery step), the round's
+    // stages (status file lastRound), round finished → probe saw the new verdict.
+    const parts: Record<string, number[]> = {};
+    const syncKinds: Record<string, number> = {};
+    const addPart = (k: string, v: number) => (parts[k] ??= []).push(v);
     for (let r = 0; r < ROUNDS; r++) {
       for (const [port, want, out] of [
         [7000, true, allowMs],
         [7001, false, denyMs],
       ] as const) {
+        const wall0 = performance.timeOrigin + performance.now();
         const t0 = performance.now();
         writeAtomic(worldDir, dir, 'policy.yaml', flipPolicy(port));
         let seen = false;
@@ -250,7 +269,21 @@ async function latency(dir: string) {
             break;
           }
         }
+        const seenWall = performance.timeOrigin + performance.now();
         if (seen) out.push(performance.now() - t0);
+        // the status file is rewritten every 250 ms: wait for this flip's round
+        let round: StatusFile['lastRound'];
+        for (let i = 0; i < 100; i++) {
+          round = readStatus(dir)?.lastRound;
+          if (round && round.submittedAtMs >= wall0) break;
+          await sleep(20);
+        }
+        if (seen && round && round.submittedAtMs >= wall0) {
+          addPart('sourceToSubmit', round.submittedAtMs - wall0);
+          for (const [k, v] of Object.entries(round.stages)) addPart(k, v * 1000);
+          addPart('roundToProbe', seenWall - round.finishedAtMs);
+          syncKinds[round.sync] = (syncKinds[round.sync] ?? 0) + 1;
+        }
         await sleep(50);
       }
     }
@@ -294,6 +327,13 @@ async function latency(dir: string) {
       },
       baselineCompileSyncMs: { p50: round3(b50), p99: round3(pct(baseMs, 99)) },
       ratioP50VsBaseline: p50 !== null && b50 ? round3(p50 / b50) : null,
+      stagesMsP50: Object.fromEntries(
+        Object.entries(parts).map(([k, v]) => [k, round3(pct(v, 50))]),
+      ),
+      stagesMsP99: Object.fromEntries(
+        Object.entries(parts).map(([k, v]) => [k, round3(pct(v, 99))]),
+      ),
+      syncKinds,
     };
   } finally {
     if (agent) await stopAgent(agent);
@@ -323,7 +363,36 @@ function rawEvent(i: number, deny: boolean, srcIp: number, dstIp: number): Uint8
   return b;
 }
 
-async function throughput(dir: string, sink: 'ndjson' | 'noop') {
+/** A filter that keeps every record of the run but reads most of the view. */
+const KEEP_ALL_FILTER =
+  "flow.dst.port == 7000 && flow.src.namespace == 'ns0' && 'app' in flow.dst.labels";
+/** A filter that keeps the denies (half the run): the rest is filtered, not lost. */
+const DENIES_FILTER = "flow.verdict == 'DROPPED'";
+
+async function flowRecords(dir: string) {
+  await throughput(dir, 'ndjson', undefined, 50_000); // warm-up (JIT), not reported
+  const nd = await throughput(dir, 'ndjson');
+  const noop = await throughput(dir, 'noop');
+  const ocsf = await throughput(dir, 'ocsf');
+  const keepAll = await throughput(dir, 'ndjson', KEEP_ALL_FILTER);
+  const denies = await throughput(dir, 'ndjson', DENIES_FILTER);
+  return {
+    ndjson: nd,
+    noopSink: noop,
+    ratioVsNoop: round3(nd.recordsPerSec / noop.recordsPerSec),
+    ocsf,
+    ndjsonFilterKeepAll: keepAll,
+    ndjsonFilterDenies: denies,
+    ratioFilterKeepAllVsNoFilter: round3(keepAll.recordsPerSec / nd.recordsPerSec),
+  };
+}
+
+async function throughput(
+  dir: string,
+  sink: 'ndjson' | 'noop' | 'ocsf',
+  filterSource?: string,
+  records = RECORDS_PER_RUN,
+) {
   const pods = [
     { name: 'p0', node: 'n1', ip: '10.64.0.1' },
     { name: 'p1', node: 'n1', ip: '10.64.0.2' },
@@ -340,22 +409,37 @@ async function throughput(dir: string, sink: 'ndjson' | 'noop') {
   });
   const path = join(dir, `flows-${sink}.ndjson`);
   let written = 0;
+  const rotation = { maxBytes: 2 ** 31, maxFiles: 1 };
   const s: FlowSink =
     sink === 'ndjson'
-      ? new NdjsonFileSink(path, { maxBytes: 2 ** 31, maxFiles: 1 })
-      : {
-          kind: 'noop',
-          write: async (batch) => void (written += batch.length),
-          close: async () => undefined,
-        };
-  const pipeline = new FlowPipeline({ sinks: [s], nodeName: 'c1/n1', lostReportIntervalMs: 0 });
+      ? new NdjsonFileSink(path, rotation)
+      : sink === 'ocsf'
+        ? new OcsfFileSink(path, rotation)
+        : {
+            kind: 'noop',
+            write: async (batch) => void (written += batch.length),
+            close: async () => undefined,
+          };
+  let filter: FlowFilter | undefined;
+  if (filterSource !== undefined) {
+    const f = compileFilter(filterSource);
+    if (!f.ok) throw new Error(`bench filter: ${f.error.message}`);
+    filter = f.filter;
+  }
+  const pipeline = new FlowPipeline({
+    sinks: [s],
+    nodeName: 'c1/n1',
+    lostReportIntervalMs: 0,
+    ...(filter ? { filter } : {}),
+  });
   const ingest = new EventIngest(pipeline, ctx);
   const src = 0x0a400001;
   const dst = 0x0a400002;
   const events = Array.from({ length: 4096 }, (_, i) => rawEvent(i, i % 2 === 0, src, dst));
   const t0 = performance.now();
-  for (let i = 0; i < RECORDS; i += 4096) {
-    const n = Math.min(4096, RECORDS - i);
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < records; i += 4096) {
+    const n = Math.min(4096, records - i);
     for (let j = 0; j < n; j++) ingest.event(events[j]!);
     // as the ringbuf callback does: a batch, then back to the event loop;
     // paced to what the sink sustains (unpaced, the pipeline sheds allowed
@@ -365,6 +449,7 @@ async function throughput(dir: string, sink: 'ndjson' | 'noop') {
   }
   await pipeline.drained();
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await pipeline.close();
   const st = pipeline.stats;
   const lost = Object.values(st.lost).reduce((a, b) => a + b, 0);
@@ -372,14 +457,23 @@ async function throughput(dir: string, sink: 'ndjson' | 'noop') {
     written = readFileSync(path, 'utf8')
       .split('\n')
       .filter((l) => l.includes('"flow"')).length;
+  if (sink === 'ocsf')
+    written = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"class_uid":4001')).length;
   rmSync(path, { force: true });
   return {
     sink,
-    offered: RECORDS,
+    filter: filterSource ?? null,
+    offered: records,
+    filtered: st.filtered,
     written,
     countedLost: lost,
-    unaccounted: RECORDS - written - lost - st.filtered,
-    recordsPerSec: Math.round(RECORDS / secs),
+    unaccounted: records - written - lost - st.filtered,
+    recordsPerSec: Math.round(records / secs),
+    // all threads of this process (the file writes run on libuv's pool):
+    // what the path costs, less sensitive to other load on the machine
+    recordsPerCpuSec: Math.round(records / ((cpu.user + cpu.system) / 1e6)),
   };
 }
 
@@ -428,8 +522,8 @@ async function rss(dir: string) {
       writeAtomic(wdir, dir, 'world.yaml', text);
       const pinDir = `/sys/fs/bpf/palisade-bench-rss-${label}-${process.pid}`;
       rmSync(join(dir, 'status.json'), { force: true });
-      // the datapath checks every world endpoint against its endpoint map (not only local ones)
-      const a = startAgent(ns, dir, wdir, pinDir, { endpoints: Math.max(4096, 2 * SYNTH_PODS) });
+      // default map sizes: only this node's endpoints count against pal_endpoints (4096)
+      const a = startAgent(ns, dir, wdir, pinDir);
       try {
         await until(
           `${label} world synced`,
@@ -441,8 +535,15 @@ async function rss(dir: string) {
           },
           300_000,
         );
-        await sleep(2000);
-        out[`${label}RssMiB`] = Math.round(rssKiB(a.proc.pid!) / 102.4) / 10;
+        // RSS moves with the GC: sample it for 3 s after the sync, keep min and max
+        await sleep(1000);
+        const samples: number[] = [];
+        for (let i = 0; i < 12; i++) {
+          samples.push(rssKiB(a.proc.pid!));
+          await sleep(250);
+        }
+        out[`${label}RssMiB`] = Math.round(Math.min(...samples) / 102.4) / 10;
+        out[`${label}RssMaxMiB`] = Math.round(Math.max(...samples) / 102.4) / 10;
       } finally {
         await stopAgent(a);
         rmSync(pinDir, { recursive: true, force: true });
@@ -467,26 +568,14 @@ writeFileSync(
   },
 );
 try {
-  const lat = await latency(dir);
-  console.error(JSON.stringify({ policyAppliedToEnforced: lat }));
-  const nd = await throughput(dir, 'ndjson');
-  const noop = await throughput(dir, 'noop');
-  const mem = await rss(dir);
-  console.log(
-    JSON.stringify(
-      {
-        policyAppliedToEnforced: lat,
-        flowRecords: {
-          ndjson: nd,
-          noopSink: noop,
-          ratioVsNoop: round3(nd.recordsPerSec / noop.recordsPerSec),
-        },
-        agentRss: mem,
-      },
-      null,
-      2,
-    ),
-  );
+  const out: Record<string, unknown> = {};
+  if (ONLY.has('latency')) {
+    out['policyAppliedToEnforced'] = await latency(dir);
+    console.error(JSON.stringify({ policyAppliedToEnforced: out['policyAppliedToEnforced'] }));
+  }
+  if (ONLY.has('flows')) out['flowRecords'] = await flowRecords(dir);
+  if (ONLY.has('rss')) out['agentRss'] = await rss(dir);
+  console.log(JSON.stringify(out, null, 2));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -104,6 +104,23 @@ export class FakeApiServer {
     return this.url;
   }
 
+  /**
+   * Listens on a Unix socket instead (same protocol): a client in another
+   * network namespace reaches it through a relay, since Unix sockets are not
+   * network-namespaced.
+   */
+  async startUnix(path: string): Promise<void> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    this.server = this.tls
+      ? createTlsServer({ key: this.tls.key, cert: this.tls.cert }, handler)
+      : createServer(handler);
+    this.server.on(this.tls ? 'secureConnection' : 'connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((r) => this.server?.listen(path, () => r()));
+  }
+
   get url(): string {
     return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }

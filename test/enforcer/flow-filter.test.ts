@@ -76,3 +76,50 @@ describe('CEL flow filters', () => {
     expect(v.drop_reason).toBe('');
   });
 });
+
+/** A CEL literal for a view value (strings via JSON escapes, which CEL shares). */
+function celLiteral(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return v < 0n ? `-${-v}` : `${v}`;
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(celLiteral).join(', ')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .map((k) => `${JSON.stringify(k)}: ${celLiteral(o[k])}`)
+    .join(', ')}}`;
+}
+
+/** Every leaf path of the view: flow.a.b with its value (maps and lists compared whole). */
+function leaves(v: Record<string, unknown>, prefix = 'flow'): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [k, x] of Object.entries(v)) {
+    const path = `${prefix}.${k}`;
+    const isMessage = typeof x === 'object' && x !== null && !Array.isArray(x) && k !== 'labels';
+    if (isMessage) out.push(...leaves(x as Record<string, unknown>, path));
+    else out.push([path, x]);
+  }
+  return out;
+}
+
+describe('the lazy view filters read', () => {
+  it('gives every field the value filterView gives it, for every kind of record', () => {
+    const records = [
+      deny,
+      allow,
+      rec({ type: 3, verdict: 1, staged: 1, cookie: 12, stagedCookie: 13, direction: 1 }),
+      rec({ type: 4, verdict: 0, dropReason: 6, protocol: 17, suppressed: 4 }),
+      rec({ protocol: 1, sport: (8 << 8) | 0, cookie: 0, dropReason: 2 }),
+      rec({ saddr: 'fd00::9', daddr: 'fd00::10', protocol: 58, sport: (128 << 8) | 3 }),
+      rec({ protocol: 47, daddr: '198.51.100.7', tcpFlags: 0x12 }),
+    ];
+    for (const r of records) {
+      const view = filterView(r) as unknown as Record<string, unknown>;
+      const paths = leaves(view);
+      expect(paths.length).toBeGreaterThan(30);
+      for (const [path, value] of paths) {
+        const src = `${path} == ${celLiteral(value)}`;
+        expect([src, matches(src, r)]).toEqual([src, true]);
+      }
+    }
+  });
+});

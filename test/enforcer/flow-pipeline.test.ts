@@ -210,6 +210,41 @@ describe('flow sinks', () => {
     expect(statSync(path).mode & 0o777).toBe(0o640);
   });
 
+  it('a batch larger than the room left is split at line ends: no file passes maxBytes', async () => {
+    const path = join(dir, 'big.ndjson');
+    const sink = new NdjsonFileSink(path, { maxBytes: 4096, maxFiles: 30 });
+    const batch: AnyFlowRecord[] = [];
+    for (let i = 0; i < 40; i++) {
+      batch.push(flow(i % 2 ? 'allow' : 'deny'));
+      // multi-byte text: byte counts, not string lengths, decide the split
+      batch.push({
+        lost_events: {
+          source: `sink:ünïcødé-${'€'.repeat(i)}`,
+          num_events_lost: i,
+          first: '',
+          last: '',
+        },
+        node_name: 'east/node-ä',
+        time: '',
+      });
+    }
+    await sink.write(batch.slice(0, 3)); // a partly filled file first
+    await sink.write(batch.slice(3)); // one batch spanning several files
+    await sink.close();
+    const files = readdirSync(dir)
+      .filter((f) => f.startsWith('big.ndjson'))
+      .sort((x, y) => Number(y.split('.')[2] ?? 0) - Number(x.split('.')[2] ?? 0));
+    expect(files.length).toBeGreaterThan(5);
+    const lines: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      expect(text.endsWith('\n')).toBe(true);
+      expect(statSync(join(dir, f)).size).toBeLessThanOrEqual(4096);
+      lines.push(...text.split('\n').filter(Boolean));
+    }
+    expect(lines).toEqual(batch.map((r) => JSON.stringify(r)));
+  });
+
   it('OCSF sink writes valid 4001 events and skips loss records', async () => {
     const path = join(dir, 'flows.ocsf.json');
     const sink = new OcsfFileSink(path, { maxBytes: 1 << 20, maxFiles: 1 });

@@ -3,10 +3,11 @@
 // end-to-end test; here the subject is the loop's decisions (debounce,
 // reject-and-keep, status), which need no kernel.
 import { describe, expect, it } from 'vitest';
-import type { EncodedTables } from '../../policy-compiler/src/compiled.js';
+import type { EncodedDelta, EncodedTables } from '../../policy-compiler/src/compiled.js';
 import { Reconciler, type PolicyApplier } from '../../enforcer/src/reconcile/index.js';
 import { makeSnapshot } from '../../enforcer/src/sources/index.js';
 import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
+import { loadWorldFromTexts } from '../../policy-compiler/src/load/index.js';
 
 const ns = `apiVersion: v1
 kind: Namespace
@@ -52,14 +53,34 @@ class RecordingApplier implements PolicyApplier {
   }
 }
 
+/** Also takes deltas: records which kind of sync each round used. */
+class DeltaApplier extends RecordingApplier {
+  readonly syncs: ('full' | 'delta')[] = [];
+  readonly deltas: EncodedDelta[] = [];
+  override applyFull(encoded: EncodedTables): { revision: number } {
+    const r = super.applyFull(encoded);
+    this.syncs.push('full');
+    return r;
+  }
+  applyDelta(delta: EncodedDelta): { revision: number } {
+    if (this.failNext) {
+      const e = this.failNext;
+      this.failNext = undefined;
+      throw e;
+    }
+    this.syncs.push('delta');
+    this.deltas.push(delta);
+    return { revision: this.syncs.length };
+  }
+}
+
 const IFINDEX: Record<string, number> = {
   'default/shop/web-1': 10,
   'default/shop/api-1': 11,
   'default/shop/db-1': 12,
 };
 
-function setup(limits?: { endpoints: number }) {
-  const applier = new RecordingApplier();
+function setup(limits?: { endpoints: number }, applier = new RecordingApplier()) {
   const metrics = new AgentMetrics({ processMetrics: false });
   const r = new Reconciler({
     nodeName: 'default/node-a',
@@ -187,6 +208,101 @@ describe('reconcile loop', () => {
     // An identical snapshot is not re-applied.
     r.submit(snap({ ...base, 'np.yaml': np(1), 'api.yaml': pod('api-1', 'api-v2', '10.0.0.2') }));
     await r.flush();
+    expect(applier.applied).toHaveLength(2);
+  });
+
+  it('syncs in full first, then only the delta; in full again after a resync or a failed apply', async () => {
+    const applier = new DeltaApplier();
+    const { r } = setup(undefined, applier);
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    r.submit(snap({ ...base, 'np.yaml': np(2, 8080) }));
+    await r.flush();
+    expect(applier.syncs).toEqual(['full', 'delta']);
+    // A port change rewrites the subject's table; endpoints and ipcache are untouched.
+    const d = applier.deltas[0] as EncodedDelta;
+    expect(d.tables.replace.length).toBeGreaterThan(0);
+    expect(d.endpoints.upsert).toEqual([]);
+    expect(d.ipcache.upsert).toEqual([]);
+    expect(r.status().lastRound).toMatchObject({ sync: 'delta', outcome: 'applied' });
+    r.resync(); // interfaces changed: ifindexOf answers differently
+    await r.flush();
+    expect(applier.syncs).toEqual(['full', 'delta', 'full']);
+    applier.failNext = new Error('ENOSPC');
+    r.submit(snap({ ...base, 'np.yaml': np(3) }));
+    await r.flush();
+    expect(r.status().lastRound).toMatchObject({ sync: 'delta', outcome: 'rejected' });
+    r.submit(snap({ ...base, 'np.yaml': np(4) }));
+    await r.flush();
+    expect(applier.syncs).toEqual(['full', 'delta', 'full', 'full']);
+    expect(r.status()).toMatchObject({ lastError: null, lastRound: { sync: 'full' } });
+  });
+
+  it('reports the stages of each round in status and palisade_reconcile_stage_seconds', async () => {
+    const { r, metrics } = setup();
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    const t = r.status().lastRound;
+    expect(t).not.toBeNull();
+    expect(Object.keys(t?.stages ?? {}).sort()).toEqual(
+      ['apply', 'compile', 'load', 'publish', 'queued'].sort(),
+    );
+    expect(t?.finishedAtMs).toBeGreaterThanOrEqual(t?.submittedAtMs ?? Infinity);
+    r.submit(snap({ ...base, 'np.yaml': badNp }));
+    await r.flush();
+    expect(Object.keys(r.status().lastRound?.stages ?? {}).sort()).toEqual(['load', 'queued']);
+    const text = await metrics.text();
+    for (const stage of ['queued', 'load'])
+      expect(text).toContain(`palisade_reconcile_stage_seconds_count{stage="${stage}"} 2`);
+    for (const stage of ['compile', 'apply', 'publish'])
+      expect(text).toContain(`palisade_reconcile_stage_seconds_count{stage="${stage}"} 1`);
+  });
+
+  it("the endpoints gauge counts this node's endpoints, not the world's", async () => {
+    const { r, metrics } = setup();
+    // db-1 is in the world but has no local interface (another node's, as far as ifindexOf knows)
+    r.submit(snap({ ...base, 'np.yaml': np(1), 'db.yaml': pod('db-9', 'db', '10.0.0.9') }));
+    await r.flush();
+    const text = await metrics.text();
+    expect(text).toContain('palisade_policy_map_entries{map="endpoints"} 2');
+    expect(text).toContain('palisade_endpoints 2');
+  });
+
+  it('an unchanged endpoint on a new interface (pod re-created) is synced in full', async () => {
+    const applier = new DeltaApplier();
+    const ifindex: Record<string, number> = { ...IFINDEX };
+    const r = new Reconciler({
+      nodeName: 'default/node-a',
+      cluster: 'default',
+      applier,
+      ifindexOf: (id) => ifindex[id],
+      debounceMs: 10_000,
+    });
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    ifindex['default/shop/api-1'] = 99;
+    r.submit(snap({ ...base, 'np.yaml': np(2, 8080) }));
+    await r.flush();
+    r.submit(snap({ ...base, 'np.yaml': np(3, 8081) }));
+    await r.flush();
+    expect(applier.syncs).toEqual(['full', 'full', 'delta']);
+  });
+
+  it('uses a load the caller already did only when it is of the submitted snapshot', async () => {
+    const { r, applier } = setup();
+    const s1 = snap({ ...base, 'np.yaml': np(1) });
+    const other = snap({ ...base, 'np.yaml': np(1, 8080) });
+    // a load of another snapshot is ignored: the submitted one is loaded
+    r.submit(s1, { of: other, loaded: loadWorldFromTexts(other.inputs) });
+    await r.flush();
+    expect(r.status().policies[0]).toMatchObject({ enforcedRevision: '1', state: 'enforced' });
+    // a load of the same content is used as is (here: deliberately a different world, to see it)
+    const s2 = snap({ ...base, 'np.yaml': np(2) });
+    const same = makeSnapshot([...s2.inputs]);
+    const decoy = loadWorldFromTexts(snap({ ...base, 'np.yaml': np(7) }).inputs);
+    r.submit(s2, { of: same, loaded: decoy });
+    await r.flush();
+    expect(r.status().policies[0]).toMatchObject({ revision: '7', enforcedRevision: '7' });
     expect(applier.applied).toHaveLength(2);
   });
 });

@@ -4,10 +4,13 @@
  *   /palisade/clusters/<name>/gateway   endpoint, keys, routesEpoch (lease)
  *   /palisade/mesh/epoch                the mesh key epoch           (no lease)
  *   /palisade/policies/<name>           MeshNetworkPolicy documents  (no lease)
+ *   /palisade/clusters/<name>/endpoints/<namespace>/<pod>
+ *                                       EndpointRecord, written by the agent of the
+ *                                       pod's node (that agent's lease)
  * Each cluster writes only under its own prefix, with a lease it keeps alive:
  * a dead cluster's records expire after the TTL and every gateway drops it.
  */
-import { Etcd3, type Lease } from 'etcd3';
+import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import type { GatewayKey, Member } from './plan.js';
 import { parsePublicKey } from './keys.js';
 import { checkClusterName } from './cluster-name.js';
@@ -31,6 +34,88 @@ export interface GatewayRecord {
   readonly endpointHost: string;
   readonly keys: readonly GatewayKey[];
   readonly routesEpoch: number;
+}
+
+/**
+ * A pod as other clusters need it: enough to be selected by MeshNetworkPolicy
+ * peers (labels, namespace labels) and to get an identity in their ipcache
+ * (IPs), plus named ports. Published under the pod's cluster's prefix.
+ */
+export interface EndpointRecord {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string | null;
+  readonly node: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly namespaceLabels: Readonly<Record<string, string>>;
+  readonly ips: readonly string[];
+  readonly ports: readonly {
+    readonly name: string | null;
+    readonly containerPort: number;
+    readonly protocol: string;
+  }[];
+}
+
+export const clusterPrefix = (cluster: string): string => `${CLUSTERS}${cluster}/`;
+export const endpointsPrefix = (cluster: string): string => `${CLUSTERS}${cluster}/endpoints/`;
+export const endpointKey = (cluster: string, namespace: string, pod: string): string =>
+  `${endpointsPrefix(cluster)}${namespace}/${pod}`;
+export const policyKey = (name: string): string => `${POLICIES}${name}`;
+
+/** What a key under /palisade/ is (the layout above); `other` for anything else. */
+export type StoreKey =
+  | { readonly kind: 'cluster'; readonly cluster: string }
+  | { readonly kind: 'gateway'; readonly cluster: string }
+  | {
+      readonly kind: 'endpoint';
+      readonly cluster: string;
+      readonly namespace: string;
+      readonly name: string;
+    }
+  | { readonly kind: 'policy'; readonly name: string }
+  | { readonly kind: 'epoch' }
+  | { readonly kind: 'other' };
+
+export function parseStoreKey(key: string): StoreKey {
+  if (key === EPOCH) return { kind: 'epoch' };
+  if (key.startsWith(POLICIES)) {
+    const name = key.slice(POLICIES.length);
+    return name.length > 0 && !name.includes('/') ? { kind: 'policy', name } : { kind: 'other' };
+  }
+  if (!key.startsWith(CLUSTERS)) return { kind: 'other' };
+  const parts = key.slice(CLUSTERS.length).split('/');
+  const [cluster, kind, namespace, name] = parts;
+  if (!cluster) return { kind: 'other' };
+  if (parts.length === 2 && kind === 'cluster') return { kind: 'cluster', cluster };
+  if (parts.length === 2 && kind === 'gateway') return { kind: 'gateway', cluster };
+  if (parts.length === 4 && kind === 'endpoints' && namespace && name)
+    return { kind: 'endpoint', cluster, namespace, name };
+  return { kind: 'other' };
+}
+
+/** One key as read from the store. */
+export interface StoreEntry {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly modRevision: string;
+}
+
+const entryOf = (kv: IKeyValue): StoreEntry => ({
+  key: kv.key.toString(),
+  value: kv.value,
+  modRevision: String(kv.mod_revision),
+});
+
+/** Watch callbacks: changes in order; `onError` when etcd cancelled the watch (compaction). */
+export interface StoreWatchHandlers {
+  readonly onPut: (e: StoreEntry) => void;
+  readonly onDelete: (key: string, modRevision: string) => void;
+  /** After each batch of events, with the revision the watch has reached. */
+  readonly onProgress?: (revision: string) => void;
+  readonly onConnected?: () => void;
+  readonly onDisconnected?: (err: Error) => void;
+  /** The watch ended for good (e.g. its start revision was compacted): re-read everything. */
+  readonly onError: (err: Error) => void;
 }
 
 export interface MeshSnapshot {
@@ -234,6 +319,57 @@ export class MeshStore {
       if (timer) clearTimeout(timer);
       await w.cancel();
     };
+  }
+
+  /** Every key under /palisade/ at one revision (the revision to watch from is revision + 1). */
+  async readAll(): Promise<{ revision: string; entries: StoreEntry[] }> {
+    const res = await this.client.getAll().prefix(ROOT).exec();
+    return { revision: String(res.header.revision), entries: res.kvs.map(entryOf) };
+  }
+
+  /**
+   * Watches /palisade/ from `fromRevision` (inclusive). etcd3 reconnects by
+   * itself, resuming after the last revision it saw; a start revision that
+   * was compacted meanwhile cancels the watch (`onError`): the caller must
+   * re-read. Returns a stop function.
+   */
+  async watchFrom(fromRevision: string, h: StoreWatchHandlers): Promise<() => Promise<void>> {
+    const w: Watcher = await this.client.watch().prefix(ROOT).startRevision(fromRevision).create();
+    w.on('data', (res) => {
+      for (const ev of res.events) {
+        const e = entryOf(ev.kv);
+        if (ev.type === 'Put') h.onPut(e);
+        else h.onDelete(e.key, e.modRevision);
+      }
+      h.onProgress?.(String(res.header.revision));
+    });
+    w.on('connected', () => h.onConnected?.());
+    w.on('disconnected', (err: Error) => h.onDisconnected?.(err));
+    w.on('error', (err: Error) => h.onError(err));
+    return async () => {
+      await w.cancel().catch(() => undefined);
+    };
+  }
+
+  /**
+   * Writes and deletes keys in transactions of at most `batchSize` operations
+   * (etcd's default limit is 128 per txn), puts under `lease` ('0' = none).
+   */
+  async writeBatch(
+    puts: readonly (readonly [string, string])[],
+    deletes: readonly string[],
+    lease: string,
+    batchSize = 64,
+  ): Promise<void> {
+    const ops = [
+      ...deletes.map((k) => ({ request_delete_range: { key: Buffer.from(k) } })),
+      ...puts.map(([k, v]) => ({
+        request_put: { key: Buffer.from(k), value: Buffer.from(v), lease },
+      })),
+    ];
+    for (let i = 0; i < ops.length; i += batchSize) {
+      await this.client.kv.txn({ compare: [], success: ops.slice(i, i + batchSize) });
+    }
   }
 
   async putPolicy(name: string, document: unknown): Promise<void> {

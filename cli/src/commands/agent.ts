@@ -40,6 +40,8 @@ export function agent(program: Command, ctx: CliContext): void {
     .option('--listen <addr>', 'API address (default 127.0.0.1:9962)')
     .option('--interfaces <method>', 'endpoint discovery: routes (default) or static')
     .option('--status-file <file>', 'also write status JSON here every 250 ms')
+    .option('--mesh-etcd <urls>', 'mesh store: comma-separated etcd client URLs')
+    .option('--mesh-publish', "publish this node's pods to the mesh store")
     .option(
       '--state-dir <dir>',
       'files kept across restarts, e.g. identity numbers (default /var/lib/palisade/agent)',

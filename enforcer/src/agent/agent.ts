@@ -19,13 +19,18 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
+import { loadWorldFromTexts, type LoadResult } from '../../../policy-compiler/src/load/index.js';
 import type { World } from '../../../policy-compiler/src/model/world.js';
 import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 import type { PreparedWorld } from '../../../policy-compiler/src/semantics/index.js';
 import { loadTokenFile } from '../api/auth.js';
 import { startApi } from '../api/server.js';
-import { BadProbeError, type AgentStatus } from '../api/types.js';
+import {
+  BadProbeError,
+  type AgentStatus,
+  type SourceNote,
+  type SourceStatus,
+} from '../api/types.js';
 import { Datapath } from '../datapath/datapath.js';
 import {
   attributionFromWorld,
@@ -40,7 +45,22 @@ import {
 import { compileFilter } from '../flows/filter.js';
 import { AgentMetrics } from '../metrics/metrics.js';
 import { Reconciler } from '../reconcile/reconciler.js';
-import { DirectorySource, KubernetesSource, type SourceSnapshot } from '../sources/index.js';
+import {
+  DirectorySource,
+  KubernetesSource,
+  MeshPolicyStatusWriter,
+  type SourceSnapshot,
+} from '../sources/index.js';
+import { MeshStore } from '../../../tunnel/src/mesh-store.js';
+import {
+  meshInputs,
+  mergeSnapshots,
+  type MeshNote,
+  type MeshView,
+} from '../sources/mesh-store-merge.js';
+import { EndpointPublisher } from '../sources/mesh-store-publisher.js';
+import { MeshStoreSource } from '../sources/mesh-store-source.js';
+import { screenLocalObjects } from './local-objects.js';
 import { readAllocationFile, writeAllocationFile } from './allocation-file.js';
 import { AgentConfigError, type AgentConfig } from './config.js';
 import {
@@ -146,7 +166,10 @@ export async function runAgent(
     ifindexOf: (id) => interfaces.get(id)?.ifindex,
     metrics,
     debounceMs: config.debounceMs,
-    onError: (m) => log.error(m),
+    onError: (m) => {
+      log.error(m);
+      writeStatusSoon();
+    },
     onApplied: (compiled, w) => {
       try {
         writeAllocationFile(allocationPath, compiled.allocation);
@@ -185,17 +208,107 @@ export async function runAgent(
         const ing = ingest;
         unsubscribe = dp.onEvent((ev) => ing.decoded(ev));
       } else ingest.setContext(ctx);
+      writeStatusSoon();
     },
   });
+
+  // Kubernetes mode: this node's realization of each MeshNetworkPolicy goes
+  // to its status subresource (sources/status-writer.ts), after every round.
+  let kubeConfig: KubeConfig | undefined;
+  if (config.source.kind === 'kubernetes') {
+    kubeConfig = new KubeConfig();
+    if (config.source.kubeconfig) kubeConfig.loadFromFile(config.source.kubeconfig);
+    else kubeConfig.loadFromDefault();
+  }
+  const statusWriter = kubeConfig
+    ? new MeshPolicyStatusWriter({
+        kubeConfig,
+        cluster: config.cluster,
+        node: config.node,
+        onError: (p, m) => log.error(`status of MeshNetworkPolicy ${p}: ${m}`),
+      })
+    : undefined;
+  let statusWrites = Promise.resolve();
+  let statusQueued = false;
+  function writeStatusSoon(): void {
+    if (!statusWriter || statusQueued) return;
+    statusQueued = true;
+    statusWrites = statusWrites.then(async () => {
+      statusQueued = false;
+      if (!stopped) await statusWriter.write(reconciler.status().policies);
+    });
+  }
+
+  // The mesh store: other clusters' endpoints and MeshNetworkPolicies merged
+  // into the local source's snapshot; this node's pods published.
+  const store = config.mesh
+    ? MeshStore.connect(config.mesh.etcd, config.mesh.callTimeoutMs)
+    : undefined;
+  const publisher =
+    store && config.mesh?.publish
+      ? new EndpointPublisher({
+          store,
+          cluster: config.cluster,
+          node: config.node,
+          ttlSec: config.mesh.leaseTtlSec,
+          batchSize: config.mesh.batchSize,
+          onError: (m) => log.error(m),
+        })
+      : undefined;
+  let meshView: MeshView | undefined;
+  let meshWaitOver = !store;
+  let meshShadowed: MeshNote[] = [];
+  const meshSource = store
+    ? new MeshStoreSource({
+        store,
+        cluster: config.cluster,
+        debounceMs: Math.min(config.debounceMs, 50),
+        onLog: (m) => log.error(m),
+        onChange: (v) => {
+          meshView = v;
+          meshWaitOver = true;
+          discovering = discovering.then(() => combine());
+        },
+      })
+    : undefined;
+
+  // The local source's newest snapshot (foreign objects screened out) and world.
+  let local: { snapshot: SourceSnapshot; loaded: LoadResult } | undefined;
+  let localNotes: readonly SourceNote[] = [];
+  const warned = new Set<string>();
+  const sourceMode = config.source.kind;
+  function onSnapshot(s: SourceSnapshot): void {
+    discovering = discovering.then(async () => {
+      if (stopped) return;
+      const loaded = loadWorldFromTexts(s.inputs);
+      const screened = screenLocalObjects(s, loaded, config.cluster, sourceMode);
+      localNotes = screened.notes;
+      // One warning per object, not per snapshot.
+      const keys = new Set(screened.notes.map((n) => `${n.key}\0${n.message}`));
+      for (const n of screened.notes)
+        if (!warned.has(`${n.key}\0${n.message}`)) log.info(`warning: ${n.key}: ${n.message}`);
+      for (const k of [...warned]) if (!keys.has(k)) warned.delete(k);
+      for (const k of keys) warned.add(k);
+      local = { snapshot: screened.snapshot, loaded };
+      publisher?.update(loaded.world);
+      await combine();
+    });
+  }
 
   // Discover with the snapshot's pods before the reconciler syncs it, so the
   // first sync after a restart keeps every local endpoint in the map.
   let discovering = Promise.resolve();
   let localKey: string | undefined;
-  function onSnapshot(s: SourceSnapshot): void {
-    discovering = discovering.then(async () => {
-      if (stopped) return;
-      const loaded = loadWorldFromTexts(s.inputs);
+  async function combine(): Promise<void> {
+    if (stopped || !local || !meshWaitOver) return;
+    const { loaded } = local;
+    let s = local.snapshot;
+    if (meshView) {
+      const m = meshInputs(meshView, loaded.world);
+      meshShadowed = m.shadowed;
+      s = mergeSnapshots(s, m.inputs);
+    }
+    {
       // Only a change of the local pods needs netlink now; interfaces that
       // come and go for the same pods are the rescan timer's job.
       const key = JSON.stringify(
@@ -214,7 +327,7 @@ export async function runAgent(
         }
       }
       reconciler.submit(s);
-    });
+    }
   }
 
   const source =
@@ -226,11 +339,8 @@ export async function runAgent(
           rescanMs: config.source.rescanMs,
         })
       : (() => {
-          const kc = new KubeConfig();
-          if (config.source.kubeconfig) kc.loadFromFile(config.source.kubeconfig);
-          else kc.loadFromDefault();
           return new KubernetesSource({
-            kubeConfig: kc,
+            kubeConfig: kubeConfig as KubeConfig,
             onSnapshot,
             clusterName: config.cluster,
             debounceMs: config.debounceMs,
@@ -238,8 +348,50 @@ export async function runAgent(
           });
         })();
 
+  const sourceStatus = (): SourceStatus[] => {
+    const localProblems = local?.snapshot.problems ?? [];
+    const out: SourceStatus[] = [
+      {
+        name: config.source.kind,
+        state: local ? 'synced' : 'connecting',
+        problems: localNotes.length + localProblems.length,
+        ignored: 0,
+        notes: [
+          ...localProblems.map((p) => ({ key: p.file, kind: 'problem', message: p.message })),
+          ...localNotes,
+        ].slice(0, 100),
+      },
+    ];
+    if (meshSource) {
+      const st = meshSource.status();
+      const notes = meshSource.currentNotes();
+      const order = { problem: 0, shadowed: 1, ignored: 2 } as const;
+      notes.sort((a, b) => order[a.kind] - order[b.kind] || (a.key < b.key ? -1 : 1));
+      out.push({
+        name: 'mesh',
+        state: st.state,
+        problems: st.problems,
+        ignored: st.ignored + meshShadowed.length,
+        notes: [
+          ...notes.filter((n) => n.kind === 'problem'),
+          ...meshShadowed,
+          ...notes.filter((n) => n.kind !== 'problem'),
+        ].slice(0, 100),
+        counts: {
+          ...st.counts,
+          fullReads: st.fullReads,
+          ...(publisher ? { published: publisher.publishedCount } : {}),
+        },
+        revision: st.revision,
+        lastError: st.lastError ?? publisher?.lastError ?? null,
+      });
+    }
+    return out;
+  };
+
   const status = () => ({
     ...reconciler.status(),
+    sources: sourceStatus(),
     interfaces: [...interfaces.values()],
   });
 
@@ -262,11 +414,27 @@ export async function runAgent(
     host: config.api.host,
     port: config.api.port,
   }).catch((e: Error) => {
+    store?.close(); // an open etcd channel would keep the process alive
     dp.close();
     throw new AgentConfigError(`api.listen ${config.api.host}:${config.api.port}: ${e.message}`);
   });
   const api: FastifyInstance = app;
 
+  if (meshSource) {
+    // The first sync waits (bounded) for the store, so a restarting agent does
+    // not drop the mesh's policies and endpoints for a moment; the pinned
+    // state keeps enforcing meanwhile.
+    const wait = setTimeout(() => {
+      if (meshWaitOver || stopped) return;
+      meshWaitOver = true;
+      log.error(
+        `mesh store not read within ${config.mesh?.initialSyncTimeoutMs} ms: enforcing the local source alone until it is`,
+      );
+      discovering = discovering.then(() => combine());
+    }, config.mesh?.initialSyncTimeoutMs ?? 0);
+    wait.unref();
+    void meshSource.start();
+  }
   await source.start();
 
   const tick = setInterval(() => {
@@ -306,8 +474,12 @@ export async function runAgent(
       clearInterval(tick);
       clearInterval(rescan);
       await Promise.resolve(source.stop());
+      await meshSource?.stop();
+      publisher?.stop();
+      store?.close();
       reconciler.stop();
       await discovering.catch(() => undefined);
+      await statusWrites.catch(() => undefined);
       dp.drainEvents();
       unsubscribe?.();
       await api.close();

@@ -59,6 +59,23 @@ export interface AgentConfig {
   readonly statusFile: string | null;
   /** Files the agent keeps across restarts (the compiler's number allocation). */
   readonly stateDir: string;
+  /** The mesh store (etcd): other clusters' endpoints and MeshNetworkPolicies; null = not used. */
+  readonly mesh: MeshConfig | null;
+}
+
+export interface MeshConfig {
+  /** etcd client URLs. */
+  readonly etcd: readonly string[];
+  /** Publish this node's pods as endpoint records (other clusters need them). */
+  readonly publish: boolean;
+  /** Lease TTL of the published records: a dead node's pods age out after it. */
+  readonly leaseTtlSec: number;
+  /** Operations per etcd transaction when publishing. */
+  readonly batchSize: number;
+  /** How long the first sync waits for the store before enforcing the local source alone. */
+  readonly initialSyncTimeoutMs: number;
+  /** Timeout of each etcd call. */
+  readonly callTimeoutMs: number;
 }
 
 /** Flag values (strings as commander gives them); undefined = not given. */
@@ -77,6 +94,9 @@ export interface AgentFlags {
   readonly interfaces?: string;
   readonly statusFile?: string;
   readonly stateDir?: string;
+  /** Comma-separated etcd client URLs. */
+  readonly meshEtcd?: string;
+  readonly meshPublish?: boolean;
 }
 
 export class AgentConfigError extends Error {
@@ -191,6 +211,7 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     'statusFile',
     'stateDir',
     'datapath',
+    'mesh',
   ]);
   const node =
     fc.str(flags.node, '--node', null, NAME, NAME_WHAT) ??
@@ -326,6 +347,8 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     if (dpo[k] !== undefined) datapath[k] = c.int(dpo[k], `datapath.${k}`, 0, 1, 1 << 24);
   }
 
+  const mesh = meshConfig(c, fc, root['mesh'], flags);
+
   const errors = [...fc.errors, ...c.errors];
   if (errors.length > 0) throw new AgentConfigError(errors.join('\n'));
   return {
@@ -356,6 +379,63 @@ export function validateAgentConfig(doc: unknown, flags: AgentFlags, where: stri
     statusFile,
     stateDir: stateDir as string,
     datapath,
+    mesh,
+  };
+}
+
+/** `http(s)://host:port` with nothing after the port (etcd3 takes host URLs). */
+const ETCD_URL = /^https?:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/;
+
+function meshConfig(c: Checker, fc: Checker, v: unknown, flags: AgentFlags): MeshConfig | null {
+  if ((v === undefined || v === null) && flags.meshEtcd === undefined) {
+    if (flags.meshPublish)
+      fc.fail('--mesh-publish', 'needs a mesh store (mesh.etcd or --mesh-etcd)');
+    return null;
+  }
+  const o = c.obj(v, 'mesh');
+  c.keys(o, 'mesh', [
+    'etcd',
+    'publish',
+    'leaseTtlSec',
+    'batchSize',
+    'initialSyncTimeoutMs',
+    'callTimeoutMs',
+  ]);
+  let etcd: string[] = [];
+  const check = (ch: Checker, path: string, list: unknown): void => {
+    if (!Array.isArray(list) || list.length === 0) {
+      ch.fail(path, 'must be a non-empty list of etcd client URLs (e.g. [http://127.0.0.1:2379])');
+      return;
+    }
+    list.forEach((u, i) => {
+      if (typeof u !== 'string' || !ETCD_URL.test(u))
+        ch.fail(
+          `${path}[${i}]`,
+          `${JSON.stringify(u)} is not an etcd client URL (allowed: http(s)://<host>:<port>)`,
+        );
+    });
+    if (ch.errors.length === 0 || list.every((u) => typeof u === 'string')) etcd = list as string[];
+  };
+  if (flags.meshEtcd !== undefined)
+    check(
+      fc,
+      '--mesh-etcd',
+      flags.meshEtcd.split(',').map((s) => s.trim()),
+    );
+  else check(c, 'mesh.etcd', o['etcd']);
+  return {
+    etcd,
+    publish: flags.meshPublish ?? c.bool(o['publish'], 'mesh.publish', false),
+    leaseTtlSec: c.int(o['leaseTtlSec'], 'mesh.leaseTtlSec', 30, 2, 3600),
+    batchSize: c.int(o['batchSize'], 'mesh.batchSize', 64, 1, 128),
+    initialSyncTimeoutMs: c.int(
+      o['initialSyncTimeoutMs'],
+      'mesh.initialSyncTimeoutMs',
+      10_000,
+      0,
+      600_000,
+    ),
+    callTimeoutMs: c.int(o['callTimeoutMs'], 'mesh.callTimeoutMs', 3000, 100, 60_000),
   };
 }
 

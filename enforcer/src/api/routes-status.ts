@@ -14,6 +14,36 @@ export const statusSchema = {
     datapathRevision: { type: 'integer' },
     lastSync: nullableString,
     lastError: nullableString,
+    sources: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'state', 'problems', 'ignored', 'notes'],
+        properties: {
+          name: { type: 'string' },
+          state: { type: 'string' },
+          problems: { type: 'integer' },
+          ignored: { type: 'integer' },
+          notes: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['key', 'kind', 'message'],
+              properties: {
+                key: { type: 'string' },
+                kind: { type: 'string' },
+                message: { type: 'string' },
+              },
+            },
+          },
+          counts: { type: 'object', additionalProperties: { type: 'integer' } },
+          revision: { type: 'string' },
+          lastError: nullableString,
+        },
+      },
+    },
     policies: {
       type: 'array',
       items: {

@@ -27,6 +27,29 @@ export interface AgentStatus {
   readonly policies: readonly PolicyStatus[];
   /** Why the newest input is not enforced (invalid, over capacity, sync failed); null when it is. */
   readonly lastError?: string | null;
+  /** Per source: state and what it could not use (never blocking enforcement; see docs/enforcer.md "Sources"). */
+  readonly sources?: readonly SourceStatus[];
+}
+
+/** One record or object a source skipped, ignored or left to another source. */
+export interface SourceNote {
+  readonly key: string;
+  /** problem: unusable (skipped); foreign: another cluster's object; ignored: not for us; shadowed: another source wins. */
+  readonly kind: string;
+  readonly message: string;
+}
+
+export interface SourceStatus {
+  /** directory, kubernetes or mesh */
+  readonly name: string;
+  readonly state: string;
+  readonly problems: number;
+  readonly ignored: number;
+  /** At most 100 notes, problems first. */
+  readonly notes: readonly SourceNote[];
+  readonly counts?: Readonly<Record<string, number>>;
+  readonly revision?: string;
+  readonly lastError?: string | null;
 }
 
 /** Thrown by an evaluate function for a probe it cannot answer (unknown endpoint…): 400. */

@@ -224,16 +224,18 @@ export class Datapath {
 
   /** Makes the maps equal to `encoded` (endpoints keyed by ifindexOf; unknown = not local, skipped). */
   applyFull(encoded: EncodedTables, ifindexOf: IfindexOf): ApplyResult {
-    this.checkCapacity(encoded.tables, encoded.ipcache.length, encoded.endpoints.length);
-    const ipcacheWritten = this.upsert(this.maps.ipcache, encoded.ipcache);
-
-    const { written, failed } = this.writeTables(encoded.tables);
-
+    // Only this node's endpoints go into pal_endpoints: the world's others
+    // (other nodes, other clusters) do not count against its capacity.
     const wantedEp = new Map<number, CompiledEndpoint>();
     for (const ep of encoded.endpoints) {
       const ifindex = ifindexOf(ep.endpoint);
       if (ifindex !== undefined) wantedEp.set(ifindex, ep);
     }
+    this.checkCapacity(encoded.tables, encoded.ipcache.length, wantedEp.size);
+    const ipcacheWritten = this.upsert(this.maps.ipcache, encoded.ipcache);
+
+    const { written, failed } = this.writeTables(encoded.tables);
+
     for (const [ifindex, ep] of wantedEp) this.writeEndpoint(ifindex, ep, failed);
     let endpointsRemoved = 0;
     for (const key of [...this.maps.endpoints.keys()]) {
@@ -263,9 +265,18 @@ export class Datapath {
     };
   }
 
-  /** Applies the minimal change; replaced tables are swapped whole. */
-  applyDelta(delta: EncodedDelta, ifindexOf: IfindexOf): ApplyResult {
-    this.checkCapacity(delta.tables.replace, 0, 0);
+  /**
+   * Applies the minimal change; replaced tables are swapped whole. `totals`
+   * (ipcache entries and local endpoints after the change) are checked
+   * against capacity before anything is written; without them only the
+   * tables are checked.
+   */
+  applyDelta(
+    delta: EncodedDelta,
+    ifindexOf: IfindexOf,
+    totals?: { readonly ipcache: number; readonly localEndpoints: number },
+  ): ApplyResult {
+    this.checkCapacity(delta.tables.replace, totals?.ipcache ?? 0, totals?.localEndpoints ?? 0);
     const ipcacheWritten = this.upsert(this.maps.ipcache, delta.ipcache.upsert);
     const { written, failed } = this.writeTables(delta.tables.replace);
     let endpointsWritten = 0;
@@ -457,7 +468,9 @@ export class Datapath {
     if (ipcache > this.sizes.ipcache)
       problems.push(`ipcache has ${ipcache} entries, capacity ${this.sizes.ipcache}`);
     if (endpoints > this.sizes.endpoints) {
-      problems.push(`${endpoints} endpoints, capacity ${this.sizes.endpoints}`);
+      problems.push(
+        `${endpoints} local endpoints (this node's), endpoint map capacity ${this.sizes.endpoints}`,
+      );
     }
     if (problems.length > 0) {
       throw new DatapathCapacityError(

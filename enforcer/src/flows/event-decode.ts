@@ -78,7 +78,12 @@ export interface PalEvent {
   readonly dport: number;
   readonly pktLen: number;
   readonly suppressedBefore: number;
-  /** The undecoded bytes, for deterministic record ids. */
+  /**
+   * The undecoded bytes, for deterministic record ids: a view of the input
+   * (no copy: ringbuf samples are fresh buffers, and a copy of 88 bytes is an
+   * off-heap allocation per event). A caller that reuses its buffer for the
+   * next event turns the event into a record first (EventIngest does).
+   */
   readonly raw: Uint8Array;
 }
 
@@ -92,10 +97,14 @@ const EVENT_TYPES: Record<number, PalEventType> = {
 };
 const STAGED: Record<number, PalStaged> = { 0: 'NONE', 1: 'DENY', 2: 'ALLOW' };
 
-/** IPv4 events may carry the address IPv4-mapped (::ffff:a.b.c.d) or in the first 4 bytes. */
-function ipv4Text(b: Buffer): string {
-  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-  const o = mapped ? 12 : 0;
+/**
+ * IPv4 events may carry the address IPv4-mapped (::ffff:a.b.c.d) or in the
+ * first 4 bytes. `at` is the address's offset in the event (no subarray: hot).
+ */
+function ipv4Text(b: Buffer, at: number): string {
+  let mapped = b[at + 10] === 0xff && b[at + 11] === 0xff;
+  for (let i = 0; mapped && i < 10; i++) mapped = b[at + i] === 0;
+  const o = at + (mapped ? 12 : 0);
   return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 }
 
@@ -139,7 +148,10 @@ export function decodeEvent(
       error: `pal_event: ${data.byteLength} bytes, need ${PAL_EVENT_SIZE}`,
     };
   }
-  const b = Buffer.from(data.buffer, data.byteOffset, PAL_EVENT_SIZE);
+  // ringbuf samples are Buffers already; a view is made only for other arrays
+  const b = Buffer.isBuffer(data)
+    ? data
+    : Buffer.from(data.buffer, data.byteOffset, PAL_EVENT_SIZE);
   const O = PAL_EVENT_OFFSETS;
   const u32 = (o: number): number => (littleEndian ? b.readUInt32LE(o) : b.readUInt32BE(o));
   const type = EVENT_TYPES[b[O.type] as number];
@@ -150,8 +162,6 @@ export function decodeEvent(
   if (ver !== 4 && ver !== 6) return { ok: false, error: `pal_event: ip_version ${ver}` };
   const staged = STAGED[b[O.staged_verdict] as number];
   if (!staged) return { ok: false, error: `pal_event: staged_verdict ${b[O.staged_verdict]}` };
-  const saddr = b.subarray(O.saddr, O.saddr + 16);
-  const daddr = b.subarray(O.daddr, O.daddr + 16);
   const reason = b[O.drop_reason] as number;
   return {
     ok: true,
@@ -171,13 +181,13 @@ export function decodeEvent(
       cookie: u32(O.cookie),
       stagedCookie: u32(O.staged_cookie),
       revision: u32(O.revision),
-      saddr: ver === 4 ? ipv4Text(saddr) : ipv6Text(saddr),
-      daddr: ver === 4 ? ipv4Text(daddr) : ipv6Text(daddr),
+      saddr: ver === 4 ? ipv4Text(b, O.saddr) : ipv6Text(b.subarray(O.saddr, O.saddr + 16)),
+      daddr: ver === 4 ? ipv4Text(b, O.daddr) : ipv6Text(b.subarray(O.daddr, O.daddr + 16)),
       sport: b.readUInt16BE(O.sport_be),
       dport: b.readUInt16BE(O.dport_be),
       pktLen: u32(O.pkt_len),
       suppressedBefore: u32(O.suppressed_before),
-      raw: new Uint8Array(b),
+      raw: b.byteLength === PAL_EVENT_SIZE ? b : b.subarray(0, PAL_EVENT_SIZE),
     },
   };
 }

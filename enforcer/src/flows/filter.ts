@@ -178,7 +178,8 @@ export function compileFilter(source: string): CompileResult {
       source,
       matches(record: FlowRecord): boolean {
         try {
-          return program({ flow: filterView(record) }) === true;
+          // lazy: the library reads only the fields the expression names
+          return program({ flow: lazyFilterView(record) }) === true;
         } catch {
           return false;
         }
@@ -187,7 +188,22 @@ export function compileFilter(source: string): CompileResult {
   };
 }
 
+/** Label maps of shared (frozen) label lists, built once per list. */
+const labelMaps = new WeakMap<readonly string[], Record<string, string>>();
+
 function labelsMap(labels: readonly string[]): Record<string, string> {
+  if (Object.isFrozen(labels)) {
+    let m = labelMaps.get(labels);
+    if (!m) {
+      m = Object.freeze(buildLabelsMap(labels)) as Record<string, string>;
+      labelMaps.set(labels, m);
+    }
+    return m;
+  }
+  return buildLabelsMap(labels);
+}
+
+function buildLabelsMap(labels: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const l of labels) {
     const s = l.startsWith('k8s:') ? l.slice(4) : l;
@@ -280,4 +296,172 @@ export function filterView(rec: FlowRecord) {
     node: f.node_name,
     datapath_revision: BigInt(f.datapath_revision),
   };
+}
+
+/*
+ * The lazy view: the same fields and values as filterView (a test checks
+ * every field against it), computed only when the expression reads them.
+ * The library reads a message's fields with `raw[field]` and converts nested
+ * plain objects lazily too, so getters on a shared prototype are enough: a
+ * record costs one small object, plus one per endpoint the filter touches.
+ */
+interface LazyFlow {
+  readonly r: FlowRecord;
+}
+function l4Ports(f: Flow): { sport: number; dport: number } {
+  const l4 = f.l4;
+  if ('TCP' in l4) return { sport: l4.TCP.source_port, dport: l4.TCP.destination_port };
+  if ('UDP' in l4) return { sport: l4.UDP.source_port, dport: l4.UDP.destination_port };
+  if ('SCTP' in l4) return { sport: l4.SCTP.source_port, dport: l4.SCTP.destination_port };
+  return { sport: 0, dport: 0 };
+}
+
+/** Views of shared (frozen) parts: rule, staged, deciding policy, TCP flag lists. */
+const ruleViews = new WeakMap<object, unknown>();
+function sharedView<T extends object>(o: T, make: (o: T) => unknown): unknown {
+  if (!Object.isFrozen(o)) return make(o);
+  let v = ruleViews.get(o);
+  if (v === undefined) {
+    v = make(o);
+    ruleViews.set(o, v);
+  }
+  return v;
+}
+
+const ruleView = (r: Flow['rule']) => ({
+  tier: r.tier,
+  priority: BigInt(r.priority ?? -1),
+  index: BigInt(r.index),
+  name: r.name,
+  cookie: BigInt(r.cookie),
+});
+const NO_POLICY = Object.freeze({ kind: '', namespace: '', name: '', revision: '' });
+const NO_STAGED = Object.freeze({ verdict: '', cookie: 0n });
+const NO_ICMP = Object.freeze({ type: 0n, code: 0n });
+
+interface LazyEndpoint {
+  readonly _ep: FlowEndpoint;
+  readonly _ip: string;
+  readonly _port: number;
+}
+
+/** Getters of an endpoint view; the data sits in `_` fields the schema cannot name. */
+const ENDPOINT_VIEW: ThisType<LazyEndpoint> & Record<string, unknown> = {
+  get id() {
+    return this._ep.endpoint_id;
+  },
+  get ip() {
+    return this._ip;
+  },
+  get port() {
+    return BigInt(this._port);
+  },
+  get identity() {
+    return BigInt(this._ep.identity);
+  },
+  get cluster() {
+    return this._ep.cluster_name;
+  },
+  get namespace() {
+    return this._ep.namespace;
+  },
+  get pod() {
+    return this._ep.pod_name;
+  },
+  get labels() {
+    return labelsMap(this._ep.labels);
+  },
+};
+
+function endpointLazy(ep: FlowEndpoint, ip: string, port: number): unknown {
+  // constructor is Object (via the prototype), so the library converts it as a message
+  const v = Object.create(ENDPOINT_VIEW) as { _ep: FlowEndpoint; _ip: string; _port: number };
+  v._ep = ep;
+  v._ip = ip;
+  v._port = port;
+  return v;
+}
+
+const FLOW_VIEW: ThisType<LazyFlow> & Record<string, unknown> = {
+  get time() {
+    return this.r.flow.time;
+  },
+  get uuid() {
+    return this.r.flow.uuid;
+  },
+  get verdict() {
+    return this.r.flow.verdict;
+  },
+  get drop_reason() {
+    return this.r.flow.drop_reason_desc ?? '';
+  },
+  get event_type() {
+    return this.r.flow.event_type;
+  },
+  get direction() {
+    return this.r.flow.traffic_direction;
+  },
+  get is_reply() {
+    return this.r.flow.is_reply;
+  },
+  get protocol() {
+    const l4 = this.r.flow.l4;
+    for (const p of ['TCP', 'UDP', 'SCTP', 'ICMPv4', 'ICMPv6'] as const) if (p in l4) return p;
+    return 'other';
+  },
+  get ip_version() {
+    return this.r.flow.IP.ipVersion === 'IPv4' ? 4n : 6n;
+  },
+  get encrypted() {
+    return this.r.flow.IP.encrypted;
+  },
+  get tcp_flags() {
+    const l4 = this.r.flow.l4;
+    if (!('TCP' in l4)) return [];
+    return sharedView(l4.TCP.flags, (fl) => Object.keys(fl).filter((k) => fl[k]));
+  },
+  get icmp() {
+    const l4 = this.r.flow.l4;
+    if ('ICMPv4' in l4) return { type: BigInt(l4.ICMPv4.type), code: BigInt(l4.ICMPv4.code) };
+    if ('ICMPv6' in l4) return { type: BigInt(l4.ICMPv6.type), code: BigInt(l4.ICMPv6.code) };
+    return NO_ICMP;
+  },
+  get src() {
+    const f = this.r.flow;
+    return endpointLazy(f.source, f.IP.source, l4Ports(f).sport);
+  },
+  get dst() {
+    const f = this.r.flow;
+    return endpointLazy(f.destination, f.IP.destination, l4Ports(f).dport);
+  },
+  get policy() {
+    const p = decidingPolicy(this.r.flow);
+    return p ? sharedView(p, (x) => ({ ...x })) : NO_POLICY;
+  },
+  get rule() {
+    return sharedView(this.r.flow.rule, ruleView);
+  },
+  get staged() {
+    const st = this.r.flow.staged;
+    return st ? { verdict: st.verdict, cookie: BigInt(st.rule.cookie) } : NO_STAGED;
+  },
+  get packets() {
+    return BigInt(this.r.flow.traffic.packets);
+  },
+  get bytes() {
+    return BigInt(this.r.flow.traffic.bytes);
+  },
+  get node() {
+    return this.r.flow.node_name;
+  },
+  get datapath_revision() {
+    return BigInt(this.r.flow.datapath_revision);
+  },
+};
+
+/** The filter view of a record, each field computed on first read (same values as filterView). */
+export function lazyFilterView(rec: FlowRecord): Record<string, unknown> {
+  const v = Object.create(FLOW_VIEW) as { r: FlowRecord };
+  v.r = rec;
+  return v as unknown as Record<string, unknown>;
 }

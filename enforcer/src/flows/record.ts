@@ -144,21 +144,51 @@ export function rfc3339Nano(unixNs: bigint): string {
   return `${iso.slice(0, 19)}.${frac}Z`;
 }
 
+/**
+ * rfc3339Nano for a stream of timestamps that mostly fall in the same second:
+ * the `YYYY-MM-DDTHH:MM:SS` prefix is formatted once per second.
+ */
+class TimeFormatter {
+  private secondStartNs = -1n;
+  private prefix = '';
+  format(unixNs: bigint): string {
+    const d = unixNs - this.secondStartNs;
+    if (d >= 0n && d < 1_000_000_000n) return `${this.prefix}.${fraction(Number(d))}Z`;
+    if (unixNs < 0n) return rfc3339Nano(unixNs);
+    const frac = unixNs % 1_000_000_000n;
+    this.secondStartNs = unixNs - frac;
+    this.prefix = new Date(Number(this.secondStartNs / 1_000_000n)).toISOString().slice(0, 19);
+    return `${this.prefix}.${fraction(Number(frac))}Z`;
+  }
+}
+const fraction = (ns: number): string => {
+  const t = String(ns);
+  return t.length === 9 ? t : '000000000'.slice(t.length) + t;
+};
+
 const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const;
 
-function tcpFlags(bits: number): Record<string, boolean> {
-  const out: Record<string, boolean> = {};
-  TCP_FLAG_NAMES.forEach((n, i) => {
-    if (bits & (1 << i)) out[n] = true;
-  });
-  return out;
-}
+/** Every flags byte's object, built once and shared (records are read-only). */
+const TCP_FLAGS: readonly Readonly<Record<string, boolean>>[] = Array.from(
+  { length: 256 },
+  (_, bits) => {
+    const out: Record<string, boolean> = {};
+    TCP_FLAG_NAMES.forEach((n, i) => {
+      if (bits & (1 << i)) out[n] = true;
+    });
+    return Object.freeze(out);
+  },
+);
 
 function l4Of(ev: PalEvent): FlowL4 {
   switch (ev.protocol) {
     case 6:
       return {
-        TCP: { source_port: ev.sport, destination_port: ev.dport, flags: tcpFlags(ev.tcpFlags) },
+        TCP: {
+          source_port: ev.sport,
+          destination_port: ev.dport,
+          flags: TCP_FLAGS[ev.tcpFlags & 0xff] as Record<string, boolean>,
+        },
       };
     case 17:
       return { UDP: { source_port: ev.sport, destination_port: ev.dport } };
@@ -233,40 +263,116 @@ function ruleOf(r: RuleRef | undefined, cookie: number, verdict: 'Allow' | 'Deny
   return { tier: r.tier, priority: r.priority, index: r.ruleIndex, name: r.ruleName, cookie };
 }
 
-/** Why a cookie-0 deny happened, as a policy reference (never empty). */
-function defaultDenyRefs(ctx: FlowContext, ev: PalEvent, local: FlowEndpoint): PolicyRef[] {
-  if (ev.dropReason === 'NO_ENDPOINT_POLICY') {
-    return [
-      {
-        kind: 'FailClosed',
-        namespace: '',
-        name: 'endpoint policy not loaded',
-        revision: String(ev.revision),
-      },
-    ];
+/**
+ * The constant parts of records, built once per context and shared by every
+ * record that needs them (frozen: records are read-only): per cookie the
+ * deciding policy list and rule, per verdict the default rule, the default
+ * deny attributions. A new context (recompile) gets a new cache.
+ */
+class Fragments {
+  private readonly policyLists = new Map<RuleRef, readonly PolicyRef[]>();
+  private readonly known = new Map<RuleRef, FlowRule>();
+  private readonly rules = new Map<string, FlowRule>();
+  private readonly isolation = new WeakMap<readonly PolicyRef[], readonly PolicyRef[]>();
+  private readonly defaults = new Map<string, readonly PolicyRef[]>();
+  readonly time = new TimeFormatter();
+
+  constructor(readonly ctx: FlowContext) {}
+
+  policyList(ref: RuleRef): PolicyRef[] {
+    let l = this.policyLists.get(ref);
+    if (!l) {
+      l = Object.freeze([Object.freeze(policyOf(ref))]);
+      this.policyLists.set(ref, l);
+    }
+    return l as PolicyRef[];
   }
-  const iso = ctx.isolation?.(local.endpoint_id, ev.direction) ?? [];
-  if (iso.length > 0) return [...iso];
-  return [
-    {
-      kind: 'DefaultDeny',
-      namespace: '',
-      name: 'default deny of tier NetworkPolicy',
-      revision: String(ev.revision),
-    },
-  ];
+
+  rule(ref: RuleRef | undefined, cookie: number, verdict: 'Allow' | 'Deny'): FlowRule {
+    if (ref) {
+      let r = this.known.get(ref);
+      if (!r || r.cookie !== cookie) {
+        r = Object.freeze(ruleOf(ref, cookie, verdict));
+        this.known.set(ref, r);
+      }
+      return r;
+    }
+    // cookie 0 or one the registry does not know (an event from before a recompile)
+    const key = `${cookie}/${verdict}`;
+    let r = this.rules.get(key);
+    if (!r) {
+      if (this.rules.size > 1024) this.rules.clear(); // bounded whatever the events say
+      r = Object.freeze(ruleOf(undefined, cookie, verdict));
+      this.rules.set(key, r);
+    }
+    return r;
+  }
+
+  /** Why a cookie-0 deny happened, as a policy reference (never empty). */
+  defaultDeny(ev: PalEvent, local: FlowEndpoint): PolicyRef[] {
+    if (ev.dropReason === 'NO_ENDPOINT_POLICY')
+      return this.fixed('FailClosed', 'endpoint policy not loaded', ev.revision);
+    const iso = this.ctx.isolation?.(local.endpoint_id, ev.direction);
+    if (iso && iso.length > 0) {
+      let copy = this.isolation.get(iso);
+      if (!copy) {
+        copy = Object.freeze([...iso]);
+        this.isolation.set(iso, copy);
+      }
+      return copy as PolicyRef[];
+    }
+    return this.fixed('DefaultDeny', 'default deny of tier NetworkPolicy', ev.revision);
+  }
+
+  private fixed(kind: string, name: string, revision: number): PolicyRef[] {
+    const key = `${kind}/${revision}`;
+    let l = this.defaults.get(key);
+    if (!l) {
+      if (this.defaults.size > 64) this.defaults.clear(); // revisions move on; stay bounded
+      l = Object.freeze([Object.freeze({ kind, namespace: '', name, revision: String(revision) })]);
+      this.defaults.set(key, l);
+    }
+    return l as PolicyRef[];
+  }
+}
+
+const fragmentCache = new WeakMap<FlowContext, Fragments>();
+function fragmentsOf(ctx: FlowContext): Fragments {
+  let f = fragmentCache.get(ctx);
+  if (!f) fragmentCache.set(ctx, (f = new Fragments(ctx)));
+  return f;
 }
 
 /** Deterministic record id: a name-based UUID (v5 layout) of node + raw event. */
 export function flowUuid(nodeName: string, raw: Uint8Array): string {
-  // crypto.hash (one-shot) is several times cheaper than createHash per record.
-  const h = hash('sha1', Buffer.concat([Buffer.from(nodeName), ZERO, raw]), 'buffer');
-  h[6] = ((h[6] as number) & 0x0f) | 0x50;
-  h[8] = ((h[8] as number) & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  const buf = uuidInput(nodeName, raw.byteLength);
+  buf.set(raw, buf.byteLength - raw.byteLength);
+  // one-shot hash straight to hex: no Buffer for the digest, no concat per record
+  const x = hash('sha1', buf, 'hex');
+  // v5 layout: version nibble 5 (char 12), variant 10xx (char 16)
+  const variant = HEX_VARIANT[x.charCodeAt(16)] as string;
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-5${x.slice(13, 16)}-${variant}${x.slice(17, 20)}-${x.slice(20, 32)}`;
 }
-const ZERO = Buffer.from([0]);
+
+/** char code of a hex digit → the digit with its two top bits set to 10. */
+const HEX_VARIANT: string[] = (() => {
+  const out: string[] = [];
+  for (const c of '0123456789abcdef')
+    out[c.charCodeAt(0)] = ((parseInt(c, 16) & 0x3) | 0x8).toString(16);
+  return out;
+})();
+
+/** node name, a zero byte, then room for the event: reused while the node and size stay. */
+let uuidBuf: { node: string; size: number; buf: Buffer } | undefined;
+function uuidInput(nodeName: string, rawSize: number): Buffer {
+  if (!uuidBuf || uuidBuf.node !== nodeName || uuidBuf.size !== rawSize) {
+    const node = Buffer.from(nodeName);
+    const buf = Buffer.alloc(node.byteLength + 1 + rawSize);
+    node.copy(buf, 0);
+    uuidBuf = { node: nodeName, size: rawSize, buf };
+  }
+  return uuidBuf.buf;
+}
 
 function verdictOf(ev: PalEvent): FlowVerdict {
   switch (ev.type) {
@@ -280,62 +386,80 @@ function verdictOf(ev: PalEvent): FlowVerdict {
   }
 }
 
-/** Turns one decoded event into a native flow record. */
-export function toFlowRecord(ev: PalEvent, ctx: FlowContext): FlowRecord {
-  const time = rfc3339Nano(ev.tsNs + ctx.clockOffsetNs);
+/**
+ * A record built from an event (what toFlowRecord returns). A class, so the
+ * serializer can tell these records, whose key order and shared parts it
+ * knows, from any other object (serialize.ts); its only constructor builds
+ * the flow itself, so every instance has the documented shape. JSON.stringify
+ * sees the same own properties as for a literal: flow, node_name, time.
+ */
+export class NativeFlowRecord implements FlowRecord {
+  readonly flow: Flow;
+  readonly node_name: string;
+  readonly time: string;
+  constructor(ev: PalEvent, ctx: FlowContext) {
+    const frag = fragmentsOf(ctx);
+    const time = frag.time.format(ev.tsNs + ctx.clockOffsetNs);
+    this.flow = buildFlow(ev, ctx, frag, time);
+    this.node_name = ctx.nodeName;
+    this.time = time;
+  }
+}
+
+/**
+ * The flow object, keys in the documented order (docs/enforcer.md; the
+ * serializer relies on it); the constant parts (endpoint blocks, policy
+ * lists, rules, TCP flags) are shared.
+ */
+function buildFlow(ev: PalEvent, ctx: FlowContext, frag: Fragments, time: string): Flow {
   const source = endpointOf(ctx, ev.saddr, ev.srcIdentity);
   const destination = endpointOf(ctx, ev.daddr, ev.dstIdentity);
   const verdict = verdictOf(ev);
   const enforced: 'Allow' | 'Deny' =
     ev.verdict === 'ALLOW' && ev.type !== 'REVOKED' ? 'Allow' : 'Deny';
   const ref = ev.cookie !== 0 ? ctx.rule(ev.cookie) : undefined;
-  const dir = ev.direction === 'EGRESS' ? 'egress' : 'ingress';
-  const local = ev.direction === 'EGRESS' ? source : destination;
-  const attribution: Partial<
-    Record<`${'egress' | 'ingress'}_${'allowed' | 'denied'}_by`, PolicyRef[]>
-  > = {};
+  const egress = ev.direction === 'EGRESS';
+  const f: Record<string, unknown> = { time, uuid: flowUuid(ctx.nodeName, ev.raw), verdict };
+  if (verdict === 'DROPPED') f.drop_reason_desc = ev.type === 'REVOKED' ? 'REVOKED' : ev.dropReason;
+  f.event_type = ev.type;
+  f.IP = {
+    source: ev.saddr,
+    destination: ev.daddr,
+    ipVersion: ev.ipVersion === 4 ? 'IPv4' : 'IPv6',
+    encrypted: false,
+  };
+  f.l4 = l4Of(ev);
+  f.source = source;
+  f.destination = destination;
+  f.traffic_direction = ev.direction;
+  // Events are taken on the first packet of a connection (new allowed) or on
+  // a packet no connection covers (deny); neither is a reply.
+  f.is_reply = false;
+  f.Type = 'L3_L4';
+  f.node_name = ctx.nodeName;
+  // Only the direction the event was taken in is attributed.
   if (enforced === 'Allow') {
-    if (ref) attribution[`${dir}_allowed_by`] = [policyOf(ref)];
+    if (ref) f[egress ? 'egress_allowed_by' : 'ingress_allowed_by'] = frag.policyList(ref);
   } else {
-    attribution[`${dir}_denied_by`] = ref ? [policyOf(ref)] : defaultDenyRefs(ctx, ev, local);
+    f[egress ? 'egress_denied_by' : 'ingress_denied_by'] = ref
+      ? frag.policyList(ref)
+      : frag.defaultDeny(ev, egress ? source : destination);
   }
-  let staged: Flow['staged'];
+  f.rule = frag.rule(ref, ev.cookie, enforced);
   if (ev.stagedVerdict !== 'NONE') {
     const sv = ev.stagedVerdict === 'ALLOW' ? 'Allow' : 'Deny';
     const sref = ev.stagedCookie !== 0 ? ctx.rule(ev.stagedCookie) : undefined;
-    staged = { verdict: sv, rule: ruleOf(sref, ev.stagedCookie, sv) };
+    f.staged = { verdict: sv, rule: frag.rule(sref, ev.stagedCookie, sv) };
   }
-  let dropReason: string | undefined;
-  if (verdict === 'DROPPED') dropReason = ev.type === 'REVOKED' ? 'REVOKED' : ev.dropReason;
-  const flow: Flow = {
-    time,
-    uuid: flowUuid(ctx.nodeName, ev.raw),
-    verdict,
-    ...(dropReason ? { drop_reason_desc: dropReason } : {}),
-    event_type: ev.type,
-    IP: {
-      source: ev.saddr,
-      destination: ev.daddr,
-      ipVersion: ev.ipVersion === 4 ? 'IPv4' : 'IPv6',
-      encrypted: false,
-    },
-    l4: l4Of(ev),
-    source,
-    destination,
-    traffic_direction: ev.direction,
-    // Events are taken on the first packet of a connection (new allowed) or on
-    // a packet no connection covers (deny); neither is a reply.
-    is_reply: false,
-    Type: 'L3_L4',
-    node_name: ctx.nodeName,
-    ...attribution,
-    rule: ruleOf(ref, ev.cookie, enforced),
-    ...(staged ? { staged } : {}),
-    traffic: { packets: 1, bytes: ev.pktLen },
-    datapath_revision: ev.revision,
-    ...(ev.suppressedBefore > 0 ? { suppressed_before: ev.suppressedBefore } : {}),
-  };
-  return { flow, node_name: ctx.nodeName, time };
+  f.traffic = { packets: 1, bytes: ev.pktLen };
+  f.datapath_revision = ev.revision;
+  if (ev.suppressedBefore > 0) f.suppressed_before = ev.suppressedBefore;
+  return f as unknown as Flow;
+}
+
+/** Turns one decoded event into a native flow record. */
+export function toFlowRecord(ev: PalEvent, ctx: FlowContext): FlowRecord {
+  return new NativeFlowRecord(ev, ctx);
 }
 
 /** The periodic loss record (FORMATS.md): `first`/`last` bound when the losses happened. */

@@ -11,6 +11,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { toOcsf, type OcsfProduct } from './ocsf.js';
 import { isFlowRecord, type AnyFlowRecord } from './record.js';
+import { recordJson } from './serialize.js';
 
 export interface FlowSink {
   /** Metric label (closed set: ndjson, ocsf, stdout, memory, other). */
@@ -70,15 +71,34 @@ export class RotatingFile {
     }
   }
 
+  /** Bytes the active file can still take before a rotation (0 right after one that is full). */
+  async room(): Promise<number> {
+    await this.ensureOpen();
+    return this.opts.maxBytes - this.size;
+  }
+
   /** Appends whole lines; a chunk never straddles two files. */
   async append(text: string, knownBytes?: number): Promise<void> {
-    const bytes = knownBytes ?? Buffer.byteLength(text);
+    const bytes = Buffer.from(text);
+    if (knownBytes !== undefined && knownBytes !== bytes.byteLength)
+      throw new Error(`append: ${knownBytes} bytes announced, ${bytes.byteLength} given`);
+    await this.appendBytes(bytes, 0, bytes.byteLength);
+  }
+
+  /** Appends bytes [start, end) of buf (whole lines); rotates first if they would not fit. */
+  async appendBytes(buf: Uint8Array, start: number, end: number): Promise<void> {
+    const bytes = end - start;
     await this.ensureOpen();
     if (this.size > 0 && this.size + bytes > this.opts.maxBytes) {
       await this.rotate();
       await this.ensureOpen();
     }
-    await (this.fh as FileHandle).write(text);
+    const fh = this.fh as FileHandle;
+    for (let off = start; off < end;) {
+      const { bytesWritten } = await fh.write(buf, off, end - off);
+      if (bytesWritten <= 0) throw new Error(`${this.path}: write made no progress`);
+      off += bytesWritten;
+    }
     this.size += bytes;
   }
 
@@ -88,26 +108,67 @@ export class RotatingFile {
   }
 }
 
-/** Splits a batch into chunks of whole lines no larger than maxBytes (one line may exceed it alone). */
-async function appendLines(file: RotatingFile, lines: string[], maxBytes: number): Promise<void> {
-  let chunk: string[] = [];
-  let size = 0;
-  for (const l of lines) {
-    const n = Buffer.byteLength(l);
-    if (chunk.length > 0 && size + n > maxBytes) {
-      await file.append(chunk.join(''), size);
-      chunk = [];
-      size = 0;
-    }
-    chunk.push(l);
-    size += n;
+/**
+ * A batch of lines encoded into one reusable buffer, with each line's end
+ * offset: one UTF-8 encode per line, no joined string, and the line
+ * boundaries that exact rotation needs come for free.
+ */
+export class LineBatch {
+  private buf = Buffer.allocUnsafe(256 * 1024);
+  private readonly ends: number[] = [];
+  private length = 0;
+
+  reset(): void {
+    this.length = 0;
+    this.ends.length = 0;
   }
-  if (chunk.length > 0) await file.append(chunk.join(''), size);
+
+  /** Adds one line (the caller includes the newline). */
+  push(line: string): void {
+    // a UTF-16 code unit is at most 3 UTF-8 bytes
+    const worst = line.length * 3;
+    if (this.length + worst > this.buf.byteLength) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.byteLength * 2, this.length + worst));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
+    this.length += this.buf.write(line, this.length);
+    this.ends.push(this.length);
+  }
+
+  get lines(): number {
+    return this.ends.length;
+  }
+
+  /**
+   * Appends the batch with one write when it fits the active file (the common
+   * case); otherwise in chunks of whole lines no larger than maxBytes (one
+   * line may exceed it alone), so rotation stays exact: a file never passes
+   * maxBytes unless a single line does, and a line never straddles two files.
+   */
+  async writeTo(file: RotatingFile, maxBytes: number): Promise<void> {
+    if (this.length === 0) return;
+    if (this.length <= (await file.room())) {
+      await file.appendBytes(this.buf, 0, this.length);
+      return;
+    }
+    let start = 0;
+    let prev = 0;
+    for (const end of this.ends) {
+      if (prev > start && end - start > maxBytes) {
+        await file.appendBytes(this.buf, start, prev);
+        start = prev;
+      }
+      prev = end;
+    }
+    if (prev > start) await file.appendBytes(this.buf, start, prev);
+  }
 }
 
 export class NdjsonFileSink implements FlowSink {
   readonly kind = 'ndjson';
   private readonly file: RotatingFile;
+  private readonly lines = new LineBatch();
   constructor(
     path: string,
     private readonly rotation: RotationOptions,
@@ -115,11 +176,10 @@ export class NdjsonFileSink implements FlowSink {
     this.file = new RotatingFile(path, rotation);
   }
   async write(batch: readonly AnyFlowRecord[]): Promise<void> {
-    await appendLines(
-      this.file,
-      batch.map((r) => `${JSON.stringify(r)}\n`),
-      this.rotation.maxBytes,
-    );
+    // batches come one at a time (FlowSink contract), so the buffer is reused
+    this.lines.reset();
+    for (const r of batch) this.lines.push(`${recordJson(r)}\n`);
+    await this.lines.writeTo(this.file, this.rotation.maxBytes);
   }
   close(): Promise<void> {
     return this.file.close();
@@ -129,6 +189,7 @@ export class NdjsonFileSink implements FlowSink {
 export class OcsfFileSink implements FlowSink {
   readonly kind = 'ocsf';
   private readonly file: RotatingFile;
+  private readonly lines = new LineBatch();
   constructor(
     path: string,
     private readonly rotation: RotationOptions,
@@ -137,10 +198,10 @@ export class OcsfFileSink implements FlowSink {
     this.file = new RotatingFile(path, rotation);
   }
   async write(batch: readonly AnyFlowRecord[]): Promise<void> {
-    const lines: string[] = [];
+    this.lines.reset();
     for (const r of batch)
-      if (isFlowRecord(r)) lines.push(`${JSON.stringify(toOcsf(r, this.product))}\n`);
-    await appendLines(this.file, lines, this.rotation.maxBytes);
+      if (isFlowRecord(r)) this.lines.push(`${JSON.stringify(toOcsf(r, this.product))}\n`);
+    await this.lines.writeTo(this.file, this.rotation.maxBytes);
   }
   close(): Promise<void> {
     return this.file.close();
@@ -153,7 +214,8 @@ export class StreamSink implements FlowSink {
     readonly kind = 'stdout',
   ) {}
   async write(batch: readonly AnyFlowRecord[]): Promise<void> {
-    const text = batch.map((r) => `${JSON.stringify(r)}\n`).join('');
+    let text = '';
+    for (const r of batch) text += `${recordJson(r)}\n`;
     if (!this.stream.write(text)) await once(this.stream, 'drain');
   }
   async close(): Promise<void> {}

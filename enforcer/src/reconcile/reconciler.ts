@@ -7,21 +7,27 @@
  * nothing in the datapath: the previous policy stays enforced and the error
  * is reported on every policy whose new revision is not enforced.
  */
-import type { EncodedTables } from '../../../policy-compiler/src/compiled.js';
+import type { EncodedDelta, EncodedTables } from '../../../policy-compiler/src/compiled.js';
 import {
   compile,
   DEFAULT_LIMITS,
+  diffTables,
   type Allocation,
   type Compiled,
   type Limits,
   type TableMemo,
 } from '../../../policy-compiler/src/compile/index.js';
-import { formatDiagnostic, loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
+import {
+  formatDiagnostic,
+  loadWorldFromTexts,
+  type LoadResult,
+} from '../../../policy-compiler/src/load/index.js';
 import type { EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
 import type { World } from '../../../policy-compiler/src/model/world.js';
 import type { AgentStatus, PolicyStatus } from '../api/types.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
 import type { SourceSnapshot } from '../sources/snapshot.js';
+import { stageHistogram, wallMs, type ReconcileStage, type RoundTimings } from './stage-timings.js';
 
 /** What the reconciler needs of the datapath (enforcer/src/datapath Datapath has it). */
 export interface PolicyApplier {
@@ -29,6 +35,26 @@ export interface PolicyApplier {
     encoded: EncodedTables,
     ifindexOf: (endpoint: EndpointId) => number | undefined,
   ): { readonly revision: number };
+  /**
+   * Optional: write only what changed since the last successful apply of this
+   * process. `totals` are the sizes after the change (for the capacity check
+   * before anything is written).
+   */
+  applyDelta?(
+    delta: EncodedDelta,
+    ifindexOf: (endpoint: EndpointId) => number | undefined,
+    totals: { readonly ipcache: number; readonly localEndpoints: number },
+  ): { readonly revision: number };
+}
+
+/**
+ * A load the caller already did (the agent loads each snapshot for endpoint
+ * discovery): used instead of loading again when `of` has the digest of the
+ * snapshot submitted, ignored otherwise.
+ */
+export interface Preloaded {
+  readonly of: SourceSnapshot;
+  readonly loaded: LoadResult;
 }
 
 export interface ReconcilerOptions {
@@ -44,6 +70,8 @@ export interface ReconcilerOptions {
   readonly onApplied?: (compiled: Compiled, world: World) => void;
   /** Errors of a round, for the log. */
   readonly onError?: (message: string) => void;
+  /** Stage timings of every round that compiled or was rejected (debug log). */
+  readonly onRound?: (timings: RoundTimings) => void;
   readonly now?: () => Date;
   /** Numbers saved by an earlier process, so a restart renumbers nothing. */
   readonly initialAllocation?: Allocation;
@@ -103,6 +131,7 @@ function entriesPerPolicy(encoded: EncodedTables): Map<string, number> {
 
 export class Reconciler {
   private pending: SourceSnapshot | undefined;
+  private pendingPreloaded: Preloaded | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private allocation: Allocation | undefined;
@@ -116,6 +145,15 @@ export class Reconciler {
   private enforced = false;
   private lastDigest: string | undefined;
   private lastSnapshot: SourceSnapshot | undefined;
+  private submittedAtMs = 0;
+  private lastRound: RoundTimings | null = null;
+  /**
+   * What this process last wrote successfully. Deltas are taken against it;
+   * undefined (first round, after a failed apply, after a resync) = full sync.
+   */
+  private appliedEncoded: EncodedTables | undefined;
+  /** ifindexOf of every endpoint of appliedEncoded, as it answered then (undefined = not local). */
+  private appliedIfindex = new Map<EndpointId, number | undefined>();
   /** Rounds done, for tests and status. */
   rounds = 0;
 
@@ -124,8 +162,11 @@ export class Reconciler {
   }
 
   /** Queues a snapshot; the newest one wins after the debounce. */
-  submit(snapshot: SourceSnapshot): void {
+  submit(snapshot: SourceSnapshot, preloaded?: Preloaded): void {
+    // The oldest unhandled submit counts: a burst is queued from its first snapshot.
+    if (!this.pending) this.submittedAtMs = wallMs();
     this.pending = snapshot;
+    this.pendingPreloaded = preloaded;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -144,8 +185,11 @@ export class Reconciler {
     this.running = (async () => {
       while (this.pending) {
         const s = this.pending;
+        const pre = this.pendingPreloaded;
+        const submittedAtMs = this.submittedAtMs;
         this.pending = undefined;
-        this.round(s);
+        this.pendingPreloaded = undefined;
+        this.round(s, submittedAtMs, pre?.of.digest === s.digest ? pre.loaded : undefined);
       }
     })().finally(() => (this.running = undefined));
     return this.running;
@@ -158,7 +202,10 @@ export class Reconciler {
   resync(): void {
     if (!this.lastSnapshot) return;
     this.lastDigest = undefined;
-    this.submit(this.pending ?? this.lastSnapshot);
+    // ifindexOf answers differently now: endpoints must be rewritten, not diffed.
+    this.appliedEncoded = undefined;
+    if (this.pending) this.submit(this.pending, this.pendingPreloaded);
+    else this.submit(this.lastSnapshot);
   }
 
   stop(): void {
@@ -172,7 +219,10 @@ export class Reconciler {
   }
 
   /** Per-policy realization, as /v1/status serves it. */
-  status(): AgentStatus & { readonly lastError: string | null } {
+  status(): AgentStatus & {
+    readonly lastError: string | null;
+    readonly lastRound: RoundTimings | null;
+  } {
     const policies: PolicyStatus[] = this.latestPolicies.map((p) => {
       const k = keyOf(p);
       const enforcedRev = this.enforcedRevision.get(k) ?? null;
@@ -196,6 +246,7 @@ export class Reconciler {
       lastSync: this.lastSync?.toISOString() ?? null,
       policies,
       lastError: this.lastError,
+      lastRound: this.lastRound,
     };
   }
 
@@ -204,11 +255,31 @@ export class Reconciler {
     this.opts.onError?.(message);
   }
 
-  private round(s: SourceSnapshot): void {
+  private round(s: SourceSnapshot, submittedAtMs: number, preloaded?: LoadResult): void {
     this.rounds++;
     this.lastSnapshot = s;
     if (s.digest === this.lastDigest && this.lastError === null) return;
-    const loaded = loadWorldFromTexts(s.inputs);
+    const stages: Partial<Record<ReconcileStage, number>> = {};
+    let mark = wallMs();
+    stages.queued = Math.max(0, mark - submittedAtMs) / 1000;
+    const lap = (stage: ReconcileStage): number => {
+      const now = wallMs();
+      stages[stage] = (now - mark) / 1000;
+      mark = now;
+      return stages[stage] as number;
+    };
+    const finish = (outcome: RoundTimings['outcome'], sync: RoundTimings['sync']): void => {
+      const t: RoundTimings = { submittedAtMs, finishedAtMs: wallMs(), stages, sync, outcome };
+      this.lastRound = t;
+      const m = this.opts.metrics;
+      if (m) {
+        const h = stageHistogram(m.registry);
+        for (const [stage, secs] of Object.entries(stages)) h.observe({ stage }, secs);
+      }
+      this.opts.onRound?.(t);
+    };
+    const loaded = preloaded ?? loadWorldFromTexts(s.inputs);
+    lap('load');
     const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
     const problems = s.problems.map((p) => `${p.file}: ${p.message}`);
     // Show what the user asked for even when it cannot be enforced; an
@@ -226,10 +297,10 @@ export class Reconciler {
         `invalid input, previous policy stays enforced: ${lines.slice(0, 5).join('; ')}${more}`,
       );
       this.publishRealized();
+      finish('rejected', 'none');
       return;
     }
     this.latestPolicies = decoded;
-    const t0 = process.hrtime.bigint();
     const write: TableMemo = new Map();
     const result = compile(
       loaded.world,
@@ -240,23 +311,51 @@ export class Reconciler {
       },
       { read: this.memo, write },
     );
-    this.opts.metrics?.observeCompile(Number(process.hrtime.bigint() - t0) / 1e9);
+    this.opts.metrics?.observeCompile(lap('compile'));
     if (!result.ok) {
       this.fail(`compile failed, previous policy stays enforced: ${result.error.message}`);
       this.publishRealized();
+      finish('rejected', 'none');
       return;
     }
     const compiled = result.compiled;
-    const t1 = process.hrtime.bigint();
+    const ifindexNow = new Map<EndpointId, number | undefined>();
+    let localEndpoints = 0;
+    // A delta writes only endpoints whose compiled entry changed: if an
+    // unchanged endpoint moved to another interface (pod re-created under the
+    // same name), only a full sync rewrites it.
+    let moved = false;
+    for (const e of compiled.encoded.endpoints) {
+      const ifindex = this.opts.ifindexOf(e.endpoint);
+      ifindexNow.set(e.endpoint, ifindex);
+      if (ifindex !== undefined) localEndpoints++;
+      if (this.appliedIfindex.has(e.endpoint) && this.appliedIfindex.get(e.endpoint) !== ifindex)
+        moved = true;
+    }
+    const applier = this.opts.applier;
+    const previous = this.appliedEncoded;
+    const sync: RoundTimings['sync'] = previous && applier.applyDelta && !moved ? 'delta' : 'full';
+    // Until this apply succeeds the maps may hold a mix: the next round syncs in full.
+    this.appliedEncoded = undefined;
     try {
-      const applied = this.opts.applier.applyFull(compiled.encoded, this.opts.ifindexOf);
+      const applied =
+        sync === 'delta' && previous && applier.applyDelta
+          ? applier.applyDelta(diffTables(previous, compiled.encoded), this.opts.ifindexOf, {
+              ipcache: compiled.encoded.ipcache.length,
+              localEndpoints,
+            })
+          : applier.applyFull(compiled.encoded, this.opts.ifindexOf);
       this.datapathRevision = applied.revision;
     } catch (e) {
+      lap('apply');
       this.fail(`datapath sync failed, previous policy stays enforced: ${(e as Error).message}`);
       this.publishRealized();
+      finish('rejected', sync);
       return;
     }
-    this.opts.metrics?.observeSync(Number(process.hrtime.bigint() - t1) / 1e9);
+    this.opts.metrics?.observeSync(lap('apply'));
+    this.appliedEncoded = compiled.encoded;
+    this.appliedIfindex = ifindexNow;
     this.allocation = compiled.allocation;
     this.memo = write;
     this.lastDigest = s.digest;
@@ -268,13 +367,11 @@ export class Reconciler {
     const m = this.opts.metrics;
     if (m) {
       m.setIdentities(compiled.stats.identities);
-      m.setEndpoints(
-        compiled.encoded.endpoints.filter((e) => this.opts.ifindexOf(e.endpoint) !== undefined)
-          .length,
-      );
+      m.setEndpoints(localEndpoints);
       const L = { ...DEFAULT_LIMITS, ...(this.opts.limits ?? {}) };
       m.setMapUsage('ipcache', compiled.stats.ipcacheEntries, L.ipcache);
-      m.setMapUsage('endpoints', compiled.encoded.endpoints.length, L.endpoints);
+      // pal_endpoints holds this node's endpoints only (the limit is per node).
+      m.setMapUsage('endpoints', localEndpoints, L.endpoints);
       m.setMapUsage('policy_tables', compiled.stats.tables, L.tables);
       // The fullest inner table against the per-table capacity.
       m.setMapUsage('policy_entries', compiled.stats.maxTableEntries, L.tableEntries);
@@ -282,6 +379,8 @@ export class Reconciler {
     }
     this.publishRealized();
     this.opts.onApplied?.(compiled, loaded.world);
+    lap('publish');
+    finish('applied', sync);
   }
 
   private publishRealized(): void {
