@@ -134,6 +134,7 @@ export function compiledJson(c: Compiled): unknown {
         cluster: i.cluster,
         namespace: i.namespace,
         labels: i.labels,
+        ...(i.kind === 'namespace' ? { nsLabels: i.nsLabels, clusterLabels: i.clusterLabels } : {}),
         node: i.node,
         cidrs: [...i.cidrs].sort(),
       })),
