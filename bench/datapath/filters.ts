@@ -12,6 +12,7 @@
  * every later run, no-filter included, would pay.
  */
 import {
+  ACTION,
   ID_ANY,
   ipcacheKey,
   ipcacheValue,
@@ -35,12 +36,12 @@ export function palisadeTables(n: number, pods: readonly Pod[]): EncodedTables {
     for (let i = 0; i < n - 1; i++) {
       entries.push({
         key: policyKey({ identity: 10_000 + i, protocol: 6, port: 9 }),
-        value: policyValue({ verdict: 0, precedence: 10, cookie: 2, flags: 8 }),
+        value: policyValue({ admin: { rank: 1, cookie: 2, action: ACTION.DENY, flags: 8 } }),
       });
     }
     entries.push({
       key: policyKey({ identity: peerAllowed }),
-      value: policyValue({ verdict: 1, precedence: 10, cookie: ALLOW_COOKIE }),
+      value: policyValue({ admin: { rank: 1, cookie: ALLOW_COOKIE, action: ACTION.ACCEPT } }),
     });
     return entries;
   };
@@ -49,7 +50,7 @@ export function palisadeTables(n: number, pods: readonly Pod[]): EncodedTables {
     entries: [
       {
         key: policyKey({ identity: ID_ANY }),
-        value: policyValue({ verdict: 1, precedence: 1, cookie: 0 }),
+        value: policyValue({ admin: { rank: 2, cookie: 0, action: ACTION.ACCEPT } }),
       },
     ],
   });
@@ -64,8 +65,8 @@ export function palisadeTables(n: number, pods: readonly Pod[]): EncodedTables {
   return {
     ipcache,
     endpoints: [
-      { endpoint: 'p0', identity: ID0, egressTable: 1, ingressTable: 2, flags: 1 },
-      { endpoint: 'p1', identity: ID1, egressTable: 3, ingressTable: 4, flags: 1 },
+      { endpoint: 'p0', identity: ID0, egressTable: 1, ingressTable: 2, flags: 13, nodeId: 0 },
+      { endpoint: 'p1', identity: ID1, egressTable: 3, ingressTable: 4, flags: 13, nodeId: 0 },
     ],
     tables: [
       { table: 1, entries: fillers(ID1) },

@@ -10,15 +10,17 @@
  *
  * Lookup sequence for one packet and one direction (egress at the source
  * pod's from-pod hook, ingress at the destination pod's to-pod hook):
- *   1. endpoints[ifindex]          -> local identity, policy table id, flags
- *   2. ipcache LPM(peer address)   -> peer identity (WORLD if no entry)
+ *   1. endpoints[ifindex]          -> local identity, policy tables, node, flags
+ *   2. ipcache LPM(peer address)   -> peer identity, namespace identity,
+ *                                     CIDR identity, node number (WORLD/0 if no entry)
  *   3. conntrack(5-tuple)          -> established and revision current: pass
- *   4. policy[table_id] (inner LPM) looked up twice:
- *        (peer identity, proto, port) and (ANY identity, proto, port);
- *      the entry with the higher precedence wins; no entry = deny.
- * Tiers, Pass, NetworkPolicy isolation and port ranges are all resolved by
- * the compiler, so the datapath does these bounded lookups whatever the rule
- * count.
+ *   4. policy[table_id] (inner LPM) looked up at most four times:
+ *        (peer identity), (namespace identity if != 0), (CIDR identity if != 0),
+ *        (ANY), each with (proto, port); per tier the match with the lowest
+ *      non-zero rank wins; then the tiers are resolved (Admin, NetworkPolicy
+ *      with isolation and the own-node exemption, Baseline, default allow).
+ * Rule order, named ports and port ranges are resolved by the compiler, so
+ * the datapath does these bounded lookups whatever the rule count.
  */
 #ifndef PALISADE_H
 #define PALISADE_H
@@ -60,8 +62,11 @@ struct pal_ipcache_key {
 };
 
 struct pal_ipcache_value {
-	__u32 identity;
-	__u32 flags; /* PAL_IPC_F_* */
+	__u32 identity;      /* pod or node identity; PAL_ID_WORLD for a policy-prefix-only entry */
+	__u32 ns_identity;   /* namespace identity of a pod address; 0 = none */
+	__u32 cidr_identity; /* identity of the longest named policy prefix containing the address; 0 = none */
+	__u32 node_id;       /* node addresses: the node's number (1..); 0 = not a node */
+	__u32 flags;         /* PAL_IPC_F_* */
 };
 #define PAL_IPC_F_REMOTE_CLUSTER (1u << 0) /* address of another cluster */
 #define PAL_IPC_F_NODE (1u << 1)
@@ -77,26 +82,32 @@ struct pal_endpoint_value {
 	__u32 egress_table;  /* index into the outer policy array */
 	__u32 ingress_table; /* index into the outer policy array */
 	__u32 flags;         /* PAL_EP_F_* */
+	__u32 node_id;       /* number of the pod's node (pal_ipcache_value.node_id); 0 = none */
 };
 #define PAL_EP_F_POLICY_READY (1u << 0) /* clear = fail closed: drop everything */
 #define PAL_EP_F_HOST_NETWORK (1u << 1)
+#define PAL_EP_F_EGRESS_ISOLATED (1u << 2)  /* a NetworkPolicy isolates the pod for egress */
+#define PAL_EP_F_INGRESS_ISOLATED (1u << 3) /* a NetworkPolicy isolates the pod for ingress */
+#define PAL_EP_F_EGRESS_AUDIT (1u << 4)     /* an Audit-mode policy applies (egress): staged verdicts */
+#define PAL_EP_F_INGRESS_AUDIT (1u << 5)    /* the same for ingress */
 
 /* ----------------------------------------------------------------- policy */
 /*
  * Inner LPM trie key. The prefix runs over identity (32 bits), then
- * protocol (8 bits), then destination port (16 bits, big endian):
+ * protocol (8 bits), then destination port (16 bits, big endian), contiguous:
  *   prefixlen 32      = any protocol, any port for this identity
  *   prefixlen 40      = this protocol, any port
  *   prefixlen 40 + k  = this protocol, ports sharing the first k bits
- * The prefixlen counts bits after the prefixlen field itself.
+ * The prefixlen counts bits after the prefixlen field itself. The identity is
+ * a pod/node identity, a namespace identity, a CIDR identity or PAL_ID_ANY.
  * identity_be and port_be are big endian so the trie compares them MSB first.
  */
 struct pal_policy_key {
 	__u32 prefixlen;
 	__u32 identity_be;
 	__u8 protocol; /* IPPROTO_TCP/UDP/SCTP/ICMP/ICMPV6 */
-	__u8 pad;
-	__u16 port_be;
+	__u8 port_be[2];
+	__u8 pad;      /* after the prefix: never compared */
 };
 #define PAL_POLICY_KEY_FULL_PREFIX 56
 
@@ -111,19 +122,31 @@ enum pal_staged {
 	PAL_STAGED_ALLOW = 2, /* an Audit policy would allow */
 };
 
+enum pal_action {
+	PAL_ACTION_NONE = 0,
+	PAL_ACTION_ACCEPT = 1,
+	PAL_ACTION_DENY = 2,
+	PAL_ACTION_PASS = 3,  /* Admin tier only */
+	PAL_ACTION_ALLOW = 4, /* NetworkPolicy tier */
+};
+
+#define PAL_TIER_ADMIN 0
+#define PAL_TIER_NETWORK_POLICY 1
+#define PAL_TIER_BASELINE 2
+#define PAL_TIERS 3
+
+/* First rule of one tier that matched this key, port and protocol. */
+struct pal_tier_match {
+	__u32 rank;   /* position in the table's program, 1 = first; 0 = no rule matched */
+	__u32 cookie;
+	__u8 action;  /* enum pal_action */
+	__u8 flags;   /* PAL_POL_F_* of that rule */
+	__u8 pad[2];
+};
+
 struct pal_policy_value {
-	__u8 verdict;        /* enum pal_verdict: the enforced, final verdict */
-	__u8 staged_verdict; /* enum pal_staged: verdict with Audit policies enforced */
-	__u8 flags;          /* PAL_POL_F_* */
-	__u8 pad;
-	/*
-	 * Higher wins between the identity lookup and the ANY lookup. The
-	 * compiler encodes tier and priority here (Admin > NetworkPolicy >
-	 * Baseline > default, then lower priority number, then rule order).
-	 */
-	__u32 precedence;
-	__u32 cookie;        /* rule that decided (0 = default verdict) */
-	__u32 staged_cookie; /* rule that decided the staged verdict */
+	struct pal_tier_match enforced[PAL_TIERS]; /* PAL_TIER_* */
+	struct pal_tier_match staged[PAL_TIERS];   /* the same with Audit-mode policies enforced */
 };
 #define PAL_POL_F_LOG_ALLOW (1u << 0)
 #define PAL_POL_F_LOG_DENY (1u << 1)
@@ -268,15 +291,5 @@ struct pal_ratelimit {
 	__u32 suppressed; /* suppressed since the last sent event */
 };
 
-/*
- * Policy key prefixes. The documented prefixlen of struct pal_policy_key is
- * logical: 32 = identity, 40 = + protocol, 40 + k = + first k port bits.
- * In memory the pad byte sits between protocol and port_be, and the kernel's
- * trie compares it too, so the loader stores logical prefixes above 40 as
- * prefixlen + 8 (pad is always 0), and the programs look up with the full
- * trie prefix below. Encoders keep writing the logical form.
- */
-#define PAL_POLICY_TRIE_FULL_PREFIX 64
-#define PAL_POLICY_TRIE_PAD_BITS 8
 
 #endif /* PALISADE_H */

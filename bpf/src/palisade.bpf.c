@@ -452,35 +452,134 @@ static __always_inline void emit(struct __sk_buff *skb, __u8 type, __u8 dir,
 
 /* ---------------------------------------------------------------- policy */
 
-/*
- * Two lookups in the subject's table: exact peer identity and ANY. The higher
- * precedence wins; on a tie the identity entry wins (it is the more specific
- * one; the compiler never emits ties with different verdicts). No table or
- * no entry = deny with cookie 0.
- */
-static __always_inline int policy_lookup(__u32 table, __u32 peer_identity, __u8 protocol,
-					 __u16 port_be, struct pal_policy_value *out)
+/* What the ipcache says about the peer address (WORLD and zeros when no entry). */
+struct peer_info {
+	__u32 identity;
+	__u32 ns_identity;
+	__u32 cidr_identity;
+	__u32 node_id;
+	__u32 flags;
+};
+
+/* Per tier, the best (lowest non-zero rank) match among the lookups. */
+struct tier_best {
+	struct pal_tier_match enforced[PAL_TIERS];
+	struct pal_tier_match staged[PAL_TIERS];
+};
+
+/* The outcome of resolve_tiers. */
+struct decision {
+	__u32 cookie;
+	__u8 allow;
+	__u8 flags;
+};
+
+static __always_inline void take_best(struct pal_tier_match *best, const struct pal_tier_match *m)
 {
+	if (m->rank != 0 && (best->rank == 0 || m->rank < best->rank))
+		*best = *m;
+}
+
+static __always_inline void merge_value(struct tier_best *b, const struct pal_policy_value *v)
+{
+	if (!v)
+		return;
+#pragma unroll
+	for (int t = 0; t < PAL_TIERS; t++) {
+		take_best(&b->enforced[t], &v->enforced[t]);
+		take_best(&b->staged[t], &v->staged[t]);
+	}
+}
+
+/*
+ * Up to four lookups in the subject's table, each longest-prefix over
+ * (identity, protocol, port): the peer's identity, its namespace identity
+ * and CIDR identity when it has them, and ANY; merged per tier. Returns 0
+ * when the table is missing.
+ * A global (noinline) function: the verifier checks it once, not once per
+ * path of the caller (the per-tier merges branch a lot).
+ */
+__attribute__((noinline)) int policy_lookup(__u32 table, const struct peer_info *peer,
+					   __u32 protocol, __u32 port_be, struct tier_best *out)
+{
+	if (!peer || !out)
+		return 0;
 	void *inner = bpf_map_lookup_elem(&pal_policy, &table);
 	if (!inner)
 		return 0;
 	struct pal_policy_key k = {
-		.prefixlen = PAL_POLICY_TRIE_FULL_PREFIX,
-		.identity_be = bpf_htonl(peer_identity),
-		.protocol = protocol,
+		.prefixlen = PAL_POLICY_KEY_FULL_PREFIX,
+		.identity_be = bpf_htonl(peer->identity),
+		.protocol = (__u8)protocol,
 		.pad = 0,
-		.port_be = port_be,
 	};
-	struct pal_policy_value *by_id = bpf_map_lookup_elem(inner, &k);
+	__u16 port16 = (__u16)port_be;
+	__builtin_memcpy(k.port_be, &port16, 2);
+	merge_value(out, bpf_map_lookup_elem(inner, &k));
+	if (peer->ns_identity != 0) {
+		k.identity_be = bpf_htonl(peer->ns_identity);
+		merge_value(out, bpf_map_lookup_elem(inner, &k));
+	}
+	if (peer->cidr_identity != 0) {
+		k.identity_be = bpf_htonl(peer->cidr_identity);
+		merge_value(out, bpf_map_lookup_elem(inner, &k));
+	}
 	k.identity_be = bpf_htonl(PAL_ID_ANY);
-	struct pal_policy_value *by_any = bpf_map_lookup_elem(inner, &k);
-	struct pal_policy_value *win = by_id;
-	if (!win || (by_any && by_any->precedence > win->precedence))
-		win = by_any;
-	if (!win)
-		return 0;
-	__builtin_memcpy(out, win, sizeof(*out));
+	merge_value(out, bpf_map_lookup_elem(inner, &k));
 	return 1;
+}
+
+static __always_inline void rule_decides(const struct pal_tier_match *m, struct decision *d)
+{
+	d->allow = m->action != PAL_ACTION_DENY;
+	d->cookie = m->cookie;
+	d->flags = m->flags;
+}
+
+/*
+ * Tier resolution (policy-compiler/src/simulate/engine.ts resolveTiers): an
+ * Admin match other than Pass decides; else, isolated by a NetworkPolicy in
+ * this direction: a NetworkPolicy match allows, the pod's own node is
+ * allowed (cookie 0), anything else denied (cookie 0); not isolated: a
+ * Baseline match decides, else default allow (cookie 0).
+ */
+__attribute__((noinline)) int resolve_tiers(const struct tier_best *tb, int staged, int isolated,
+					   int same_node, struct decision *d)
+{
+	if (!tb || !d)
+		return 0;
+	const struct pal_tier_match *best = staged ? tb->staged : tb->enforced;
+	d->cookie = 0;
+	d->flags = 0;
+	if (best[PAL_TIER_ADMIN].rank != 0 && best[PAL_TIER_ADMIN].action != PAL_ACTION_PASS) {
+		rule_decides(&best[PAL_TIER_ADMIN], d);
+		return 0;
+	}
+	if (isolated) {
+		if (best[PAL_TIER_NETWORK_POLICY].rank != 0) {
+			rule_decides(&best[PAL_TIER_NETWORK_POLICY], d);
+			return 0;
+		}
+		d->allow = same_node ? 1 : 0;
+		return 0;
+	}
+	if (best[PAL_TIER_BASELINE].rank != 0) {
+		rule_decides(&best[PAL_TIER_BASELINE], d);
+		return 0;
+	}
+	d->allow = 1;
+	return 0;
+}
+
+static __always_inline int endpoint_isolated(const struct pal_endpoint_value *ep, __u8 dir)
+{
+	return !!(ep->flags &
+		  (dir == PAL_DIR_EGRESS ? PAL_EP_F_EGRESS_ISOLATED : PAL_EP_F_INGRESS_ISOLATED));
+}
+
+static __always_inline int endpoint_audit(const struct pal_endpoint_value *ep, __u8 dir)
+{
+	return !!(ep->flags & (dir == PAL_DIR_EGRESS ? PAL_EP_F_EGRESS_AUDIT : PAL_EP_F_INGRESS_AUDIT));
 }
 
 static __always_inline void ct_key(struct pal_ct_key *k, const __u8 *s, const __u8 *d,
@@ -524,14 +623,27 @@ static __always_inline int drop(struct __sk_buff *skb, __u8 dir, const struct pk
 	return TC_ACT_SHOT;
 }
 
-/* ipcache longest-prefix match of the peer; WORLD when no entry. Returns the flags. */
-static __always_inline __u32 lookup_peer(const struct pkt *p, __u8 dir, struct verdict_info *v)
+/* ipcache longest-prefix match of the peer; WORLD and zeros when no entry. */
+static __always_inline void lookup_peer(const struct pkt *p, __u8 dir, struct verdict_info *v,
+					struct peer_info *peer)
 {
 	struct pal_ipcache_key ik = { .prefixlen = 128 };
 	__builtin_memcpy(ik.addr, dir == PAL_DIR_EGRESS ? p->daddr : p->saddr, 16);
 	const struct pal_ipcache_value *ipc = bpf_map_lookup_elem(&pal_ipcache, &ik);
-	v->peer_identity = ipc ? ipc->identity : PAL_ID_WORLD;
-	return ipc ? ipc->flags : 0;
+	if (ipc) {
+		peer->identity = ipc->identity;
+		peer->ns_identity = ipc->ns_identity;
+		peer->cidr_identity = ipc->cidr_identity;
+		peer->node_id = ipc->node_id;
+		peer->flags = ipc->flags;
+	} else {
+		peer->identity = PAL_ID_WORLD;
+		peer->ns_identity = 0;
+		peer->cidr_identity = 0;
+		peer->node_id = 0;
+		peer->flags = 0;
+	}
+	v->peer_identity = peer->identity;
 }
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
@@ -562,7 +674,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	/* 2. peer identity from the ipcache (WORLD when unknown): looked up
 	 *    only where a decision or an event needs it, not for packets of
 	 *    established connections (an LPM walk per packet saved) */
-	__u32 peer_flags = 0;
+	struct peer_info peer = {};
 
 	/* non-first fragments follow the first one of the same datagram */
 	if (p.frag_later) {
@@ -574,14 +686,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		fk.pad[PAL_FRAG_KEY_SCOPE_BYTE] = dir;
 		const struct pal_frag_value *fv = bpf_map_lookup_elem(&pal_frags, &fk);
 		if (!fv) {
-			lookup_peer(&p, dir, &v);
+			lookup_peer(&p, dir, &v, &peer);
 			v.reason = PAL_DROP_FRAG_UNKNOWN;
 			return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
 		}
 		p.sport_be = fv->sport_be;
 		p.dport_be = fv->dport_be;
 		if (fv->verdict != PAL_VERDICT_ALLOW) {
-			lookup_peer(&p, dir, &v);
+			lookup_peer(&p, dir, &v, &peer);
 			v.reason = PAL_DROP_POLICY_DENIED;
 			return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
 		}
@@ -616,18 +728,22 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (ct) {
 		if (ct->revision != revision) {
 			/* policy changed since this connection was checked: re-check it */
-			struct pal_policy_value pv;
+			struct tier_best tb = {};
+			struct decision cd = {};
 			__u32 st = scope == PAL_DIR_EGRESS ? ep->egress_table : ep->ingress_table;
-			lookup_peer(&p, dir, &v);
-			if (!policy_lookup(st, v.peer_identity, p.protocol, ct_port, &pv) ||
-			    pv.verdict != PAL_VERDICT_ALLOW) {
+			lookup_peer(&p, dir, &v, &peer);
+			int have = policy_lookup(st, &peer, p.protocol, ct_port, &tb);
+			if (have)
+				resolve_tiers(&tb, 0, endpoint_isolated(ep, scope),
+					      peer.node_id != 0 && peer.node_id == ep->node_id, &cd);
+			if (!have || !cd.allow) {
 				v.cookie = ct->cookie;
 				bpf_map_delete_elem(&pal_conntrack, &ck);
 				v.reason = PAL_DROP_REVOKED;
 				return drop(skb, dir, &p, &v, cfg, PAL_EVENT_REVOKED);
 			}
 			ct->revision = revision;
-			ct->cookie = pv.cookie;
+			ct->cookie = cd.cookie;
 		}
 		ct->last_seen_ns = bpf_ktime_get_ns();
 		ct->packets++;
@@ -640,25 +756,33 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	/* 4. policy of this endpoint for this direction */
-	peer_flags = lookup_peer(&p, dir, &v);
-	struct pal_policy_value pv = {};
-	int found = policy_lookup(table, v.peer_identity, p.protocol, p.policy_port_be, &pv);
-	int allowed = found && pv.verdict == PAL_VERDICT_ALLOW;
-	v.cookie = pv.cookie;
-	v.staged = pv.staged_verdict;
-	v.staged_cookie = pv.staged_cookie;
+	lookup_peer(&p, dir, &v, &peer);
+	struct tier_best tb = {};
+	struct decision d = {};
+	struct decision sd = {};
+	int found = policy_lookup(table, &peer, p.protocol, p.policy_port_be, &tb);
+	int same_node = peer.node_id != 0 && peer.node_id == ep->node_id;
+	int isolated = endpoint_isolated(ep, dir);
+	int audit = found && endpoint_audit(ep, dir);
 	if (found)
-		count_rule(pv.cookie, p.len);
-	int disagree = found && pv.staged_verdict != PAL_STAGED_NONE &&
-		       (pv.staged_verdict == PAL_STAGED_ALLOW) != allowed;
+		resolve_tiers(&tb, 0, isolated, same_node, &d);
+	if (audit)
+		resolve_tiers(&tb, 1, isolated, same_node, &sd);
+	int allowed = found && d.allow;
+	v.cookie = d.cookie;
+	v.staged = audit ? (sd.allow ? PAL_STAGED_ALLOW : PAL_STAGED_DENY) : PAL_STAGED_NONE;
+	v.staged_cookie = audit ? sd.cookie : 0;
+	if (found)
+		count_rule(d.cookie, p.len);
+	int disagree = audit && (!!sd.allow) != allowed;
 	int audit_events = cfg && (cfg->flags & PAL_CFG_F_AUDIT_EVENTS);
 
-	if (allowed && dir == PAL_DIR_INGRESS && (pv.flags & PAL_POL_F_ENCRYPT_REQUIRED) &&
-	    (peer_flags & PAL_IPC_F_REMOTE_CLUSTER) && !(skb->mark & PAL_SKB_MARK_TUNNELED))
+	if (allowed && dir == PAL_DIR_INGRESS && (d.flags & PAL_POL_F_ENCRYPT_REQUIRED) &&
+	    (peer.flags & PAL_IPC_F_REMOTE_CLUSTER) && !(skb->mark & PAL_SKB_MARK_TUNNELED))
 		allowed = 0, v.reason = PAL_DROP_UNENCRYPTED;
 	else if (!allowed)
-		v.reason = (found && (pv.flags & PAL_POL_F_EXPLICIT_DENY)) ? PAL_DROP_POLICY_DENY
-									   : PAL_DROP_POLICY_DENIED;
+		v.reason = (found && (d.flags & PAL_POL_F_EXPLICIT_DENY)) ? PAL_DROP_POLICY_DENY
+									  : PAL_DROP_POLICY_DENIED;
 
 	if (!allowed) {
 		frag_record(&p, dir, PAL_VERDICT_DENY);
@@ -676,7 +800,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			.packets = 1,
 			.bytes = p.len,
 			.revision = revision,
-			.cookie = pv.cookie,
+			.cookie = d.cookie,
 		};
 		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
 		bpf_map_update_elem(&pal_conntrack, &ck, &nv, BPF_ANY);

@@ -21,6 +21,8 @@ export interface CompiledEndpoint {
   readonly ingressTable: number;
   /** PAL_EP_F_* */
   readonly flags: number;
+  /** Number of the pod's node (pal_endpoint_value.node_id; own-node exemption); 0 = none. */
+  readonly nodeId: number;
 }
 
 export interface CompiledTable {

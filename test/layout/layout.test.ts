@@ -100,9 +100,13 @@ describe('encoding layout equals bpf/include/palisade.h', () => {
 });
 
 describe('codec', () => {
-  it('policy key: prefixlen host order, identity and port big endian', () => {
+  it('policy key: prefixlen host order, identity and port big endian, contiguous, pad byte last', () => {
     const b = encodePolicyKey({ prefixlen: 56, identity: 0x01020304, protocol: 6, port: 0x1f90 });
-    expect([...b]).toEqual([56, 0, 0, 0, 1, 2, 3, 4, 6, 0, 0x1f, 0x90]);
+    expect([...b]).toEqual([56, 0, 0, 0, 1, 2, 3, 4, 6, 0x1f, 0x90, 0]);
+    // the trie's prefix (bits after prefixlen) ends exactly where the port ends
+    expect(LAYOUT.pal_policy_key.fields.port_be.offset + 2 - 4).toBe(
+      PAL.POLICY_KEY_FULL_PREFIX / 8,
+    );
     expect(decodePolicyKey(b)).toEqual({
       prefixlen: 56,
       identity: 0x01020304,
@@ -110,16 +114,24 @@ describe('codec', () => {
       port: 0x1f90,
     });
   });
-  it('policy value round-trips', () => {
+  it('policy value round-trips: three enforced, then three staged tier matches', () => {
+    const m = (rank: number, cookie: number, action: number, flags: number) => ({
+      rank,
+      cookie,
+      action,
+      flags,
+    });
     const v = {
-      verdict: 1,
-      stagedVerdict: 2,
-      flags: 9,
-      precedence: 77,
-      cookie: 5,
-      stagedCookie: 6,
-    };
-    expect(decodePolicyValue(encodePolicyValue(v))).toEqual(v);
+      enforced: [m(1, 5, PAL.ACTION_PASS, 0), m(0, 0, 0, 0), m(9, 6, PAL.ACTION_DENY, 9)],
+      staged: [m(2, 7, PAL.ACTION_ACCEPT, 4), m(3, 8, PAL.ACTION_ALLOW, 0), m(0, 0, 0, 0)],
+    } as const;
+    const b = encodePolicyValue(v);
+    expect(decodePolicyValue(b)).toEqual(v);
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const TM = LAYOUT.pal_tier_match;
+    const staged1 = LAYOUT.pal_policy_value.fields.staged.offset + TM.size;
+    expect(dv.getUint32(staged1 + TM.fields.rank.offset, true)).toBe(3);
+    expect(b[staged1 + TM.fields.action.offset]).toBe(PAL.ACTION_ALLOW);
   });
   it('ipcache key round-trips', () => {
     const addr = new Uint8Array(16).fill(7);

@@ -14,6 +14,9 @@ import {
 import {
   decodeIpcacheKey,
   decodeIpcacheValue,
+  decodePolicyKey,
+  decodePolicyValue,
+  type TierMatch,
   hex,
 } from '../../../policy-compiler/src/encode/codec.js';
 import { CliError, type CliContext } from '../context.js';
@@ -56,6 +59,40 @@ function mapEntriesJson(
   return entries.map((e) => ({ key: hex(e.key), value: hex(e.value) }));
 }
 
+const TIER_NAMES = ['admin', 'networkPolicy', 'baseline'] as const;
+const ACTION_NAMES = ['None', 'Accept', 'Deny', 'Pass', 'Allow'] as const;
+
+/** Policy entries: hex bytes plus the decoded key and the per-tier matches (rank 0 = none, left out). */
+function tableEntriesJson(entries: readonly { key: Uint8Array; value: Uint8Array }[]): unknown[] {
+  return mapEntriesJson(entries).map((x, i) => {
+    const e = entries[i] as { key: Uint8Array; value: Uint8Array };
+    const k = decodePolicyKey(e.key);
+    const v = decodePolicyValue(e.value);
+    const tiers = (ms: readonly TierMatch[]): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      ms.forEach((m, t) => {
+        if (m.rank === 0) return;
+        out[TIER_NAMES[t] as string] = {
+          rank: m.rank,
+          cookie: m.cookie,
+          action: ACTION_NAMES[m.action] ?? m.action,
+          flags: m.flags,
+        };
+      });
+      return out;
+    };
+    return {
+      ...x,
+      prefixlen: k.prefixlen,
+      identity: k.identity,
+      protocol: k.protocol,
+      port: k.port,
+      enforced: tiers(v.enforced),
+      staged: tiers(v.staged),
+    };
+  });
+}
+
 /** Stable JSON of docs/compiler.md ("palisade compile -o json"). */
 export function compiledJson(c: Compiled): unknown {
   const e = c.encoded;
@@ -69,6 +106,9 @@ export function compiledJson(c: Compiled): unknown {
         value: hex(x.value),
         prefixlen: k.prefixlen,
         identity: v.identity,
+        nsIdentity: v.nsIdentity,
+        cidrIdentity: v.cidrIdentity,
+        nodeId: v.nodeId,
         flags: v.flags,
       };
     }),
@@ -82,7 +122,7 @@ export function compiledJson(c: Compiled): unknown {
         isolatedBy: m?.isolatedBy,
         hasAudit: m?.hasAudit,
         members: m?.members,
-        entries: mapEntriesJson(t.entries),
+        entries: tableEntriesJson(t.entries),
       };
     }),
     cookies: [...e.cookies].sort((a, b) => a[0] - b[0]).map(([cookie, rule]) => ({ cookie, rule })),
@@ -94,6 +134,7 @@ export function compiledJson(c: Compiled): unknown {
         cluster: i.cluster,
         namespace: i.namespace,
         labels: i.labels,
+        ...(i.kind === 'namespace' ? { nsLabels: i.nsLabels, clusterLabels: i.clusterLabels } : {}),
         node: i.node,
         cidrs: [...i.cidrs].sort(),
       })),

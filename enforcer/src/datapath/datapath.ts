@@ -44,7 +44,6 @@ import {
   endpointKey,
   endpointValue,
   sumCounters,
-  toTriePolicyKey,
   u32Key,
   type Config,
   type Counter,
@@ -512,9 +511,7 @@ export class Datapath {
           BPF_F_NO_PREALLOC,
         );
         if (t.entries.length > 0) {
-          inner.updateBatch(
-            t.entries.map((e) => ({ key: toTriePolicyKey(e.key), value: e.value })),
-          );
+          inner.updateBatch(t.entries.map((e) => ({ key: e.key, value: e.value })));
         }
         this.maps.policy.update(u32Key(t.table), u32Key(inner.fd));
         this.tableHashes.set(t.table, h);
@@ -539,6 +536,7 @@ export class Datapath {
         egressTable: ep.egressTable,
         ingressTable: ep.ingressTable,
         flags: broken ? ep.flags & ~EP_F_POLICY_READY : ep.flags,
+        nodeId: ep.nodeId,
       }),
     );
   }
@@ -552,7 +550,7 @@ export class Datapath {
     try {
       for (const k of [...inner.keys()]) inner.delete(k);
       if (t.entries.length > 0) {
-        inner.updateBatch(t.entries.map((e) => ({ key: toTriePolicyKey(e.key), value: e.value })));
+        inner.updateBatch(t.entries.map((e) => ({ key: e.key, value: e.value })));
       }
       return true;
     } finally {

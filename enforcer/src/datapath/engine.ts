@@ -161,6 +161,7 @@ export class DatapathProber {
         egressTable: ep.egressTable,
         ingressTable: ep.ingressTable,
         flags: ep.flags,
+        nodeId: ep.nodeId,
       }),
     );
     const protocol = PROTO_NUMBER[probe.protocol];

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { fragment, frame, frameWithExtensions } from './packets.js';
-import {
-  IPPROTO,
-  addr16,
-  ctKey,
-  fromTriePolicyKey,
-  ipcacheKey,
-  policyKey,
-  toTriePolicyKey,
-} from './structs.js';
+import { IPPROTO, addr16, ctKey, ipcacheKey, policyKey, policyValue, ACTION } from './structs.js';
+import { encodePolicyKey, decodePolicyValue } from '../../../policy-compiler/src/encode/codec.js';
 
 describe('datapath struct codecs', () => {
   it('addresses are 16 bytes, IPv4 IPv4-mapped, IPv6 with :: expanded', () => {
@@ -26,21 +19,36 @@ describe('datapath struct codecs', () => {
     expect(ipcacheKey('10.0.0.1').readUInt32LE(0)).toBe(128);
   });
 
-  it('logical policy prefixes above 40 gain the 8 pad bits in the trie, and come back', () => {
+  it('policy keys: contiguous prefix (identity, protocol, port) with the pad byte last, as the compiler encodes them', () => {
     const cases = [
-      [{ identity: 5 }, 32, 32],
-      [{ identity: 5, protocol: 6 }, 40, 40],
-      [{ identity: 5, protocol: 6, port: 80 }, 56, 64],
-      [{ identity: 5, protocol: 17, port: 8000, portBits: 13 }, 53, 61],
+      [{ identity: 5 }, 32, 0, 0],
+      [{ identity: 5, protocol: 6 }, 40, 6, 0],
+      [{ identity: 5, protocol: 6, port: 80 }, 56, 6, 80],
+      [{ identity: 5, protocol: 17, port: 8000, portBits: 13 }, 53, 17, 8000],
     ] as const;
-    for (const [spec, logical, stored] of cases) {
+    for (const [spec, prefixlen, protocol, port] of cases) {
       const k = policyKey(spec);
-      expect(k.readUInt32LE(0)).toBe(logical);
-      const t = toTriePolicyKey(k);
-      expect(t.readUInt32LE(0)).toBe(stored);
-      expect(fromTriePolicyKey(t)).toEqual(k);
+      expect(k.readUInt32LE(0)).toBe(prefixlen);
+      expect(k[8]).toBe(protocol);
+      expect(k.readUInt16BE(9)).toBe(port);
+      expect(k[11]).toBe(0);
+      expect(Buffer.from(encodePolicyKey({ prefixlen, identity: 5, protocol, port }))).toEqual(k);
     }
     expect(policyKey({ identity: 0x01020304 }).subarray(4, 8).toString('hex')).toBe('01020304');
+  });
+
+  it('policy values: three enforced then three staged tier matches; staged defaults to enforced', () => {
+    const v = policyValue({
+      admin: { rank: 2, cookie: 7, action: ACTION.PASS },
+      networkPolicy: { rank: 3, cookie: 9, action: ACTION.ALLOW, flags: 1 },
+    });
+    const d = decodePolicyValue(v);
+    expect(d.enforced).toEqual([
+      { rank: 2, cookie: 7, action: ACTION.PASS, flags: 0 },
+      { rank: 3, cookie: 9, action: ACTION.ALLOW, flags: 1 },
+      { rank: 0, cookie: 0, action: 0, flags: 0 },
+    ]);
+    expect(d.staged).toEqual(d.enforced);
   });
 
   it('conntrack keys carry ports big endian and the scope in the first pad byte', () => {

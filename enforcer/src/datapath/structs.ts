@@ -10,11 +10,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 export const SIZE = {
   endpointKey: 4,
-  endpointValue: 16,
+  endpointValue: 20,
   ipcacheKey: 20,
-  ipcacheValue: 8,
+  ipcacheValue: 20,
   policyKey: 12,
-  policyValue: 16,
+  policyValue: 72,
   ctKey: 40,
   ctValue: 40,
   config: 16,
@@ -25,6 +25,10 @@ export const SIZE = {
 
 export const EP_F_POLICY_READY = 1;
 export const EP_F_HOST_NETWORK = 2;
+export const EP_F_EGRESS_ISOLATED = 4;
+export const EP_F_INGRESS_ISOLATED = 8;
+export const EP_F_EGRESS_AUDIT = 16;
+export const EP_F_INGRESS_AUDIT = 32;
 export const CFG_F_AUDIT_EVENTS = 1;
 export const SKB_MARK_TUNNELED = 1 << 20;
 export const POLICY_KEY_FULL_PREFIX = 56;
@@ -80,6 +84,8 @@ export interface EndpointValue {
   readonly egressTable: number;
   readonly ingressTable: number;
   readonly flags: number;
+  /** Number of the pod's node (own-node exemption); 0 = none. */
+  readonly nodeId?: number;
 }
 
 export function endpointValue(v: EndpointValue): Buffer {
@@ -88,6 +94,7 @@ export function endpointValue(v: EndpointValue): Buffer {
   b.writeUInt32LE(v.egressTable, 4);
   b.writeUInt32LE(v.ingressTable, 8);
   b.writeUInt32LE(v.flags, 12);
+  b.writeUInt32LE(v.nodeId ?? 0, 16);
   return b;
 }
 
@@ -98,6 +105,7 @@ export function decodeEndpointValue(b: Uint8Array): EndpointValue {
     egressTable: x.readUInt32LE(4),
     ingressTable: x.readUInt32LE(8),
     flags: x.readUInt32LE(12),
+    nodeId: x.readUInt32LE(16),
   };
 }
 
@@ -113,10 +121,19 @@ export function ipcacheKey(ip: string, len?: number): Buffer {
   return b;
 }
 
-export function ipcacheValue(identity: number, flags = 0): Buffer {
+export interface IpcacheExtra {
+  readonly nsIdentity?: number;
+  readonly cidrIdentity?: number;
+  readonly nodeId?: number;
+}
+
+export function ipcacheValue(identity: number, flags = 0, extra: IpcacheExtra = {}): Buffer {
   const b = Buffer.alloc(SIZE.ipcacheValue);
   b.writeUInt32LE(identity, 0);
-  b.writeUInt32LE(flags, 4);
+  b.writeUInt32LE(extra.nsIdentity ?? 0, 4);
+  b.writeUInt32LE(extra.cidrIdentity ?? 0, 8);
+  b.writeUInt32LE(extra.nodeId ?? 0, 12);
+  b.writeUInt32LE(flags, 16);
   return b;
 }
 
@@ -139,47 +156,48 @@ export function policyKey(k: PolicyKeySpec): Buffer {
   b.writeUInt32LE(plen, 0);
   b.writeUInt32BE(k.identity >>> 0, 4);
   b[8] = k.protocol ?? 0;
-  b.writeUInt16BE(k.port ?? 0, 10);
+  b.writeUInt16BE(k.port ?? 0, 9);
   return b;
 }
 
-/**
- * The compiler writes logical prefixes (palisade.h: 40 + k for k port bits);
- * the trie also compares the pad byte between protocol and port, so stored
- * prefixes above 40 are 8 bits longer (PAL_POLICY_TRIE_PAD_BITS).
- */
-export function toTriePolicyKey(logical: Uint8Array): Buffer {
-  const b = Buffer.from(logical);
-  const plen = b.readUInt32LE(0);
-  if (plen > 40) b.writeUInt32LE(plen + 8, 0);
-  b[9] = 0;
-  return b;
-}
+export const ACTION = { NONE: 0, ACCEPT: 1, DENY: 2, PASS: 3, ALLOW: 4 } as const;
+export const TIER = { ADMIN: 0, NETWORK_POLICY: 1, BASELINE: 2 } as const;
 
-export function fromTriePolicyKey(stored: Uint8Array): Buffer {
-  const b = Buffer.from(stored);
-  const plen = b.readUInt32LE(0);
-  if (plen > 48) b.writeUInt32LE(plen - 8, 0);
-  return b;
-}
-
-export interface PolicyValue {
-  readonly verdict: 0 | 1;
-  readonly staged?: 0 | 1 | 2;
-  readonly flags?: number;
-  readonly precedence: number;
+/** struct pal_tier_match; rank 0 = no rule of the tier matched. */
+export interface TierMatchSpec {
+  readonly rank: number;
   readonly cookie: number;
-  readonly stagedCookie?: number;
+  readonly action: number;
+  readonly flags?: number;
+}
+
+/** struct pal_policy_value: per tier (TIER.*); staged defaults to enforced. */
+export interface PolicyValue {
+  readonly admin?: TierMatchSpec;
+  readonly networkPolicy?: TierMatchSpec;
+  readonly baseline?: TierMatchSpec;
+  readonly staged?: {
+    readonly admin?: TierMatchSpec;
+    readonly networkPolicy?: TierMatchSpec;
+    readonly baseline?: TierMatchSpec;
+  };
+}
+
+function writeTier(b: Buffer, at: number, t: TierMatchSpec | undefined): void {
+  if (t === undefined) return;
+  b.writeUInt32LE(t.rank, at);
+  b.writeUInt32LE(t.cookie, at + 4);
+  b[at + 8] = t.action;
+  b[at + 9] = t.flags ?? 0;
 }
 
 export function policyValue(v: PolicyValue): Buffer {
   const b = Buffer.alloc(SIZE.policyValue);
-  b[0] = v.verdict;
-  b[1] = v.staged ?? 0;
-  b[2] = v.flags ?? 0;
-  b.writeUInt32LE(v.precedence, 4);
-  b.writeUInt32LE(v.cookie, 8);
-  b.writeUInt32LE(v.stagedCookie ?? 0, 12);
+  const staged = v.staged ?? v;
+  [v.admin, v.networkPolicy, v.baseline].forEach((t, i) => writeTier(b, i * 12, t));
+  [staged.admin, staged.networkPolicy, staged.baseline].forEach((t, i) =>
+    writeTier(b, 36 + i * 12, t),
+  );
   return b;
 }
 

@@ -8,6 +8,7 @@
  * is reported on every policy whose new revision is not enforced.
  */
 import type { EncodedDelta, EncodedTables } from '../../../policy-compiler/src/compiled.js';
+import { decodePolicyValue } from '../../../policy-compiler/src/encode/codec.js';
 import {
   compile,
   DEFAULT_LIMITS,
@@ -107,17 +108,16 @@ function policiesOf(world: World): PolicyKey[] {
   ];
 }
 
-/** struct pal_policy_value: cookie at byte 8, staged_cookie at byte 12 (palisade.h). */
+/** Entries per policy: an entry counts for each policy whose rule it names in any tier match (enforced or staged). */
 function entriesPerPolicy(encoded: EncodedTables): Map<string, number> {
   const out = new Map<string, number>();
   for (const t of encoded.tables) {
     for (const e of t.entries) {
-      const v = e.value;
-      const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+      const v = decodePolicyValue(e.value);
       const seen = new Set<string>();
-      for (const off of [8, 12]) {
-        if (v.byteLength < off + 4) continue;
-        const ref = encoded.cookies.get(dv.getUint32(off, true));
+      for (const m of [...v.enforced, ...v.staged]) {
+        if (m.rank === 0) continue;
+        const ref = encoded.cookies.get(m.cookie);
         if (!ref) continue;
         const k = keyOf(ref);
         if (seen.has(k)) continue;

@@ -32,7 +32,7 @@ const parts = {
   networkPolicies: [
     np('prod/db', {
       podSelector: sel({ app: 'db' }),
-      ingress: [{ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(5432)] }],
+      ingress: [{ peers: [npPods(sel({ app: 'web' }))], ports: [tcp(5432), tcp(6000)] }],
     }),
   ],
   clusterPolicies: [
@@ -53,7 +53,7 @@ describe('identities', () => {
     expect(id('default/prod/web-1')).not.toBe(id('default/prod/db'));
     expect(id('default/prod/web-1')).toBeGreaterThanOrEqual(PAL.ID_FIRST_ALLOCATED);
   });
-  it('a dual-stack address pair in different policy CIDRs gets two identities', () => {
+  it('a dual-stack pod has one identity; its addresses in different policy CIDRs carry different CIDR identities', () => {
     const c = ok(compile(world));
     const byAddr = new Map(
       c.encoded.ipcache.map((e) => {
@@ -68,9 +68,17 @@ describe('identities', () => {
     const v6 = byAddr.get('fd000000000000000000000000000003/128');
     expect(v4).toBeDefined();
     expect(v6).toBeDefined();
-    expect(v4?.identity).not.toBe(v6?.identity);
-    // the policy prefix 10.0.0.0/8 itself, IPv4-mapped: /96+8
-    expect(byAddr.get('00000000000000000000ffff0a000000/104')).toBeDefined();
+    expect(v4?.identity).toBe(v6?.identity);
+    expect(v4?.cidrIdentity).toBeGreaterThanOrEqual(PAL.ID_FIRST_ALLOCATED);
+    expect(v6?.cidrIdentity).toBe(0);
+    // the policy prefix 10.0.0.0/8 itself, IPv4-mapped: /96+8, identity WORLD
+    expect(byAddr.get('00000000000000000000ffff0a000000/104')).toEqual({
+      identity: PAL.ID_WORLD,
+      nsIdentity: 0,
+      cidrIdentity: v4?.cidrIdentity,
+      nodeId: 0,
+      flags: 0,
+    });
     expect(byAddr.get('00000000000000000000ffffc0a80001/128')?.flags).toBe(PAL.IPC_F_NODE);
   });
   it('an unchanged endpoint keeps its identity when others appear (stable numbering)', () => {

@@ -19,6 +19,7 @@ import {
   classBuilder,
   compilePolicies,
   labelLookups,
+  type CRule,
   type PeerMatcher,
   type SubjectClass,
 } from './program.js';
@@ -47,6 +48,8 @@ export interface Allocation {
   readonly identities: Numbering;
   readonly tables: Numbering;
   readonly cookies: Numbering;
+  /** Node numbers (pal_ipcache_value.node_id); absent = number afresh. */
+  readonly nodes?: Numbering;
 }
 
 export interface CompileOptions {
@@ -164,7 +167,7 @@ export function compile(
   const previous = options.previous;
   let ids;
   try {
-    ids = allocate(world, previous?.identities);
+    ids = allocate(world, previous?.identities, previous?.nodes);
   } catch (e) {
     if (e instanceof IdentityError || e instanceof AddressError)
       return { ok: false, error: { kind: 'input', message: e.message } };
@@ -198,11 +201,13 @@ export function compile(
     identity: number;
     flags: number;
     node: string | null;
+    nodeNumber: number;
   }[] = [];
   for (const pod of world.pods) {
     const id = podId(pod);
     const node =
       pod.nodeName === null ? null : nodeId({ cluster: pod.cluster, name: pod.nodeName });
+    const nodeNumber = node === null ? 0 : (ids.nodeNumbers.get(node) ?? 0);
     if (pod.hostNetwork) {
       const n = node === null ? undefined : nodes.get(node);
       const ips = n !== undefined && n.ips.length > 0 ? n.ips : pod.ips;
@@ -221,16 +226,25 @@ export function compile(
         identity,
         flags: PAL.EP_F_POLICY_READY | PAL.EP_F_HOST_NETWORK,
         node,
+        nodeNumber,
       });
       continue;
     }
+    const egress = classes.classOf(pod, 'Egress');
+    const ingress = classes.classOf(pod, 'Ingress');
+    let flags: number = PAL.EP_F_POLICY_READY;
+    if (egress.program.isolatedBy.length > 0) flags |= PAL.EP_F_EGRESS_ISOLATED;
+    if (ingress.program.isolatedBy.length > 0) flags |= PAL.EP_F_INGRESS_ISOLATED;
+    if (egress.program.hasAudit) flags |= PAL.EP_F_EGRESS_AUDIT;
+    if (ingress.program.hasAudit) flags |= PAL.EP_F_INGRESS_AUDIT;
     podClasses.push({
       id,
-      egress: classes.classOf(pod, 'Egress'),
-      ingress: classes.classOf(pod, 'Ingress'),
+      egress,
+      ingress,
       identity: ids.identities.get(ids.endpointKeys.get(id) as string)?.number as number,
-      flags: PAL.EP_F_POLICY_READY,
+      flags,
       node,
+      nodeNumber,
     });
   }
   const perNode = new Map<string, number>();
@@ -255,7 +269,12 @@ export function compile(
     return capacity('policy', 'subject classes × directions', maxTable + 1, limits.tables);
 
   // ---- tables
-  const identityList = [...ids.identities.values()].sort((a, b) => a.number - b.number);
+  const byKind = new Map<string, IdentityInfo[]>();
+  for (const id of [...ids.identities.values()].sort((a, b) => a.number - b.number)) {
+    const list = byKind.get(id.kind) ?? [];
+    list.push(id);
+    byKind.set(id.kind, list);
+  }
   const matchMemo = new Map<string, Set<number>>();
   const matchedFor =
     (cluster: string) =>
@@ -264,25 +283,34 @@ export function compile(
       let hit = matchMemo.get(k);
       if (hit === undefined) {
         hit = new Set();
-        for (const id of identityList) if (m.match(id, cluster)) hit.add(id.number);
+        if (m.kind !== 'never')
+          for (const id of byKind.get(m.kind) ?? []) if (m.match(id, cluster)) hit.add(id.number);
         matchMemo.set(k, hit);
       }
       return hit;
     };
-  const nodeIdentities = new Map<string, number[]>();
-  for (const a of ids.addresses) {
-    if (a.kind !== 'node') continue;
-    const list = nodeIdentities.get(a.owner) ?? [];
-    const n = ids.identities.get(a.key)?.number as number;
-    if (!list.includes(n)) list.push(n);
-    nodeIdentities.set(a.owner, list);
-  }
+  // Egress rules with named ports: pod identities they match with a port of one of their names.
+  const namedMemo = new Map<string, Set<number>>();
+  const namedTargetsFor =
+    (cluster: string) =>
+    (r: CRule): ReadonlySet<number> => {
+      const names = new Set<string>();
+      if (r.ports !== 'all') for (const pm of r.ports) if (pm.kind === 'named') names.add(pm.name);
+      const peersKey = r.peers === null ? '*' : r.peers.map((m) => m.key).join('\u0001');
+      const k = `${cluster}\u0000${peersKey}\u0000${[...names].sort().join(',')}`;
+      let hit = namedMemo.get(k);
+      if (hit === undefined) {
+        hit = new Set();
+        for (const id of byKind.get('pod') ?? []) {
+          if (!id.ports.some((cp) => cp.name !== null && names.has(cp.name))) continue;
+          if (r.peers === null || r.peers.some((m) => m.matchPod(id, cluster))) hit.add(id.number);
+        }
+        namedMemo.set(k, hit);
+      }
+      return hit;
+    };
   const templateCache = new Map<string, Map<string, readonly Template[]>>();
   const setTextCache: SetTextCache = new WeakMap();
-  const namedPortText = identityList
-    .filter((id) => id.ports.length > 0)
-    .map((id) => `${id.number}${JSON.stringify(id.ports)}`)
-    .join(' ');
   const keyCache: KeyCache = new Map();
   const tables: CompiledTable[] = [];
   const tableMeta = new Map<number, TableMeta>();
@@ -293,17 +321,14 @@ export function compile(
   );
   for (const cls of sortedClasses) {
     const table = tableNumbers.get(cls.key) as number;
-    const matched = matchedFor(cls.program.cluster);
     const plan = planTable({
       program: cls.program,
-      identities: identityList,
       byNumber: ids.byNumber,
       templateCache,
       setTextCache,
-      namedPortText,
       keyCache,
-      matched,
-      nodeIdentities: (n) => nodeIdentities.get(n) ?? [],
+      matched: matchedFor(cls.program.cluster),
+      namedTargets: namedTargetsFor(cls.program.cluster),
     });
     const fp = plan.fingerprint;
     let entries = memo?.read?.get(fp);
@@ -338,6 +363,7 @@ export function compile(
     egressTable: tableNumbers.get(p.egress.key) as number,
     ingressTable: tableNumbers.get(p.ingress.key) as number,
     flags: p.flags,
+    nodeId: p.nodeNumber,
   }));
   const addrMeta = new Map<EndpointId, EndpointAddresses>();
   for (const pod of world.pods) {
@@ -358,7 +384,12 @@ export function compile(
     compiled: {
       encoded,
       meta: { endpoints: addrMeta, tables: tableMeta, identities: ids.byNumber },
-      allocation: { identities: ids.numbering, tables: tableNumbers, cookies },
+      allocation: {
+        identities: ids.numbering,
+        tables: tableNumbers,
+        cookies,
+        nodes: ids.nodeNumbers,
+      },
       stats: {
         identities: ids.identities.size,
         ipcacheEntries: ipcache.length,

@@ -1,18 +1,27 @@
 /**
- * Numeric identities. An identity is an equivalence class of addresses that
- * no selector in use can tell apart:
- * - pod addresses: (cluster, namespace, the pod's labels restricted to the
- *   label keys pod selectors use, its named container ports, the policy CIDRs
- *   containing the address);
- * - node addresses: (node, the policy CIDRs containing the address);
- * - every other address: the set of policy CIDRs containing it (a CIDR
- *   identity per named prefix; no CIDR at all = WORLD, no ipcache entry).
- * The CIDR part is per address, so a dual-stack pod whose IPv4 and IPv6
- * addresses fall in different CIDRs has two identities.
+ * Numeric identities, all numbered in one space (compile/allocate.ts):
+ * - pod identities: (cluster, namespace, the pod's labels restricted to the
+ *   label keys pod selectors use, its named container ports, and — only when
+ *   an egress rule with named ports has CIDR peers — the prefixes of those
+ *   peers containing the address);
+ * - node identities: one per node;
+ * - namespace identities: (cluster, the namespace's labels restricted to the
+ *   keys namespace selectors use, the cluster's labels restricted to the keys
+ *   cluster selectors use); namespaces with equal keys share one;
+ * - CIDR identities: one per named policy prefix (cidr and except).
+ * The ipcache gives every pod/node address its identity, namespace identity,
+ * CIDR identity (longest named prefix containing it) and node number.
  */
 import { nodeId, podId } from '../model/endpoint.js';
 import { selectorKeys, type LabelSelector, type Labels } from '../model/labels.js';
-import type { ContainerPort, Node, Pod, World } from '../model/world.js';
+import type { PortMatches } from '../model/policy.js';
+import {
+  CLUSTER_NAME_LABEL,
+  NAMESPACE_NAME_LABEL,
+  type ContainerPort,
+  type Pod,
+  type World,
+} from '../model/world.js';
 import { PAL } from '../encode/layout.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
 import {
@@ -24,7 +33,7 @@ import {
   type Prefix,
 } from './addr.js';
 
-export type IdentityKind = 'pod' | 'node' | 'cidr';
+export type IdentityKind = 'pod' | 'node' | 'cidr' | 'namespace';
 
 export interface IdentityInfo {
   readonly number: number;
@@ -35,11 +44,17 @@ export interface IdentityInfo {
   readonly namespace: string | null;
   /** Pods: labels restricted to the keys selectors use; nodes: all labels. */
   readonly labels: Labels;
+  /** Namespace identities: namespace / cluster labels restricted to the keys selectors use. */
+  readonly nsLabels: Labels;
+  readonly clusterLabels: Labels;
   /** Pods: named container ports (destination side of named-port rules). */
   readonly ports: readonly ContainerPort[];
   /** Nodes only: the node's endpoint id. */
   readonly node: string | null;
-  /** Canonical texts of the policy prefixes containing the address(es). */
+  /**
+   * CIDR identities: the policy prefixes containing the prefix. Pods: the
+   * prefixes of egress named-port rules' CIDR peers containing the address.
+   */
   readonly cidrs: ReadonlySet<string>;
 }
 
@@ -86,6 +101,65 @@ export function podSelectorKeys(world: World): Set<string> {
       for (const p of r.peers) if (p.kind === 'pods') addSel(p.podSelector);
   }
   return keys;
+}
+
+/** Label keys used by namespace selectors and by cluster selectors. */
+export function scopeSelectorKeys(world: World): { ns: Set<string>; cluster: Set<string> } {
+  const ns = new Set<string>();
+  const cluster = new Set<string>();
+  const add = (to: Set<string>, s: LabelSelector | null): void => {
+    if (s !== null) for (const k of selectorKeys(s)) to.add(k);
+  };
+  for (const np of world.networkPolicies) {
+    for (const r of [...np.ingress, ...np.egress]) {
+      if (r.peers !== 'all')
+        for (const p of r.peers) if (p.kind === 'pods') add(ns, p.namespaceSelector);
+    }
+  }
+  for (const cp of world.clusterPolicies) {
+    add(ns, cp.subject.namespaceSelector);
+    add(cluster, cp.subject.clusters);
+    for (const r of [...cp.ingress, ...cp.egress])
+      for (const p of r.peers)
+        if (p.kind === 'pods') {
+          add(ns, p.namespaceSelector);
+          add(cluster, p.clusters);
+        }
+  }
+  return { ns, cluster };
+}
+
+/**
+ * Prefixes (cidr and except) of CIDR peers of egress rules that use named
+ * ports: such a rule's named ports resolve on the destination pod, so it is
+ * represented under pod identities, which must then tell these prefixes apart.
+ */
+export function namedEgressPrefixes(world: World): Map<string, Prefix> {
+  const out = new Map<string, Prefix>();
+  const add = (text: string): void => {
+    const p = parsePrefix(text);
+    out.set(p.text, p);
+  };
+  const named = (ports: PortMatches): boolean =>
+    ports !== 'all' && ports.some((p) => p.kind === 'named');
+  for (const np of world.networkPolicies) {
+    if (!np.policyTypes.egress) continue;
+    for (const r of np.egress) {
+      if (r.peers === 'all' || !named(r.ports)) continue;
+      for (const peer of r.peers) {
+        if (peer.kind !== 'ipBlock') continue;
+        add(peer.cidr);
+        peer.except.forEach(add);
+      }
+    }
+  }
+  for (const cp of world.clusterPolicies) {
+    for (const r of cp.egress) {
+      if (!named(r.ports)) continue;
+      for (const peer of r.peers) if (peer.kind === 'networks') peer.cidrs.forEach(add);
+    }
+  }
+  return out;
 }
 
 /** Prefix lookup by length: which named prefixes contain an address. */
@@ -140,6 +214,10 @@ export interface AddressIdentity {
   readonly family: 4 | 6;
   /** Identity key. */
   readonly key: string;
+  /** Namespace identity key (pods). */
+  readonly nsKey: string | null;
+  /** CIDR identity key of the longest named policy prefix containing the address. */
+  readonly cidrKey: string | null;
   readonly owner: string;
   readonly kind: 'pod' | 'node';
 }
@@ -157,6 +235,8 @@ export interface IdentityResult {
   readonly prefixes: ReadonlyMap<string, Prefix>;
   /** ::ffff:0:0/96 needs an explicit WORLD entry (an IPv6 policy prefix covers the IPv4 block). */
   readonly v4SpaceWorld: boolean;
+  /** Node endpoint id → node number (1..), stable like identities. */
+  readonly nodeNumbers: Numbering;
 }
 
 export class IdentityError extends Error {
@@ -169,10 +249,16 @@ type Draft = Omit<IdentityInfo, 'number'>;
  * Allocates identities for a world. Pure: given the previous numbering, an
  * identity whose key is unchanged keeps its number.
  */
-export function allocate(world: World, previous?: Numbering): IdentityResult {
+export function allocate(
+  world: World,
+  previous?: Numbering,
+  previousNodes?: Numbering,
+): IdentityResult {
   const keys = podSelectorKeys(world);
+  const scope = scopeSelectorKeys(world);
   const prefixes = policyPrefixes(world);
   const set = new PrefixSet(prefixes.values());
+  const namedSet = new PrefixSet(namedEgressPrefixes(world).values());
   const drafts = new Map<string, Draft>();
   const addresses: AddressIdentity[] = [];
   const endpointKeys = new Map<string, string>();
@@ -194,49 +280,81 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
       throw new IdentityError(`${owner}: ${(e as Error).message}`);
     }
   };
+  const cidrKeyOf = (n: bigint, family: 4 | 6): string | null => {
+    const c = set.containing(n, family);
+    const longest = c[c.length - 1];
+    return longest === undefined
+      ? null
+      : `cidr|${sigText(set.containing(longest.net, family, longest.len))}`;
+  };
+  const EMPTY: Labels = {};
 
-  const nodesById = new Map<string, Node>();
   for (const node of world.nodes) {
     const id = nodeId(node);
-    nodesById.set(id, node);
-    let primary: string | null = null;
+    const key = `node|${id}`;
+    drafts.set(key, {
+      key,
+      kind: 'node',
+      cluster: node.cluster,
+      namespace: null,
+      labels: node.labels,
+      nsLabels: EMPTY,
+      clusterLabels: EMPTY,
+      ports: [],
+      node: id,
+      cidrs: new Set(),
+    });
     for (const text of node.ips) {
       const a = parse(text, id);
       claim(a.n, id, text);
-      const sig = sigText(set.containing(a.n, a.family));
-      const key = `node|${id}|${sig}`;
-      if (!drafts.has(key)) {
-        drafts.set(key, {
-          key,
-          kind: 'node',
-          cluster: node.cluster,
-          namespace: null,
-          labels: node.labels,
-          ports: [],
-          node: id,
-          cidrs: new Set(sig === '' ? [] : sig.split(',')),
-        });
-      }
-      addresses.push({ address: text, n: a.n, family: a.family, key, owner: id, kind: 'node' });
-      primary ??= key;
+      addresses.push({
+        address: text,
+        n: a.n,
+        family: a.family,
+        key,
+        nsKey: null,
+        cidrKey: cidrKeyOf(a.n, a.family),
+        owner: id,
+        kind: 'node',
+      });
     }
-    if (primary === null) {
-      primary = `node|${id}|`;
-      if (!drafts.has(primary)) {
-        drafts.set(primary, {
-          key: primary,
-          kind: 'node',
-          cluster: node.cluster,
-          namespace: null,
-          labels: node.labels,
-          ports: [],
-          node: id,
-          cidrs: new Set(),
-        });
-      }
-    }
-    endpointKeys.set(id, primary);
+    endpointKeys.set(id, key);
   }
+
+  const clusterLabels = new Map<string, Labels>();
+  for (const c of world.clusters)
+    clusterLabels.set(c.name, { ...c.labels, [CLUSTER_NAME_LABEL]: c.name });
+  const nsLabels = new Map<string, Labels>();
+  for (const n of world.namespaces)
+    nsLabels.set(`${n.cluster}/${n.name}`, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name });
+  const nsKeyMemo = new Map<string, string>();
+  const namespaceKey = (cluster: string, ns: string): string => {
+    const memoKey = `${cluster}/${ns}`;
+    const hit = nsKeyMemo.get(memoKey);
+    if (hit !== undefined) return hit;
+    const nl = projectLabels(nsLabels.get(memoKey) ?? { [NAMESPACE_NAME_LABEL]: ns }, scope.ns);
+    const cl = projectLabels(
+      clusterLabels.get(cluster) ?? { [CLUSTER_NAME_LABEL]: cluster },
+      scope.cluster,
+    );
+    const key = `ns|${cluster}|${JSON.stringify(nl)}|${JSON.stringify(cl)}`;
+    if (!drafts.has(key)) {
+      drafts.set(key, {
+        key,
+        kind: 'namespace',
+        cluster,
+        namespace: null,
+        labels: EMPTY,
+        nsLabels: nl,
+        clusterLabels: cl,
+        ports: [],
+        node: null,
+        cidrs: new Set(),
+      });
+    }
+    nsKeyMemo.set(memoKey, key);
+    return key;
+  };
 
   for (const pod of world.pods) {
     if (pod.hostNetwork) continue; // seen as its node's (or its own) address, never as a pod
@@ -244,6 +362,7 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     const labels = projectLabels(pod.labels, keys);
     const ports = namedPorts(pod);
     const base = `pod|${pod.cluster}|${pod.namespace}|${JSON.stringify(labels)}|${JSON.stringify(ports.map((p) => [p.name, p.protocol, p.containerPort]))}`;
+    const nsKey = namespaceKey(pod.cluster, pod.namespace);
     let primary: string | null = null;
     const mk = (sig: string): string => {
       const key = `${base}|${sig}`;
@@ -254,6 +373,8 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
           cluster: pod.cluster,
           namespace: pod.namespace,
           labels,
+          nsLabels: EMPTY,
+          clusterLabels: EMPTY,
           ports,
           node: null,
           cidrs: new Set(sig === '' ? [] : sig.split(',')),
@@ -264,14 +385,23 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     for (const text of pod.ips) {
       const a = parse(text, id);
       claim(a.n, id, text);
-      const key = mk(sigText(set.containing(a.n, a.family)));
-      addresses.push({ address: text, n: a.n, family: a.family, key, owner: id, kind: 'pod' });
+      const key = mk(sigText(namedSet.containing(a.n, a.family)));
+      addresses.push({
+        address: text,
+        n: a.n,
+        family: a.family,
+        key,
+        nsKey,
+        cidrKey: cidrKeyOf(a.n, a.family),
+        owner: id,
+        kind: 'pod',
+      });
       primary ??= key;
     }
     endpointKeys.set(id, primary ?? mk(''));
   }
 
-  // One CIDR identity per distinct set of prefixes containing a named prefix.
+  // One CIDR identity per named prefix (keyed by the prefixes containing it).
   const prefixKeys = new Map<string, string | null>();
   let v4SpaceWorld = false;
   for (const p of prefixes.values()) {
@@ -283,7 +413,9 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
         kind: 'cidr',
         cluster: null,
         namespace: null,
-        labels: {},
+        labels: EMPTY,
+        nsLabels: EMPTY,
+        clusterLabels: EMPTY,
         ports: [],
         node: null,
         cidrs: new Set(sig.split(',')),
@@ -308,6 +440,11 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     identities.set(key, info);
     byNumber.set(info.number, info);
   }
+  const nodeNumbers = allocateNumbers(
+    world.nodes.map((n) => nodeId(n)),
+    previousNodes,
+    1,
+  );
   return {
     identities,
     byNumber,
@@ -317,5 +454,6 @@ export function allocate(world: World, previous?: Numbering): IdentityResult {
     endpointKeys,
     prefixes,
     v4SpaceWorld,
+    nodeNumbers,
   };
 }

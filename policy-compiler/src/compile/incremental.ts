@@ -174,7 +174,8 @@ const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
   a.identity === b.identity &&
   a.egressTable === b.egressTable &&
   a.ingressTable === b.ingressTable &&
-  a.flags === b.flags;
+  a.flags === b.flags &&
+  a.nodeId === b.nodeId;
 
 /** The minimal change that turns `a` into `b`. */
 export function diffTables(a: EncodedTables, b: EncodedTables): EncodedDelta {

@@ -1,7 +1,8 @@
 /**
- * The ipcache: IP prefix → identity, longest prefix wins. Policy prefixes
- * carry their CIDR identity; pod and node addresses (/32, /128) carry theirs
- * and override a policy prefix of the same length.
+ * The ipcache: IP prefix → (identity, namespace identity, CIDR identity, node
+ * number), longest prefix wins. Policy prefixes carry identity WORLD and their
+ * own CIDR identity; pod and node addresses (/32, /128) carry all four
+ * (overriding a policy prefix of the same length).
  */
 import {
   decodeIpcacheKey,
@@ -19,6 +20,9 @@ export interface IpcacheRecord {
   readonly net: bigint;
   readonly len: number;
   readonly identity: number;
+  readonly nsIdentity: number;
+  readonly cidrIdentity: number;
+  readonly nodeId: number;
   readonly flags: number;
 }
 
@@ -27,14 +31,28 @@ export function buildIpcache(ids: IdentityResult, localCluster: string | null): 
   const put = (r: IpcacheRecord): void => {
     m.set(`${r.len}/${r.net}`, r);
   };
-  if (ids.v4SpaceWorld) put({ net: V4_MAPPED_BASE, len: 96, identity: PAL.ID_WORLD, flags: 0 });
+  const num = (key: string | null): number =>
+    key === null ? 0 : (ids.identities.get(key)?.number ?? 0);
+  if (ids.v4SpaceWorld)
+    put({
+      net: V4_MAPPED_BASE,
+      len: 96,
+      identity: PAL.ID_WORLD,
+      nsIdentity: 0,
+      cidrIdentity: 0,
+      nodeId: 0,
+      flags: 0,
+    });
   for (const [text, key] of ids.prefixKeys) {
     const p = ids.prefixes.get(text);
     if (p === undefined) continue;
     put({
       net: p.net,
       len: p.len,
-      identity: key === null ? PAL.ID_WORLD : (ids.identities.get(key)?.number as number),
+      identity: PAL.ID_WORLD,
+      nsIdentity: 0,
+      cidrIdentity: num(key),
+      nodeId: 0,
       flags: 0,
     });
   }
@@ -43,7 +61,15 @@ export function buildIpcache(ids: IdentityResult, localCluster: string | null): 
     if (id === undefined) continue;
     let flags = a.kind === 'node' ? PAL.IPC_F_NODE : 0;
     if (localCluster !== null && id.cluster !== localCluster) flags |= PAL.IPC_F_REMOTE_CLUSTER;
-    put({ net: a.n, len: 128, identity: id.number, flags });
+    put({
+      net: a.n,
+      len: 128,
+      identity: id.number,
+      nsIdentity: num(a.nsKey),
+      cidrIdentity: num(a.cidrKey),
+      nodeId: a.kind === 'node' ? (ids.nodeNumbers.get(a.owner) ?? 0) : 0,
+      flags,
+    });
   }
   return [...m.values()];
 }
@@ -52,7 +78,7 @@ export function encodeIpcache(records: readonly IpcacheRecord[]): MapEntry[] {
   return records
     .map((r) => ({
       key: encodeIpcacheKey({ prefixlen: r.len, addr: addressBytes(r.net) }),
-      value: encodeIpcacheValue({ identity: r.identity, flags: r.flags }),
+      value: encodeIpcacheValue(r),
     }))
     .sort((a, b) => compareBytes(a.key, b.key));
 }
@@ -78,6 +104,9 @@ export class IpcacheLpm {
           net: bytesToAddress(k.addr),
           len: k.prefixlen,
           identity: v.identity,
+          nsIdentity: v.nsIdentity,
+          cidrIdentity: v.cidrIdentity,
+          nodeId: v.nodeId,
           flags: v.flags,
         };
       }),

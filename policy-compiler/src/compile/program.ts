@@ -5,8 +5,13 @@
  * subject class shares.
  */
 import { clusterRuleRef, networkRuleRef, type RuleRef } from '../engine.js';
-import { nodeId } from '../model/endpoint.js';
-import { selectorKey, selectorMatches, type LabelSelector, type Labels } from '../model/labels.js';
+import {
+  isSelectAll,
+  selectorKey,
+  selectorMatches,
+  type LabelSelector,
+  type Labels,
+} from '../model/labels.js';
 import type {
   ClusterPolicy,
   ClusterPolicyPeer,
@@ -21,12 +26,23 @@ import { allocateNumbers, type Numbering } from './allocate.js';
 import type { IdentityInfo } from './identities.js';
 import { compareClusterPolicies } from '../model/order.js';
 
+/** The kind of policy key a rule peer is represented under (docs/compiler.md). */
+export type KeyKind = 'pod' | 'namespace' | 'cidr' | 'node' | 'never';
+
 export interface PeerMatcher {
   /** Canonical text: equal keys match the same identities. */
   readonly key: string;
   /** Whether the answer depends on the subject's cluster (else memoized across clusters). */
   readonly subjectCluster?: boolean;
+  /** Identities of this kind are the keys this peer's entries are under. */
+  readonly kind: KeyKind;
+  /** Whether the peer matches an identity of `kind`. */
   match(id: IdentityInfo, subjectCluster: string): boolean;
+  /**
+   * Whether the peer matches a pod identity: egress rules with named ports are
+   * represented under pod identities too (the port resolves on the destination pod).
+   */
+  matchPod(id: IdentityInfo, subjectCluster: string): boolean;
 }
 
 export interface CRule {
@@ -103,32 +119,53 @@ function npPeer(np: NetworkPolicy, peer: NetworkPolicyPeer, L: Labelled): PeerMa
   if (peer.kind === 'ipBlock') {
     const cidr = L.prefix(peer.cidr);
     const except = peer.except.map(L.prefix);
+    const inBlock = (id: IdentityInfo): boolean =>
+      id.cidrs.has(cidr) && !except.some((e) => id.cidrs.has(e));
     return {
       key: `ipblock|${cidr}|${except.join(',')}`,
-      match: (id) => id.cidrs.has(cidr) && !except.some((e) => id.cidrs.has(e)),
+      kind: 'cidr',
+      match: (id) => id.kind === 'cidr' && inBlock(id),
+      matchPod: (id) => id.kind === 'pod' && inBlock(id),
     };
   }
   const ps = peer.podSelector;
   if (peer.namespaceSelector === null) {
+    const m = (id: IdentityInfo): boolean =>
+      id.kind === 'pod' &&
+      id.cluster === np.cluster &&
+      id.namespace === np.namespace &&
+      selectorMatches(ps, id.labels);
     return {
       key: `np-own|${np.cluster}|${np.namespace}|${selectorKey(ps)}`,
-      match: (id) =>
-        id.kind === 'pod' &&
-        id.cluster === np.cluster &&
-        id.namespace === np.namespace &&
-        selectorMatches(ps, id.labels),
+      kind: 'pod',
+      match: m,
+      matchPod: m,
     };
   }
   const ns = peer.namespaceSelector;
+  const pod = (id: IdentityInfo): boolean =>
+    id.kind === 'pod' &&
+    id.cluster === np.cluster &&
+    selectorMatches(ns, L.namespaceLabels(id.cluster, id.namespace as string)) &&
+    selectorMatches(ps, id.labels);
+  if (isSelectAll(ps)) {
+    return {
+      key: `np-ns|${np.cluster}|${selectorKey(ns)}|*`,
+      kind: 'namespace',
+      match: (id) =>
+        id.kind === 'namespace' && id.cluster === np.cluster && selectorMatches(ns, id.nsLabels),
+      matchPod: pod,
+    };
+  }
   return {
     key: `np-ns|${np.cluster}|${selectorKey(ns)}|${selectorKey(ps)}`,
-    match: (id) =>
-      id.kind === 'pod' &&
-      id.cluster === np.cluster &&
-      selectorMatches(ns, L.namespaceLabels(id.cluster, id.namespace as string)) &&
-      selectorMatches(ps, id.labels),
+    kind: 'pod',
+    match: pod,
+    matchPod: pod,
   };
 }
+
+const NEVER = (): boolean => false;
 
 function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
   switch (peer.kind) {
@@ -140,16 +177,31 @@ function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
         id.kind === 'pod' &&
         selectorMatches(ns, L.namespaceLabels(id.cluster as string, id.namespace as string)) &&
         selectorMatches(ps, id.labels);
-      if (cl === null) {
+      const pod =
+        cl === null
+          ? (id: IdentityInfo, sc: string): boolean => id.cluster === sc && base(id)
+          : (id: IdentityInfo): boolean =>
+              base(id) && selectorMatches(cl, L.clusterLabels(id.cluster as string));
+      const where = cl === null ? 'own' : selectorKey(cl);
+      if (isSelectAll(ps)) {
+        const nsMatch = (id: IdentityInfo, sc: string): boolean =>
+          id.kind === 'namespace' &&
+          (cl === null ? id.cluster === sc : selectorMatches(cl, id.clusterLabels)) &&
+          selectorMatches(ns, id.nsLabels);
         return {
-          key: `cp-pods|own|${selectorKey(ns)}|${selectorKey(ps)}`,
-          subjectCluster: true,
-          match: (id, sc) => id.cluster === sc && base(id),
+          key: `cp-pods|${where}|${selectorKey(ns)}|*`,
+          subjectCluster: cl === null,
+          kind: 'namespace',
+          match: nsMatch,
+          matchPod: pod,
         };
       }
       return {
-        key: `cp-pods|${selectorKey(cl)}|${selectorKey(ns)}|${selectorKey(ps)}`,
-        match: (id) => base(id) && selectorMatches(cl, L.clusterLabels(id.cluster as string)),
+        key: `cp-pods|${where}|${selectorKey(ns)}|${selectorKey(ps)}`,
+        subjectCluster: cl === null,
+        kind: 'pod',
+        match: pod,
+        matchPod: pod,
       };
     }
     case 'nodes': {
@@ -157,20 +209,25 @@ function cpPeer(peer: ClusterPolicyPeer, L: Labelled): PeerMatcher {
       return {
         key: `cp-nodes|${selectorKey(sel)}`,
         subjectCluster: true,
+        kind: 'node',
         match: (id, sc) =>
           id.kind === 'node' && id.cluster === sc && selectorMatches(sel, id.labels),
+        matchPod: NEVER,
       };
     }
     case 'networks': {
       const cidrs = peer.cidrs.map(L.prefix);
+      const m = (id: IdentityInfo): boolean => cidrs.some((c) => id.cidrs.has(c));
       return {
         key: `cp-net|${cidrs.join(',')}`,
-        match: (id) => cidrs.some((c) => id.cidrs.has(c)),
+        kind: 'cidr',
+        match: (id) => id.kind === 'cidr' && m(id),
+        matchPod: (id) => id.kind === 'pod' && m(id),
       };
     }
     case 'domainNames':
       // Offline there is no DNS: a domain name never matches an address (as the reference).
-      return { key: 'never', match: () => false };
+      return { key: 'never', kind: 'never', match: NEVER, matchPod: NEVER };
   }
 }
 
@@ -258,8 +315,6 @@ export interface Program {
   readonly baseline: readonly CRule[];
   readonly baselineStaged: readonly CRule[];
   readonly hasAudit: boolean;
-  /** Node whose addresses are exempt from isolation (the pod's own node), when isolated. */
-  readonly exemptNode: string | null;
   /** Ingress: the subject's named ports (resolution of named-port rules). */
   readonly dstPorts: Pod['ports'];
 }
@@ -299,7 +354,6 @@ export function classBuilder(
     list.push(p);
     npsByNs.set(k, list);
   }
-  const nodeHasIps = new Set(world.nodes.filter((n) => n.ips.length > 0).map((n) => nodeId(n)));
   // Which policies select a pod depends on (cluster, namespace, labels) only.
   const selMemo = new Map<string, { cps: CPolicy[]; nps: CPolicy[] }>();
   const selected = (pod: Pod): { cps: CPolicy[]; nps: CPolicy[] } => {
@@ -330,10 +384,6 @@ export function classBuilder(
     const rules = (ps: CPolicy[]): CRule[] => ps.flatMap((p) => p.rules[dir]);
     const enforced = (ps: CPolicy[]): CPolicy[] => ps.filter((p) => !p.audit);
     const hasAudit = sel.cps.some((p) => p.audit && p.rules[dir].length > 0);
-    const nodeName = pod?.nodeName ?? null;
-    const node =
-      nodeName === null || pod === null ? null : nodeId({ cluster: pod.cluster, name: nodeName });
-    const exemptNode = isolating.length > 0 && node !== null && nodeHasIps.has(node) ? node : null;
     const named =
       dir === 'Ingress' &&
       [...adminAll, ...isolating, ...baseAll].some((p) =>
@@ -353,7 +403,6 @@ export function classBuilder(
       baseline: rules(enforced(baseAll)),
       baselineStaged: rules(baseAll),
       hasAudit,
-      exemptNode,
       dstPorts,
     };
     const portsKey = dstPorts
@@ -367,19 +416,32 @@ export function classBuilder(
       `A:${adminAll.map((p) => p.id).join(',')}`,
       `N:${isolating.map((p) => p.id).join(',')}`,
       `B:${baseAll.map((p) => p.id).join(',')}`,
-      `node:${exemptNode ?? ''}`,
       `ports:${portsKey}`,
     ].join('|');
     return { key, program };
   };
   const memo = new Map<string, SubjectClass>();
+  // A class depends on (direction, cluster, selected policies) and, when an
+  // ingress rule of those uses named ports, the pod's ports: memoized per
+  // selection (one object per cluster/namespace/label set) so pods sharing
+  // one skip building the program.
+  const bySelection = new WeakMap<object, Map<string, SubjectClass>>();
   return {
     classOf(pod, dir) {
-      const sc = build(dir, pod.cluster, selected(pod), pod);
-      const hit = memo.get(sc.key);
-      if (hit !== undefined) return hit;
-      memo.set(sc.key, sc);
-      return sc;
+      const sel = selected(pod);
+      let per = bySelection.get(sel);
+      if (per === undefined) bySelection.set(sel, (per = new Map()));
+      const named =
+        dir === 'Ingress' &&
+        [...sel.cps, ...sel.nps].some((p) => p.rules.Ingress.some((r) => r.usesNamedPorts));
+      const k = named ? `${dir}|${JSON.stringify(pod.ports)}` : dir;
+      const cached = per.get(k);
+      if (cached !== undefined) return cached;
+      const sc = build(dir, pod.cluster, sel, pod);
+      const hit = memo.get(sc.key) ?? sc;
+      memo.set(sc.key, hit);
+      per.set(k, hit);
+      return hit;
     },
     unpoliced(cluster, dir) {
       const sc = build(dir, cluster, { cps: [], nps: [] }, null);

@@ -15,6 +15,9 @@ export interface IpcacheKey {
 }
 export interface IpcacheValue {
   readonly identity: number;
+  readonly nsIdentity: number;
+  readonly cidrIdentity: number;
+  readonly nodeId: number;
   readonly flags: number;
 }
 export interface PolicyKey {
@@ -23,20 +26,27 @@ export interface PolicyKey {
   readonly protocol: number;
   readonly port: number;
 }
-export interface PolicyValue {
-  readonly verdict: number;
-  readonly stagedVerdict: number;
-  readonly flags: number;
-  readonly precedence: number;
+/** struct pal_tier_match: the first rule of one tier that matched (rank 0 = none). */
+export interface TierMatch {
+  readonly rank: number;
   readonly cookie: number;
-  readonly stagedCookie: number;
+  readonly action: number;
+  readonly flags: number;
+}
+/** struct pal_policy_value: per tier (PAL_TIER_*), enforced and staged. */
+export interface PolicyValue {
+  readonly enforced: readonly [TierMatch, TierMatch, TierMatch];
+  readonly staged: readonly [TierMatch, TierMatch, TierMatch];
 }
 export interface EndpointValue {
   readonly identity: number;
   readonly egressTable: number;
   readonly ingressTable: number;
   readonly flags: number;
+  readonly nodeId: number;
 }
+
+export const NO_MATCH: TierMatch = Object.freeze({ rank: 0, cookie: 0, action: 0, flags: 0 });
 
 const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
@@ -64,15 +74,23 @@ export function decodeIpcacheKey(b: Uint8Array): IpcacheKey {
 export function encodeIpcacheValue(x: IpcacheValue): Uint8Array {
   const b = new Uint8Array(L.pal_ipcache_value.size);
   const v = view(b);
-  v.setUint32(L.pal_ipcache_value.fields.identity.offset, x.identity, true);
-  v.setUint32(L.pal_ipcache_value.fields.flags.offset, x.flags, true);
+  const f = L.pal_ipcache_value.fields;
+  v.setUint32(f.identity.offset, x.identity, true);
+  v.setUint32(f.ns_identity.offset, x.nsIdentity, true);
+  v.setUint32(f.cidr_identity.offset, x.cidrIdentity, true);
+  v.setUint32(f.node_id.offset, x.nodeId, true);
+  v.setUint32(f.flags.offset, x.flags, true);
   return b;
 }
 export function decodeIpcacheValue(b: Uint8Array): IpcacheValue {
   const v = need(b, L.pal_ipcache_value.size, 'pal_ipcache_value');
+  const f = L.pal_ipcache_value.fields;
   return {
-    identity: v.getUint32(L.pal_ipcache_value.fields.identity.offset, true),
-    flags: v.getUint32(L.pal_ipcache_value.fields.flags.offset, true),
+    identity: v.getUint32(f.identity.offset, true),
+    nsIdentity: v.getUint32(f.ns_identity.offset, true),
+    cidrIdentity: v.getUint32(f.cidr_identity.offset, true),
+    nodeId: v.getUint32(f.node_id.offset, true),
+    flags: v.getUint32(f.flags.offset, true),
   };
 }
 
@@ -83,8 +101,8 @@ export function encodePolicyKey(k: PolicyKey): Uint8Array {
   v.setUint32(f.prefixlen.offset, k.prefixlen, true);
   v.setUint32(f.identity_be.offset, k.identity, false);
   v.setUint8(f.protocol.offset, k.protocol);
-  v.setUint8(f.pad.offset, 0);
   v.setUint16(f.port_be.offset, k.port, false);
+  v.setUint8(f.pad.offset, 0);
   return b;
 }
 export function decodePolicyKey(b: Uint8Array): PolicyKey {
@@ -98,30 +116,42 @@ export function decodePolicyKey(b: Uint8Array): PolicyKey {
   };
 }
 
+const TM = L.pal_tier_match;
+
+function putTier(v: DataView, at: number, t: TierMatch): void {
+  v.setUint32(at + TM.fields.rank.offset, t.rank, true);
+  v.setUint32(at + TM.fields.cookie.offset, t.cookie, true);
+  v.setUint8(at + TM.fields.action.offset, t.action);
+  v.setUint8(at + TM.fields.flags.offset, t.flags);
+}
+function getTier(v: DataView, at: number): TierMatch {
+  return {
+    rank: v.getUint32(at + TM.fields.rank.offset, true),
+    cookie: v.getUint32(at + TM.fields.cookie.offset, true),
+    action: v.getUint8(at + TM.fields.action.offset),
+    flags: v.getUint8(at + TM.fields.flags.offset),
+  };
+}
+
 export function encodePolicyValue(x: PolicyValue): Uint8Array {
   const f = L.pal_policy_value.fields;
   const b = new Uint8Array(L.pal_policy_value.size);
   const v = view(b);
-  v.setUint8(f.verdict.offset, x.verdict);
-  v.setUint8(f.staged_verdict.offset, x.stagedVerdict);
-  v.setUint8(f.flags.offset, x.flags);
-  v.setUint8(f.pad.offset, 0);
-  v.setUint32(f.precedence.offset, x.precedence, true);
-  v.setUint32(f.cookie.offset, x.cookie, true);
-  v.setUint32(f.staged_cookie.offset, x.stagedCookie, true);
+  for (let t = 0; t < 3; t++) {
+    putTier(v, f.enforced.offset + t * TM.size, x.enforced[t] as TierMatch);
+    putTier(v, f.staged.offset + t * TM.size, x.staged[t] as TierMatch);
+  }
   return b;
 }
 export function decodePolicyValue(b: Uint8Array): PolicyValue {
   const f = L.pal_policy_value.fields;
   const v = need(b, L.pal_policy_value.size, 'pal_policy_value');
-  return {
-    verdict: v.getUint8(f.verdict.offset),
-    stagedVerdict: v.getUint8(f.staged_verdict.offset),
-    flags: v.getUint8(f.flags.offset),
-    precedence: v.getUint32(f.precedence.offset, true),
-    cookie: v.getUint32(f.cookie.offset, true),
-    stagedCookie: v.getUint32(f.staged_cookie.offset, true),
-  };
+  const tiers = (o: number): [TierMatch, TierMatch, TierMatch] => [
+    getTier(v, o),
+    getTier(v, o + TM.size),
+    getTier(v, o + 2 * TM.size),
+  ];
+  return { enforced: tiers(f.enforced.offset), staged: tiers(f.staged.offset) };
 }
 
 export function encodeEndpointValue(x: EndpointValue): Uint8Array {
@@ -132,6 +162,7 @@ export function encodeEndpointValue(x: EndpointValue): Uint8Array {
   v.setUint32(f.egress_table.offset, x.egressTable, true);
   v.setUint32(f.ingress_table.offset, x.ingressTable, true);
   v.setUint32(f.flags.offset, x.flags, true);
+  v.setUint32(f.node_id.offset, x.nodeId, true);
   return b;
 }
 export function decodeEndpointValue(b: Uint8Array): EndpointValue {
@@ -142,6 +173,7 @@ export function decodeEndpointValue(b: Uint8Array): EndpointValue {
     egressTable: v.getUint32(f.egress_table.offset, true),
     ingressTable: v.getUint32(f.ingress_table.offset, true),
     flags: v.getUint32(f.flags.offset, true),
+    nodeId: v.getUint32(f.node_id.offset, true),
   };
 }
 

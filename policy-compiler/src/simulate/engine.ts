@@ -2,9 +2,11 @@
  * The compiled engine: answers probes the way the datapath would for the
  * first packet of a connection (no conntrack), from the encoded tables only.
  * Per direction: endpoint → table; ipcache longest-prefix match of the peer
- * address → peer identity (WORLD when none); the table looked up for
- * (identity, proto, port) and (ANY, proto, port), longest port prefix each;
- * the higher precedence wins (the identity entry on a tie); no entry = deny.
+ * address → (identity, namespace identity, CIDR identity, node number; WORLD
+ * and zeros when none); the table looked up for (identity), (namespace if
+ * != 0), (CIDR if != 0) and (ANY), each with (proto, port), longest prefix;
+ * per tier the lowest non-zero rank wins; then `resolveTiers` (as the BPF
+ * program's resolve_tiers).
  * Decisions are rebuilt from the cookie registry and, for cookie 0, from the
  * table's side metadata (which NetworkPolicies isolate it). It never calls
  * the reference evaluator.
@@ -13,7 +15,12 @@ import type { CompiledEndpoint, EncodedTables } from '../compiled.js';
 import type { Decision, DirectionVerdict, Probe, ProbeVerdict, Verdict } from '../engine.js';
 import { parseEndpointId } from '../model/endpoint.js';
 import { PROTOCOLS } from '../model/world.js';
-import { decodePolicyKey, decodePolicyValue, type PolicyValue } from '../encode/codec.js';
+import {
+  decodePolicyKey,
+  decodePolicyValue,
+  type PolicyValue,
+  type TierMatch,
+} from '../encode/codec.js';
 import { IPPROTO, PAL } from '../encode/layout.js';
 import { parseAddress } from '../compile/addr.js';
 import type { CompiledMeta } from '../compile/compile.js';
@@ -140,21 +147,31 @@ export function compiledEngine(encoded: EncodedTables, meta: CompiledMeta): Comp
         staged: null,
       };
     }
-    const peer = ipcache.lookup(parseAddress(peerAddr).n)?.identity ?? PAL.ID_WORLD;
-    const byId = lpm.lookup(peer, proto, port);
-    const byAny = lpm.lookup(PAL.ID_ANY, proto, port);
-    let win = byId;
-    if (win === null || (byAny !== null && byAny.precedence > win.precedence)) win = byAny;
-    if (win === null) return { verdict: 'Deny', decidedBy: decision('Deny', 0, t), staged: null };
-    const verdict: Verdict = win.verdict === PAL.VERDICT_ALLOW ? 'Allow' : 'Deny';
-    const staged =
-      win.stagedVerdict === PAL.STAGED_NONE
-        ? null
-        : (() => {
-            const sv: Verdict = win.stagedVerdict === PAL.STAGED_ALLOW ? 'Allow' : 'Deny';
-            return { verdict: sv, decidedBy: decision(sv, win.stagedCookie, t) };
-          })();
-    return { verdict, decidedBy: decision(verdict, win.cookie, t), staged };
+    const rec = ipcache.lookup(parseAddress(peerAddr).n);
+    const found: PolicyValue[] = [];
+    const look = (identity: number): void => {
+      const v = lpm.lookup(identity, proto, port);
+      if (v !== null) found.push(v);
+    };
+    look(rec?.identity ?? PAL.ID_WORLD);
+    if (rec !== null && rec.nsIdentity !== 0) look(rec.nsIdentity);
+    if (rec !== null && rec.cidrIdentity !== 0) look(rec.cidrIdentity);
+    look(PAL.ID_ANY);
+    const egress = table === 'egressTable';
+    const isolated =
+      (ep.flags & (egress ? PAL.EP_F_EGRESS_ISOLATED : PAL.EP_F_INGRESS_ISOLATED)) !== 0;
+    const audit = (ep.flags & (egress ? PAL.EP_F_EGRESS_AUDIT : PAL.EP_F_INGRESS_AUDIT)) !== 0;
+    const sameNode = rec !== null && rec.nodeId !== 0 && rec.nodeId === ep.nodeId;
+    const e = resolveTiers(bestPerTier(found, 'enforced'), isolated, sameNode);
+    const verdict: Verdict = e.allow ? 'Allow' : 'Deny';
+    const staged = !audit
+      ? null
+      : (() => {
+          const sr = resolveTiers(bestPerTier(found, 'staged'), isolated, sameNode);
+          const sv: Verdict = sr.allow ? 'Allow' : 'Deny';
+          return { verdict: sv, decidedBy: decision(sv, sr.cookie, t) };
+        })();
+    return { verdict, decidedBy: decision(verdict, e.cookie, t), staged };
   };
 
   return (probe) => {
@@ -182,4 +199,56 @@ export function compiledEngine(encoded: EncodedTables, meta: CompiledMeta): Comp
       ingress,
     };
   };
+}
+
+/** Per tier, the match with the lowest non-zero rank among the lookups' values. */
+export function bestPerTier(
+  values: readonly PolicyValue[],
+  which: 'enforced' | 'staged',
+): readonly TierMatch[] {
+  const out: TierMatch[] = [];
+  for (let tier = 0; tier < PAL.TIERS; tier++) {
+    let best: TierMatch | null = null;
+    for (const v of values) {
+      const m = v[which][tier] as TierMatch;
+      if (m.rank !== 0 && (best === null || m.rank < best.rank)) best = m;
+    }
+    out.push(best ?? { rank: 0, cookie: 0, action: PAL.ACTION_NONE, flags: 0 });
+  }
+  return out;
+}
+
+export interface Resolution {
+  readonly allow: boolean;
+  readonly cookie: number;
+  readonly flags: number;
+}
+
+/**
+ * The tier resolution of the datapath (bpf/src/palisade.bpf.c resolve_tiers):
+ * an Admin match other than Pass decides; else, when the endpoint is isolated
+ * in this direction, a NetworkPolicy match allows, the own node is allowed
+ * (cookie 0) and everything else denied (cookie 0); when not isolated, a
+ * Baseline match decides, else default allow (cookie 0).
+ */
+export function resolveTiers(
+  tiers: readonly TierMatch[],
+  isolated: boolean,
+  sameNode: boolean,
+): Resolution {
+  const rule = (m: TierMatch): Resolution => ({
+    allow: m.action !== PAL.ACTION_DENY,
+    cookie: m.cookie,
+    flags: m.flags,
+  });
+  const admin = tiers[PAL.TIER_ADMIN] as TierMatch;
+  if (admin.rank !== 0 && admin.action !== PAL.ACTION_PASS) return rule(admin);
+  if (isolated) {
+    const np = tiers[PAL.TIER_NETWORK_POLICY] as TierMatch;
+    if (np.rank !== 0) return rule(np);
+    return { allow: sameNode, cookie: 0, flags: 0 };
+  }
+  const baseline = tiers[PAL.TIER_BASELINE] as TierMatch;
+  if (baseline.rank !== 0) return rule(baseline);
+  return { allow: true, cookie: 0, flags: 0 };
 }

@@ -6,12 +6,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { datapathMatrix, DatapathProber } from '../../../enforcer/src/datapath/engine.js';
-import { IPPROTO } from '../../../enforcer/src/datapath/structs.js';
+import { EP_F_INGRESS_AUDIT, IPPROTO } from '../../../enforcer/src/datapath/structs.js';
 import type { RuleRef } from '../../../policy-compiler/src/engine.js';
 import type { Endpoint } from '../../../policy-compiler/src/model/endpoint.js';
 import type { Pod } from '../../../policy-compiler/src/model/world.js';
 import { requirePrivileges } from '../../support/privileged.js';
-import { ALLOW, DENY, allowAll, endpoint, ipc, rule, table, tables } from './fixtures.js';
+import {
+  ALLOW,
+  DENY,
+  ENDPOINT_FLAGS,
+  allowAll,
+  endpoint,
+  ipc,
+  rule,
+  table,
+  tables,
+} from './fixtures.js';
 
 const pod = (id: string, ips: string[]): Endpoint => ({
   kind: 'pod',
@@ -52,7 +62,7 @@ const encoded = tables({
   ipcache: [ipc('10.0.0.1', 300), ipc('fd00::1', 300), ipc('10.0.0.2', 301), ipc('fd00::3', 302)],
   endpoints: [
     endpoint('c/ns/a', 300, 1, 2),
-    endpoint('c/ns/b', 301, 3, 4),
+    endpoint('c/ns/b', 301, 3, 4, ENDPOINT_FLAGS | EP_F_INGRESS_AUDIT),
     endpoint('c/ns/c', 302, 5, 6),
   ],
   tables: [

@@ -20,14 +20,9 @@ import {
   repoRoot,
 } from '../../../bpf/binding/index.js';
 import { Datapath, DatapathCapacityError } from '../../../enforcer/src/datapath/datapath.js';
-import {
-  SIZE,
-  decodeEndpointValue,
-  fromTriePolicyKey,
-  u32Key,
-} from '../../../enforcer/src/datapath/structs.js';
+import { SIZE, decodeEndpointValue, u32Key } from '../../../enforcer/src/datapath/structs.js';
 import { requirePrivileges } from '../../support/privileged.js';
-import { ALLOW, DENY, endpoint, ipc, rule, table, tables } from './fixtures.js';
+import { ALLOW, DENY, ENDPOINT_FLAGS, endpoint, ipc, rule, table, tables } from './fixtures.js';
 import { IPPROTO } from '../../../enforcer/src/datapath/structs.js';
 
 const work = mkdtempSync(join(tmpdir(), 'pal-dp-load-'));
@@ -162,7 +157,8 @@ describe('datapath object and maps', () => {
         identity: 501,
         egressTable: 3,
         ingressTable: 4,
-        flags: 1,
+        flags: ENDPOINT_FLAGS,
+        nodeId: 0,
       });
       expect(decodeEndpointValue(ep.lookup(Buffer.from([12, 0, 0, 0]))!).flags).toBe(0);
       const ipcKeys = [...dp.map('ipcache').keys()].map((k) => k.toString('hex')).sort();
@@ -175,7 +171,7 @@ describe('datapath object and maps', () => {
         try {
           const inner = BpfMap.fromFd(fd);
           const stored = [...inner.keys()].map((k) => ({
-            key: fromTriePolicyKey(k),
+            key: k,
             value: inner.lookup(k)!,
           }));
           const norm = (xs: readonly { key: Uint8Array; value: Uint8Array }[]) =>

@@ -8,14 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Datapath } from '../../../enforcer/src/datapath/datapath.js';
 import { fragment, frame, frameWithExtensions } from '../../../enforcer/src/datapath/packets.js';
 import {
-  EP_F_POLICY_READY,
+  EP_F_EGRESS_AUDIT,
   ID_ANY,
   ID_WORLD,
   IPPROTO,
 } from '../../../enforcer/src/datapath/structs.js';
 import type { PalEvent } from '../../../enforcer/src/flows/event-decode.js';
 import { requirePrivileges } from '../../support/privileged.js';
-import { ALLOW, DENY, allowAll, endpoint, ipc, rule, table, tables } from './fixtures.js';
+import {
+  ALLOW,
+  DENY,
+  ENDPOINT_FLAGS,
+  allowAll,
+  endpoint,
+  ipc,
+  rule,
+  table,
+  tables,
+} from './fixtures.js';
 
 const LO = 1; // test_run device: loopback exists in every netns
 const A = '10.1.0.1';
@@ -39,7 +49,7 @@ afterAll(() => dp?.close());
 function load(
   egress: ReturnType<typeof table>,
   ingress: ReturnType<typeof table>,
-  flags = EP_F_POLICY_READY,
+  flags = ENDPOINT_FLAGS,
 ): void {
   dp.applyFull(
     tables({
@@ -300,6 +310,7 @@ describe('datapath verdicts (BPF_PROG_TEST_RUN)', () => {
         ),
       ]),
       table(11, []),
+      ENDPOINT_FLAGS | EP_F_EGRESS_AUDIT,
     );
     dp.drainEvents();
     events.length = 0;
