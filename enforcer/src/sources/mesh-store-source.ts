@@ -182,6 +182,7 @@ export class MeshStoreSource {
     const ok = (): void => {
       if (!delivered) this.backoff.reset();
       delivered = true;
+      if (!this.isStopped()) this.state = 'synced'; // data flows: connected
     };
     const stop = await this.opts.store.watchFrom(String(this.seen + 1n), {
       onPut: (e) => {

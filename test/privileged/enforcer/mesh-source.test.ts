@@ -531,7 +531,8 @@ describe('mesh store source (real etcd, two agents)', () => {
     etcd = await startEtcd(etcdOpts);
     west = startWest();
     await node.until('w back', meshStatus, (s) => s.counts.endpoints === 1, 30_000);
-    const after = await meshStatus();
+    // the watch may still be reconnecting (etcd3's own backoff) when w's put arrives
+    const after = await node.until('synced', meshStatus, (m) => m.state === 'synced', 30_000);
     const why = `${JSON.stringify(after)}; agent stderr: ${node.agents.at(-1)?.stderr.slice(-3000)}`;
     expect(after.state, why).toBe('synced');
     expect(after.counts.fullReads, why).toBe(before.counts.fullReads);
