@@ -135,4 +135,31 @@ describe('directory source', () => {
       { file: 'huge.yaml', message: 'file is 2000 bytes, limit 1000' },
     ]);
   });
+  it('sees every one of repeated atomic replaces of one file, in nested directories too, without a rescan', async () => {
+    const dir = fresh('replace');
+    mkdirSync(join(dir, 'nested'));
+    const snaps: SourceSnapshot[] = [];
+    const src = new DirectorySource({
+      dir,
+      debounceMs: 20,
+      rescanMs: 0,
+      onSnapshot: (s) => snaps.push(s),
+    });
+    const textOf = (rel: string): string | undefined =>
+      snaps.at(-1)?.inputs.find((i) => i.file === join(dir, rel))?.text;
+    await src.start();
+    try {
+      for (const rel of ['policy.yaml', join('nested', 'policy.yaml')]) {
+        for (let i = 0; i < 10; i++) {
+          // What editors and `kubectl cp` do: write a temporary file, rename it over.
+          const tmp = join(dir, `.tmp-${i}`);
+          writeFileSync(tmp, `revision: ${i}\n`);
+          renameSync(tmp, join(dir, rel));
+          await waitFor(`${rel} revision ${i}`, () => textOf(rel) === `revision: ${i}\n`, 5_000);
+        }
+      }
+    } finally {
+      src.stop();
+    }
+  });
 });

@@ -1,9 +1,14 @@
 /**
- * A watched directory of manifests. fs.watch (recursive) triggers a debounced
- * rescan; a periodic rescan catches what watch misses (network filesystems,
- * ConfigMap volume symlink swaps, overflowed inotify queues). A snapshot is
+ * A watched directory of manifests. One non-recursive fs.watch per directory
+ * the scan walked triggers a debounced rescan; a periodic rescan catches what
+ * watch misses (network filesystems, overflowed inotify queues). A snapshot is
  * emitted only when content changed. Hidden entries (`.x`, ConfigMap `..data`
  * directories) are not traversed, but visible symlinks into them are followed.
+ *
+ * Why not `fs.watch(dir, {recursive: true})`: on Linux, Node 20 emulates it and
+ * reports only the first of repeated renames over one file (the atomic
+ * replace every editor and `kubectl cp` does), so later changes waited for the
+ * periodic rescan. Plain inotify watches per directory report every one.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -31,10 +36,13 @@ export interface DirectorySourceOptions {
   readonly maxFileBytes?: number;
   /** Files read at most per scan (default 10000). */
   readonly maxFiles?: number;
+  /** Directories watched at most (default 1000); deeper trees rely on the rescan. */
+  readonly maxWatchedDirs?: number;
 }
 
 export class DirectorySource {
-  private watcher: FSWatcher | undefined;
+  /** One watcher per directory the last scan walked (absolute path). */
+  private readonly watchers = new Map<string, FSWatcher>();
   private debounce: NodeJS.Timeout | undefined;
   private interval: NodeJS.Timeout | undefined;
   private lastDigest: string | undefined;
@@ -51,12 +59,6 @@ export class DirectorySource {
   async start(): Promise<void> {
     this.stopped = false;
     await this.rescan();
-    if (this.opts.watch !== false) {
-      this.watcher = watch(this.opts.dir, { recursive: true, persistent: false }, () =>
-        this.changed(),
-      );
-      this.watcher.on('error', () => this.changed());
-    }
     const every = this.opts.rescanMs ?? 30_000;
     if (every > 0) {
       this.interval = setInterval(() => void this.rescan(), every);
@@ -66,8 +68,8 @@ export class DirectorySource {
 
   stop(): void {
     this.stopped = true;
-    this.watcher?.close();
-    this.watcher = undefined;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     if (this.debounce) clearTimeout(this.debounce);
     if (this.interval) clearInterval(this.interval);
   }
@@ -87,7 +89,8 @@ export class DirectorySource {
     this.scanning = (async () => {
       do {
         this.again = false;
-        const snap = await this.scan();
+        const { snap, dirs } = await this.scan();
+        this.watchDirs(dirs);
         if (!this.stopped && snap.digest !== this.lastDigest) {
           this.lastDigest = snap.digest;
           this.opts.onSnapshot(snap);
@@ -97,7 +100,35 @@ export class DirectorySource {
     return this.scanning;
   }
 
-  private async scan(): Promise<SourceSnapshot> {
+  /** Watches exactly `dirs` (the directories the last scan walked). */
+  private watchDirs(dirs: readonly string[]): void {
+    if (this.stopped || this.opts.watch === false) return;
+    const want = new Set(dirs.slice(0, this.opts.maxWatchedDirs ?? 1000));
+    for (const [dir, w] of this.watchers) {
+      if (!want.has(dir)) {
+        w.close();
+        this.watchers.delete(dir);
+      }
+    }
+    for (const dir of want) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, () => this.changed());
+        // A watched directory that vanished: forget it, rescan (which re-walks).
+        w.on('error', () => {
+          w.close();
+          this.watchers.delete(dir);
+          this.changed();
+        });
+        this.watchers.set(dir, w);
+      } catch {
+        // Vanished between the walk and here; the next scan settles it.
+      }
+    }
+  }
+
+  private async scan(): Promise<{ snap: SourceSnapshot; dirs: string[] }> {
+    const dirs: string[] = [];
     const inputs: ManifestInput[] = [];
     const problems: SourceProblem[] = [];
     const maxBytes = this.opts.maxFileBytes ?? 4 << 20;
@@ -115,6 +146,7 @@ export class DirectorySource {
         });
         return;
       }
+      dirs.push(dir);
       for (const name of names) {
         if (name.startsWith('.')) continue;
         const full = join(dir, name);
@@ -147,6 +179,6 @@ export class DirectorySource {
       }
     };
     await walk(root, 0);
-    return makeSnapshot(inputs, problems);
+    return { snap: makeSnapshot(inputs, problems), dirs };
   }
 }
