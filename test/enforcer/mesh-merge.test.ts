@@ -52,6 +52,16 @@ const view: MeshView = {
       { name: 'west', labels: { region: 'eu' }, podCIDRs: ['10.78.0.0/16'] },
       '5',
     ),
+    entry(
+      '/palisade/clusters/south/cluster',
+      {
+        name: 'south',
+        labels: {},
+        podCIDRs: ['10.79.0.0/16'],
+        gateway: { endpoint: '198.51.100.7:51820' },
+      },
+      '6',
+    ),
     entry(endpointKey('west', 'shop', 'a'), ep('a', '10.78.0.1', { team: 'old' }), '7'),
     entry(endpointKey('west', 'shop', 'b'), ep('b', '10.78.0.2', { team: 'new' }), '9'),
     entry(endpointKey('south', 'shop', 'c'), ep('c', '10.79.0.1', {}), '3'),
@@ -95,7 +105,8 @@ describe('meshInputs + mergeSnapshots', () => {
     expect(w.world.clusterPolicies.map((p) => [p.kind, p.name])).toEqual([
       ['MeshNetworkPolicy', 'mesh-deny'],
     ]);
-    expect(countRecords(view)).toEqual({ clusters: 1, endpoints: 3, policies: 1 });
+    // two peer clusters, one of which publishes a gateway (a tunnel peer)
+    expect(countRecords(view)).toEqual({ clusters: 2, gateways: 1, endpoints: 3, policies: 1 });
     // the digest follows the content
     expect(merged.digest).not.toBe(local.digest);
   });

@@ -80,4 +80,15 @@ describe('agent metrics', () => {
     expect(sample(await b.text(), 'palisade_endpoints')).toBe(0);
     expect(await b.text()).toContain('palisade_process_resident_memory_bytes');
   });
+  it('has mesh gauges (records by kind, tunnel peers) only once the agent reads a mesh store', async () => {
+    const m = new AgentMetrics({ processMetrics: false });
+    expect(await m.text()).not.toMatch(/palisade_tunnel_peers|palisade_mesh_records/);
+    m.setMesh({ clusters: 3, gateways: 2, endpoints: 40, policies: 5 });
+    m.setMesh({ clusters: 3, gateways: 1, endpoints: 41, policies: 5 });
+    const t = await m.text();
+    expect(sample(t, 'palisade_tunnel_peers')).toBe(1);
+    expect(sample(t, 'palisade_mesh_records', '{kind="cluster"}')).toBe(3);
+    expect(sample(t, 'palisade_mesh_records', '{kind="endpoint"}')).toBe(41);
+    expect(sample(t, 'palisade_mesh_records', '{kind="policy"}')).toBe(5);
+  });
 });

@@ -53,6 +53,7 @@ import {
 } from '../sources/index.js';
 import { MeshStore } from '../../../tunnel/src/mesh-store.js';
 import {
+  countRecords,
   meshInputs,
   mergeSnapshots,
   type MeshNote,
@@ -267,6 +268,7 @@ export async function runAgent(
         onChange: (v) => {
           meshView = v;
           meshWaitOver = true;
+          metrics.setMesh(countRecords(v));
           discovering = discovering.then(() => combine());
         },
       })

@@ -62,6 +62,8 @@ export class AgentMetrics {
   private readonly identities: Gauge;
   private readonly endpoints: Gauge;
   private readonly realized: Gauge<'state'>;
+  /** Registered on first use: only agents that read the mesh store have them. */
+  private mesh: { records: Gauge<'kind'>; peers: Gauge } | undefined;
 
   constructor(opts: AgentMetricsOptions = {}) {
     const registers = [this.registry];
@@ -172,6 +174,35 @@ export class AgentMetrics {
   }
   setRealized(counts: Readonly<Record<RealizedState, number>>): void {
     for (const s of STATES) this.realized.set({ state: s }, counts[s]);
+  }
+  /**
+   * Mesh store view: records by kind and the tunnel peers (other clusters
+   * publishing a gateway endpoint). Absent from /metrics until the agent reads
+   * a mesh store, so a single-cluster agent shows no always-zero mesh series.
+   */
+  setMesh(counts: {
+    readonly clusters: number;
+    readonly gateways: number;
+    readonly endpoints: number;
+    readonly policies: number;
+  }): void {
+    this.mesh ??= {
+      records: new Gauge({
+        name: 'palisade_mesh_records',
+        help: 'Records of other clusters read from the mesh store, by kind.',
+        labelNames: ['kind'],
+        registers: [this.registry],
+      }),
+      peers: new Gauge({
+        name: 'palisade_tunnel_peers',
+        help: 'Other clusters in the mesh store that publish a gateway (tunnel peers).',
+        registers: [this.registry],
+      }),
+    };
+    this.mesh.records.set({ kind: 'cluster' }, counts.clusters);
+    this.mesh.records.set({ kind: 'endpoint' }, counts.endpoints);
+    this.mesh.records.set({ kind: 'policy' }, counts.policies);
+    this.mesh.peers.set(counts.gateways);
   }
   /** Prometheus text exposition. */
   async text(): Promise<string> {

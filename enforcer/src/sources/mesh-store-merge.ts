@@ -38,20 +38,25 @@ export interface MeshView {
 
 export interface MeshCounts {
   readonly clusters: number;
+  /** Clusters that publish a gateway endpoint (our tunnel peers). */
+  readonly gateways: number;
   readonly endpoints: number;
   readonly policies: number;
 }
 
 export function countRecords(view: MeshView): MeshCounts {
   let clusters = 0;
+  let gateways = 0;
   let endpoints = 0;
   let policies = 0;
   for (const { record: r } of view.entries.values()) {
-    if (r.kind === 'cluster') clusters++;
-    else if (r.kind === 'endpoint') endpoints++;
+    if (r.kind === 'cluster') {
+      clusters++;
+      if (r.hasGateway) gateways++;
+    } else if (r.kind === 'endpoint') endpoints++;
     else policies++;
   }
-  return { clusters, endpoints, policies };
+  return { clusters, gateways, endpoints, policies };
 }
 
 const revNum = (r: string): bigint => {

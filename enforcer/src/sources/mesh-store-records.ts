@@ -41,7 +41,13 @@ export const DEFAULT_MESH_RECORD_LIMITS: MeshRecordLimits = {
 
 /** A record read from the store, as a loader document (JSON text) plus what merging needs. */
 export type MeshRecord =
-  | { readonly kind: 'cluster'; readonly cluster: string; readonly text: string }
+  | {
+      readonly kind: 'cluster';
+      readonly cluster: string;
+      readonly text: string;
+      /** The cluster publishes a gateway endpoint: a tunnel peer of ours. */
+      readonly hasGateway: boolean;
+    }
   | {
       readonly kind: 'endpoint';
       readonly cluster: string;
@@ -271,7 +277,12 @@ export function parseMeshRecord(
       if (bad) throw new RecordError(bad);
       return {
         ok: true,
-        record: { kind: 'cluster', cluster: k.cluster, text: JSON.stringify(doc) },
+        record: {
+          kind: 'cluster',
+          cluster: k.cluster,
+          text: JSON.stringify(doc),
+          hasGateway: rec.gateway !== null,
+        },
       };
     }
     const rec = parseEndpoint(parseJson(value, limits.maxRecordBytes), k, limits);
