@@ -8,7 +8,7 @@
  */
 import type { AgentMetrics, LossReason, MetricAction } from '../metrics/metrics.js';
 import type { FlowFilter } from './filter.js';
-import type { FlowSink } from './sinks.js';
+import type { EncodedBatch, FlowSink } from './sinks.js';
 import { lostEventsRecord, type AnyFlowRecord, type FlowRecord } from './record.js';
 
 export interface PipelineOptions {
@@ -258,21 +258,26 @@ export class FlowPipeline {
     if (!this.pumping) void this.pump();
   }
 
+  /**
+   * Takes batches and hands them to the sinks, in order. Two stages: while
+   * batch N is being written, batch N+1 is taken and encoded by the sinks
+   * that split their write (FlowSink.encode), so serializing and the file
+   * write overlap instead of taking turns.
+   */
   private async pump(): Promise<void> {
     this.pumping = true;
     try {
-      for (let batch = this.take(); batch.length > 0; batch = this.take()) {
-        const flows = batch.filter((r) => 'flow' in r).length;
-        for (const sink of this.opts.sinks) {
-          try {
-            await sink.write(batch);
-            this.opts.metrics?.flowRecordWritten(sink.kind, batch.length);
-          } catch {
-            if (flows > 0) this.lose('sink_error', `sink:${sink.kind}`, flows);
-          }
-        }
+      let batch = this.take();
+      let encoded = this.encodeAll(batch);
+      while (batch.length > 0) {
+        const writing = this.writeAll(batch, encoded);
+        const next = this.take();
+        const nextEncoded = next.length > 0 ? this.encodeAll(next) : [];
+        await writing;
         this.stats.delivered += batch.length;
         for (const r of batch) this.publish(r);
+        batch = next;
+        encoded = nextEncoded;
       }
     } finally {
       this.pumping = false;
@@ -282,6 +287,39 @@ export class FlowPipeline {
         for (const r of w) r();
       } else {
         this.kick();
+      }
+    }
+  }
+
+  /** Per sink: its encoded batch, undefined for a sink without encode, an error if encode threw. */
+  private encodeAll(batch: readonly AnyFlowRecord[]): (EncodedBatch | Error | undefined)[] {
+    return this.opts.sinks.map((sink) => {
+      if (!sink.encode || !sink.writeEncoded) return undefined;
+      try {
+        return sink.encode(batch);
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
+    });
+  }
+
+  private async writeAll(
+    batch: readonly AnyFlowRecord[],
+    encoded: readonly (EncodedBatch | Error | undefined)[],
+  ): Promise<void> {
+    let flows = 0;
+    for (const r of batch) if ('flow' in r) flows++;
+    const sinks = this.opts.sinks;
+    for (let i = 0; i < sinks.length; i++) {
+      const sink = sinks[i] as FlowSink;
+      const enc = encoded[i];
+      try {
+        if (enc instanceof Error) throw enc;
+        if (enc !== undefined && sink.writeEncoded) await sink.writeEncoded(enc);
+        else await sink.write(batch);
+        this.opts.metrics?.flowRecordWritten(sink.kind, batch.length);
+      } catch {
+        if (flows > 0) this.lose('sink_error', `sink:${sink.kind}`, flows);
       }
     }
   }

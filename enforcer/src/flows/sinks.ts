@@ -18,6 +18,20 @@ export interface FlowSink {
   readonly kind: string;
   write(batch: readonly AnyFlowRecord[]): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional split of write into its CPU part and its I/O part, so the
+   * pipeline can encode the next batch while this one is being written:
+   * `writeEncoded(encode(b))` must do what `write(b)` does. The pipeline
+   * encodes at most one batch ahead of the write in flight, and writes in
+   * encode order, one at a time (so two alternating buffers suffice).
+   */
+  encode?(batch: readonly AnyFlowRecord[]): EncodedBatch;
+  writeEncoded?(encoded: EncodedBatch): Promise<void>;
+}
+
+/** What a sink's encode returns: opaque to the pipeline. */
+export interface EncodedBatch {
+  readonly lines: number;
 }
 
 export interface RotationOptions {
@@ -125,15 +139,25 @@ export class LineBatch {
 
   /** Adds one line (the caller includes the newline). */
   push(line: string): void {
-    // a UTF-16 code unit is at most 3 UTF-8 bytes
-    const worst = line.length * 3;
+    this.room(line.length * 3); // a UTF-16 code unit is at most 3 UTF-8 bytes
+    this.length += this.buf.write(line, this.length);
+    this.ends.push(this.length);
+  }
+
+  /** Adds `text` and a newline: what push(text + '\n') does, without the joined string. */
+  pushLine(text: string): void {
+    this.room(text.length * 3 + 1);
+    this.length += this.buf.write(text, this.length);
+    this.buf[this.length++] = 0x0a;
+    this.ends.push(this.length);
+  }
+
+  private room(worst: number): void {
     if (this.length + worst > this.buf.byteLength) {
       const next = Buffer.allocUnsafe(Math.max(this.buf.byteLength * 2, this.length + worst));
       this.buf.copy(next, 0, 0, this.length);
       this.buf = next;
     }
-    this.length += this.buf.write(line, this.length);
-    this.ends.push(this.length);
   }
 
   get lines(): number {
@@ -165,46 +189,61 @@ export class LineBatch {
   }
 }
 
-export class NdjsonFileSink implements FlowSink {
-  readonly kind = 'ndjson';
+/**
+ * A file sink of one line per record: encode fills one of two alternating
+ * line buffers (the pipeline encodes batch N+1 while batch N is written,
+ * FlowSink.encode), writeEncoded appends it with rotation.
+ */
+abstract class LineFileSink implements FlowSink {
+  abstract readonly kind: string;
   private readonly file: RotatingFile;
-  private readonly lines = new LineBatch();
+  private readonly buffers = [new LineBatch(), new LineBatch()] as const;
+  private next = 0;
   constructor(
     path: string,
     private readonly rotation: RotationOptions,
   ) {
     this.file = new RotatingFile(path, rotation);
   }
-  async write(batch: readonly AnyFlowRecord[]): Promise<void> {
-    // batches come one at a time (FlowSink contract), so the buffer is reused
-    this.lines.reset();
-    for (const r of batch) this.lines.push(`${recordJson(r)}\n`);
-    await this.lines.writeTo(this.file, this.rotation.maxBytes);
+  /** Adds the batch's lines to `lines`. */
+  protected abstract fill(lines: LineBatch, batch: readonly AnyFlowRecord[]): void;
+  encode(batch: readonly AnyFlowRecord[]): LineBatch {
+    const lines = this.buffers[this.next] as LineBatch;
+    this.next ^= 1;
+    lines.reset();
+    this.fill(lines, batch);
+    return lines;
+  }
+  writeEncoded(encoded: EncodedBatch): Promise<void> {
+    return (encoded as LineBatch).writeTo(this.file, this.rotation.maxBytes);
+  }
+  write(batch: readonly AnyFlowRecord[]): Promise<void> {
+    return this.writeEncoded(this.encode(batch));
   }
   close(): Promise<void> {
     return this.file.close();
   }
 }
 
-export class OcsfFileSink implements FlowSink {
+export class NdjsonFileSink extends LineFileSink {
+  readonly kind = 'ndjson';
+  protected fill(lines: LineBatch, batch: readonly AnyFlowRecord[]): void {
+    for (const r of batch) lines.pushLine(recordJson(r));
+  }
+}
+
+export class OcsfFileSink extends LineFileSink {
   readonly kind = 'ocsf';
-  private readonly file: RotatingFile;
-  private readonly lines = new LineBatch();
   constructor(
     path: string,
-    private readonly rotation: RotationOptions,
+    rotation: RotationOptions,
     private readonly product?: OcsfProduct,
   ) {
-    this.file = new RotatingFile(path, rotation);
+    super(path, rotation);
   }
-  async write(batch: readonly AnyFlowRecord[]): Promise<void> {
-    this.lines.reset();
+  protected fill(lines: LineBatch, batch: readonly AnyFlowRecord[]): void {
     for (const r of batch)
-      if (isFlowRecord(r)) this.lines.push(`${JSON.stringify(toOcsf(r, this.product))}\n`);
-    await this.lines.writeTo(this.file, this.rotation.maxBytes);
-  }
-  close(): Promise<void> {
-    return this.file.close();
+      if (isFlowRecord(r)) lines.pushLine(JSON.stringify(toOcsf(r, this.product)));
   }
 }
 
