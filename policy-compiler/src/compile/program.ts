@@ -336,6 +336,8 @@ function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
 
 export interface ClassBuilder {
   classOf(pod: Pod, dir: Direction): SubjectClass;
+  /** Memoized label sets and classes (a reuser bounds how large it lets this grow). */
+  size(): number;
   /** The class of endpoints no policy applies to (hostNetwork pods), per cluster. */
   unpoliced(cluster: string, dir: Direction): SubjectClass;
 }
@@ -427,6 +429,7 @@ export function classBuilder(
   // one skip building the program.
   const bySelection = new WeakMap<object, Map<string, SubjectClass>>();
   return {
+    size: () => selMemo.size + memo.size,
     classOf(pod, dir) {
       const sel = selected(pod);
       let per = bySelection.get(sel);
