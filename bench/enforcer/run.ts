@@ -1,6 +1,7 @@
 /**
  * Enforcer agent benchmark (prints JSON, asserts nothing). Run as root after a build:
  *   node dist/bench/enforcer/run.js [--endpoints 100] [--rounds 15] [--records 200000] [--pods 10000]
+ *     [--only latency,flows,rss]
  *
  * 1. Policy applied → enforced: `palisade agent` (a child process in a node
  *    namespace with --endpoints pod veths, all in its world); a policy file
@@ -8,10 +9,17 @@
  *    with the new verdict (connect attempts every ~1 ms; a deny is detected
  *    as a 30 ms connect timeout, so deny latencies carry up to +30 ms).
  *    Baseline, same run: a bare load + compile + applyFull of the same world
- *    into private maps in this process.
+ *    into private maps in this process. Each flip is broken down with the
+ *    round's stage timings from the agent's status file (reconciler
+ *    lastRound): file written → submitted to the reconciler (directory
+ *    source + the agent's own load for discovery), queued, load, compile,
+ *    apply, publish, round finished → probe saw the new verdict.
  * 2. Flow records/s: raw 88-byte events → EventIngest (decode, attribution)
  *    → FlowPipeline → NDJSON file sink, checked for zero unaccounted loss
  *    (written + counted lost = offered). Baseline: the same with a no-op sink.
+ *    Also: the OCSF sink, and NDJSON with a CEL filter that keeps everything
+ *    (reads most of the view) and one that keeps the denies. Records/s and
+ *    records per CPU-second of this process (less sensitive to other load).
  * 3. Agent RSS with a synthetic --pods world (pods on other nodes, 100
  *    namespaces, 100 NetworkPolicies), against the agent with an empty world.
  * Everything lives in namespaces, bpffs pins and a temp dir this creates; all removed at the end.

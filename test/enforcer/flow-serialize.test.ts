@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { decodeEvent, type PalEvent } from '../../enforcer/src/flows/event-decode.js';
 import {
   lostEventsRecord,
+  rfc3339Nano,
   toFlowRecord,
   type FlowContext,
   type FlowRecord,
@@ -164,6 +165,14 @@ describe('recordJson', () => {
     const moved = { ...rest, flow: { ...flow, extra: 'kept' } } as unknown as FlowRecord;
     expect(recordJson(moved)).toBe(JSON.stringify(moved));
     expect(JSON.parse(recordJson(moved))).toMatchObject({ flow: { extra: 'kept' } });
+  });
+
+  it('record times equal rfc3339Nano in any order, near 1970 too (clock offset 0)', () => {
+    const ctx = makeContext({ clockOffsetNs: 0n });
+    for (const ts of [5n, 999_999_999n, 1_000_000_000n, 3n, 1_700_000_000_123_456_789n, 42n]) {
+      const r = toFlowRecord(ev({ tsNs: ts }), ctx);
+      expect([ts, r.time, r.flow.time]).toEqual([ts, rfc3339Nano(ts), rfc3339Nano(ts)]);
+    }
   });
 
   it('the same event bytes give the same uuid; any other byte gives another', () => {

@@ -93,6 +93,23 @@ describe('parseMeshRecord', () => {
     expect(p.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
   });
 
+  it('unnamed ports and the default protocol', () => {
+    const r = parseMeshRecord(
+      EP,
+      buf({
+        ...endpoint,
+        ports: [{ containerPort: 80 }, { name: null, containerPort: 81, protocol: 'UDP' }],
+      }),
+      'east',
+    );
+    if (r.ok !== true) throw new Error(JSON.stringify(r));
+    const p = loadWorldFromTexts([{ file: 'x', text: r.record.text }]).world.pods[0]!;
+    expect(p.ports).toEqual([
+      { name: null, containerPort: 80, protocol: 'TCP' },
+      { name: null, containerPort: 81, protocol: 'UDP' },
+    ]);
+  });
+
   it('records of our own cluster, gateways and the epoch are ignored with a reason', () => {
     const own = parseMeshRecord(endpointKey('east', 'shop', 'a'), buf(endpoint), 'east');
     expect(own).toEqual({ ok: 'ignored', reason: expect.stringContaining('own cluster (east)') });

@@ -273,7 +273,7 @@ export async function runAgent(
     : undefined;
 
   // The local source's newest snapshot (foreign objects screened out) and world.
-  let local: { snapshot: SourceSnapshot; loaded: LoadResult } | undefined;
+  let local: { snapshot: SourceSnapshot; loaded: LoadResult; original: SourceSnapshot } | undefined;
   let localNotes: readonly SourceNote[] = [];
   const warned = new Set<string>();
   const sourceMode = config.source.kind;
@@ -289,7 +289,7 @@ export async function runAgent(
         if (!warned.has(`${n.key}\0${n.message}`)) log.info(`warning: ${n.key}: ${n.message}`);
       for (const k of [...warned]) if (!keys.has(k)) warned.delete(k);
       for (const k of keys) warned.add(k);
-      local = { snapshot: screened.snapshot, loaded };
+      local = { snapshot: screened.snapshot, loaded, original: s };
       publisher?.update(loaded.world);
       await combine();
     });
@@ -300,9 +300,10 @@ export async function runAgent(
   let discovering = Promise.resolve();
   let localKey: string | undefined;
   async function combine(): Promise<void> {
-    if (stopped || !local || !meshWaitOver) return;
-    const { loaded } = local;
-    let s = local.snapshot;
+    const cur = local;
+    if (stopped || !cur || !meshWaitOver) return;
+    const { loaded } = cur;
+    let s = cur.snapshot;
     if (meshView) {
       const m = meshInputs(meshView, loaded.world);
       meshShadowed = m.shadowed;
@@ -326,7 +327,9 @@ export async function runAgent(
           log.error(`interface discovery: ${(e as Error).message}`);
         }
       }
-      reconciler.submit(s);
+      // The reconciler reuses our load only when it is of the same content
+      // (digest), i.e. when nothing was screened out or merged in.
+      reconciler.submit(s, { of: cur.original, loaded });
     }
   }
 

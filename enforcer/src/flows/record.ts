@@ -149,11 +149,14 @@ export function rfc3339Nano(unixNs: bigint): string {
  * the `YYYY-MM-DDTHH:MM:SS` prefix is formatted once per second.
  */
 class TimeFormatter {
-  private secondStartNs = -1n;
+  /** Unix ns at the start of the cached second; undefined until the first call. */
+  private secondStartNs: bigint | undefined;
   private prefix = '';
   format(unixNs: bigint): string {
-    const d = unixNs - this.secondStartNs;
-    if (d >= 0n && d < 1_000_000_000n) return `${this.prefix}.${fraction(Number(d))}Z`;
+    if (this.secondStartNs !== undefined) {
+      const d = unixNs - this.secondStartNs;
+      if (d >= 0n && d < 1_000_000_000n) return `${this.prefix}.${fraction(Number(d))}Z`;
+    }
     if (unixNs < 0n) return rfc3339Nano(unixNs);
     const frac = unixNs % 1_000_000_000n;
     this.secondStartNs = unixNs - frac;

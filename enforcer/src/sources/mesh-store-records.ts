@@ -134,7 +134,16 @@ export function podDocument(cluster: string, e: EndpointRecord): Obj {
     },
     spec: {
       ...(e.node ? { nodeName: e.node } : {}),
-      containers: [{ name: 'published', ports: e.ports.map((p) => ({ ...p })) }],
+      containers: [
+        {
+          name: 'published',
+          ports: e.ports.map((p) =>
+            p.name === null
+              ? { containerPort: p.containerPort, protocol: p.protocol }
+              : { name: p.name, containerPort: p.containerPort, protocol: p.protocol },
+          ),
+        },
+      ],
     },
     status: { podIP: e.ips[0], podIPs: e.ips.map((ip) => ({ ip })) },
   };
@@ -189,7 +198,7 @@ function parseEndpoint(
     labels: stringMap(v['labels'], 'labels', L.maxLabels),
     namespaceLabels: stringMap(v['namespaceLabels'], 'namespaceLabels', L.maxLabels),
     ips,
-    ports: ports.map((p) => (p.name === null ? { ...p, name: null } : p)),
+    ports,
   };
 }
 

@@ -6,9 +6,11 @@
  * Like the informer: read everything at one revision, then watch from the
  * next revision. etcd3 reconnects a broken watch by itself and resumes after
  * the last revision it saw (an etcd restart with its data dir loses
- * nothing); a watch whose start revision was compacted meanwhile is
- * cancelled by etcd, and then the whole prefix is read again (the informer's
- * 410 → relist). A failed read is retried after an exponential backoff.
+ * nothing). A watch etcd cancels is resumed from the revision after the last
+ * event applied; if that one is cancelled too before delivering anything
+ * (its start revision was compacted meanwhile), the whole prefix is read
+ * again (the informer's 410 → relist). Failed reads and resumes are retried
+ * after an exponential backoff, reset once a watch delivers.
  * While etcd is unreachable the last view stays in force: records age out
  * through their leases, not because this agent lost its connection.
  */
@@ -65,6 +67,8 @@ export class MeshStoreSource {
   private readonly logged = new Map<string, string>();
   private lastError: string | null = null;
   private everSynced = false;
+  /** Newest revision applied: the read's, then each event's. */
+  private seen = 0n;
   private version = 0;
   private counted: { version: number; counts: MeshCounts } | undefined;
   /** Whole-prefix reads done (the first one, and after every compaction). */
@@ -150,39 +154,9 @@ export class MeshStoreSource {
       this.notes = new Map();
       for (const e of entries) this.put(e, previous.get(e.key));
       this.revision = revision;
+      this.seen = BigInt(revision);
       this.everSynced = true;
-      this.backoff.reset();
-      this.stopWatch = await this.opts.store.watchFrom(String(BigInt(revision) + 1n), {
-        onPut: (e) => {
-          this.put(e, this.entries.get(e.key));
-          this.changed();
-        },
-        onDelete: (key) => {
-          this.version++;
-          this.entries.delete(key);
-          this.notes.delete(key);
-          this.logged.delete(key);
-          this.changed();
-        },
-        onProgress: (rev) => {
-          this.revision = rev;
-        },
-        onConnected: () => {
-          if (!this.isStopped()) this.state = 'synced';
-        },
-        onDisconnected: (err) => {
-          if (this.isStopped()) return;
-          this.state = 'disconnected';
-          this.lastError = `watch disconnected: ${err.message.split('\n')[0]}`;
-        },
-        onError: (err) => {
-          if (this.isStopped()) return;
-          this.state = 'resyncing';
-          this.lastError = `watch cancelled (${err.message.split('\n')[0]}); reading everything again`;
-          this.opts.onLog?.(`mesh store: ${this.lastError}`);
-          this.schedule(0);
-        },
-      });
+      await this.watch(false);
       this.state = 'synced';
       this.lastError = null;
       this.emit();
@@ -191,15 +165,105 @@ export class MeshStoreSource {
       this.state = this.everSynced ? 'disconnected' : 'connecting';
       this.lastError = `read failed: ${(e as Error).message.split('\n')[0]}`;
       this.opts.onLog?.(`mesh store: ${this.lastError}`);
-      this.schedule(this.backoff.next());
+      this.schedule(this.backoff.next(), 'read');
     }
   }
 
-  private schedule(ms: number): void {
+  /**
+   * Watches from the revision after the last one applied. A watch that etcd
+   * cancels (compaction, or a cancel while it shuts down) is first resumed
+   * from there; only if that resumed watch is cancelled too before it
+   * delivered anything is everything read again.
+   */
+  private async watch(resuming: boolean): Promise<void> {
+    let delivered = false;
+    let dead = false;
+    // A watch that delivers something is healthy: the next failure starts the backoff afresh.
+    const ok = (): void => {
+      if (!delivered) this.backoff.reset();
+      delivered = true;
+    };
+    const stop = await this.opts.store.watchFrom(String(this.seen + 1n), {
+      onPut: (e) => {
+        ok();
+        this.advance(e.modRevision);
+        this.put(e, this.entries.get(e.key));
+        this.changed();
+      },
+      onDelete: (key, rev) => {
+        ok();
+        this.advance(rev);
+        this.version++;
+        this.entries.delete(key);
+        this.notes.delete(key);
+        this.logged.delete(key);
+        this.changed();
+      },
+      onProgress: (rev) => {
+        ok();
+        this.revision = rev;
+      },
+      onConnected: () => {
+        if (!this.isStopped()) this.state = 'synced';
+      },
+      onDisconnected: (err) => {
+        if (this.isStopped()) return;
+        this.state = 'disconnected';
+        this.lastError = `watch disconnected: ${err.message.split('\n')[0]}`;
+      },
+      onError: (err) => {
+        dead = true; // etcd removed it: cancelling it again would wait for an answer that never comes
+        if (this.isStopped()) return;
+        const why = err.message.split('\n')[0];
+        if (resuming && !delivered) {
+          this.state = 'resyncing';
+          this.lastError = `watch cancelled again (${why}); reading everything again`;
+          this.opts.onLog?.(`mesh store: ${this.lastError}`);
+          this.schedule(0, 'read');
+        } else {
+          this.state = 'disconnected';
+          this.lastError = `watch cancelled (${why}); resuming from revision ${this.seen + 1n}`;
+          this.opts.onLog?.(`mesh store: ${this.lastError}`);
+          this.schedule(this.backoff.next(), 'resume');
+        }
+      },
+    });
+    this.stopWatch = async () => {
+      if (dead) return;
+      // bounded: a cancel is answered by etcd, which may be gone
+      await Promise.race([stop(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    };
+  }
+
+  /** The newest revision whose events were applied (the resume point is the next one). */
+  private advance(rev: string): void {
+    try {
+      const r = BigInt(rev);
+      if (r > this.seen) this.seen = r;
+    } catch {
+      // a revision etcd always sends; nothing to advance otherwise
+    }
+  }
+
+  private async resume(): Promise<void> {
+    if (this.isStopped()) return;
+    const old = this.stopWatch;
+    this.stopWatch = undefined;
+    await old?.();
+    try {
+      await this.watch(true);
+    } catch (e) {
+      if (this.isStopped()) return;
+      this.lastError = `watch failed: ${(e as Error).message.split('\n')[0]}`;
+      this.schedule(this.backoff.next(), 'resume');
+    }
+  }
+
+  private schedule(ms: number, what: 'read' | 'resume'): void {
     if (this.retry) clearTimeout(this.retry);
     this.retry = setTimeout(() => {
       this.retry = undefined;
-      void this.resync();
+      void (what === 'read' ? this.resync() : this.resume());
     }, ms);
   }
 

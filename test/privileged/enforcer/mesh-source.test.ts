@@ -532,8 +532,9 @@ describe('mesh store source (real etcd, two agents)', () => {
     west = startWest();
     await node.until('w back', meshStatus, (s) => s.counts.endpoints === 1, 30_000);
     const after = await meshStatus();
-    expect(after.state).toBe('synced');
-    expect(after.counts.fullReads).toBe(before.counts.fullReads);
+    const why = `${JSON.stringify(after)}; agent stderr: ${node.agents.at(-1)?.stderr.slice(-3000)}`;
+    expect(after.state, why).toBe('synced');
+    expect(after.counts.fullReads, why).toBe(before.counts.fullReads);
     expect(BigInt(after.revision)).toBeGreaterThan(BigInt(before.revision));
     await node.until('enforced again', fromWest, (v) => v['b:7000'] === false);
   });
