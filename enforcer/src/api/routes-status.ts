@@ -4,6 +4,34 @@ import type { AgentStatus } from './types.js';
 
 const nullableString = { type: ['string', 'null'] } as const;
 
+/**
+ * The reconciler's last round, stage by stage (RoundTimings in
+ * reconcile/stage-timings.ts); null before the first round. Additive: the
+ * agent's status already carried it, the schema used to strip it.
+ */
+const lastRoundSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['submittedAtMs', 'finishedAtMs', 'stages', 'sync', 'outcome'],
+  properties: {
+    submittedAtMs: { type: 'number' },
+    finishedAtMs: { type: 'number' },
+    stages: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        queued: { type: 'number' },
+        load: { type: 'number' },
+        compile: { type: 'number' },
+        apply: { type: 'number' },
+        publish: { type: 'number' },
+      },
+    },
+    sync: { type: 'string', enum: ['delta', 'full', 'none'] },
+    outcome: { type: 'string', enum: ['applied', 'rejected'] },
+  },
+} as const;
+
 export const statusSchema = {
   type: 'object',
   required: ['node', 'cluster', 'datapathRevision', 'lastSync', 'policies'],
@@ -14,6 +42,7 @@ export const statusSchema = {
     datapathRevision: { type: 'integer' },
     lastSync: nullableString,
     lastError: nullableString,
+    lastRound: lastRoundSchema,
     sources: {
       type: 'array',
       items: {
