@@ -185,6 +185,100 @@ describe('flow pipeline under overload', () => {
   });
 });
 
+/**
+ * A two-stage sink (encode, then writeEncoded) that records the order of
+ * calls and holds each write until released.
+ */
+class StagedSink implements FlowSink {
+  readonly kind = 'memory';
+  readonly log: string[] = [];
+  readonly written: AnyFlowRecord[][] = [];
+  readonly pending: (() => void)[] = [];
+  inFlight = 0;
+  encodedAhead = 0;
+  maxAhead = 0;
+  failEncodeOf = -1;
+  private n = 0;
+  encode(batch: readonly AnyFlowRecord[]): { lines: number; id: number; batch: AnyFlowRecord[] } {
+    const id = this.n++;
+    this.log.push(`encode ${id}`);
+    if (id === this.failEncodeOf) throw new Error('encode failed');
+    this.encodedAhead++;
+    this.maxAhead = Math.max(this.maxAhead, this.encodedAhead);
+    return { lines: batch.length, id, batch: [...batch] };
+  }
+  async writeEncoded(e: { lines: number }): Promise<void> {
+    const enc = e as { id: number; batch: AnyFlowRecord[] };
+    this.encodedAhead--;
+    this.inFlight++;
+    expect(this.inFlight).toBe(1); // never two writes at once
+    this.log.push(`write ${enc.id}`);
+    await new Promise<void>((r) => this.pending.push(r));
+    this.written.push(enc.batch);
+    this.inFlight--;
+  }
+  async write(): Promise<void> {
+    throw new Error('a two-stage sink is written through writeEncoded');
+  }
+  async close(): Promise<void> {}
+}
+
+async function releaseAll(sink: StagedSink, p: FlowPipeline): Promise<void> {
+  for (let i = 0; i < 100 && (sink.pending.length > 0 || p.queued > 0); i++) {
+    sink.pending.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  }
+  await p.drained();
+}
+
+describe('flow pipeline with a two-stage sink', () => {
+  it('encodes the next batch while one is written, writes in order, one at a time', async () => {
+    const sink = new StagedSink();
+    const p = new FlowPipeline({ sinks: [sink], nodeName: 'n', batchSize: 2, lostReportIntervalMs: 0 });
+    const offered = Array.from({ length: 7 }, (_, i) => flow(i % 2 ? 'deny' : 'allow'));
+    for (const r of offered) p.push(r);
+    // the first push started batch 0 (one record); the rest waited
+    await releaseAll(sink, p);
+    expect(sink.written.flat()).toEqual(offered);
+    // batch N+1 is encoded before batch N's write finished, never further ahead
+    expect(sink.log.slice(0, 3)).toEqual(['encode 0', 'write 0', 'encode 1']);
+    expect(sink.maxAhead).toBeLessThanOrEqual(2);
+    for (let i = 1; i < sink.written.length - 1; i++)
+      expect(sink.log.indexOf(`encode ${i + 1}`)).toBeGreaterThan(sink.log.indexOf(`write ${i}`));
+    expect(p.stats.delivered).toBe(7);
+    const closing = p.close();
+    await releaseAll(sink, p);
+    await closing;
+  });
+
+  it('a batch whose encode throws is counted as sink_error; later batches are written', async () => {
+    const sink = new StagedSink();
+    sink.failEncodeOf = 1;
+    const metrics = new AgentMetrics({ processMetrics: false });
+    const p = new FlowPipeline({
+      sinks: [sink],
+      nodeName: 'n',
+      batchSize: 2,
+      lostReportIntervalMs: 0,
+      metrics,
+    });
+    const offered = Array.from({ length: 5 }, () => flow('deny'));
+    for (const r of offered) p.push(r);
+    await releaseAll(sink, p);
+    // batch 0 = 1 record, batch 1 = 2 records (encode failed), batch 2 = 2 records
+    expect(p.stats.lost.sink_error).toBe(2);
+    expect(sink.written.flat()).toEqual([offered[0], offered[3], offered[4]]);
+    expect(sink.written.flat().length + p.stats.lost.sink_error).toBe(offered.length);
+    // and the loss is reported in a lost_events record
+    const closing = p.close();
+    await releaseAll(sink, p);
+    await closing;
+    expect(lossOf(sink.written.flat())).toMatchObject([
+      { lost_events: { source: 'sink:memory', num_events_lost: 2 } },
+    ]);
+  });
+});
+
 describe('flow sinks', () => {
   it('NDJSON rotates by size and keeps maxFiles old files', async () => {
     const path = join(dir, 'flows.ndjson');
