@@ -208,7 +208,7 @@ class StagedSink implements FlowSink {
     return { lines: batch.length, id, batch: [...batch] };
   }
   async writeEncoded(e: { lines: number }): Promise<void> {
-    const enc = e as { id: number; batch: AnyFlowRecord[] };
+    const enc = e as unknown as { id: number; batch: AnyFlowRecord[] };
     this.encodedAhead--;
     this.inFlight++;
     expect(this.inFlight).toBe(1); // never two writes at once
