@@ -423,7 +423,11 @@ async function flowRecords(dir: string) {
     ndjsonFilterDenies: median(runs.denies),
     ratioFilterKeepAllVsNoFilter: round3(keepAll.recordsPerSec / nd.recordsPerSec),
     /** Worst run of any variant: every run must account for every record. */
-    maxUnaccounted: Math.max(...Object.values(runs).flat().map((r) => r.unaccounted)),
+    maxUnaccounted: Math.max(
+      ...Object.values(runs)
+        .flat()
+        .map((r) => r.unaccounted),
+    ),
   };
 }
 
@@ -437,14 +441,15 @@ function countLines(
 ): number {
   const buf = readFileSync(path);
   const b: LineBytes = {
-    startsWith: (text, start) => buf.compare(Buffer.from(text), 0, text.length, start, start + text.length) === 0,
+    startsWith: (text, start) =>
+      buf.compare(Buffer.from(text), 0, text.length, start, start + text.length) === 0,
     has: (text, start, end) => {
       const at = buf.indexOf(text, start);
       return at >= 0 && at + text.length <= end;
     },
   };
   let n = 0;
-  for (let start = 0; start < buf.byteLength; ) {
+  for (let start = 0; start < buf.byteLength;) {
     let end = buf.indexOf(0x0a, start);
     if (end < 0) end = buf.byteLength;
     if (test(b, start, end)) n++;
@@ -524,7 +529,8 @@ async function throughput(
   const st = pipeline.stats;
   const lost = Object.values(st.lost).reduce((a, b) => a + b, 0);
   if (sink === 'ndjson') written = countLines(path, (b, start) => b.startsWith('{"flow":', start));
-  if (sink === 'ocsf') written = countLines(path, (b, start, end) => b.has('"class_uid":4001', start, end));
+  if (sink === 'ocsf')
+    written = countLines(path, (b, start, end) => b.has('"class_uid":4001', start, end));
   rmSync(path, { force: true });
   return {
     sink,

@@ -234,7 +234,12 @@ async function releaseAll(sink: StagedSink, p: FlowPipeline): Promise<void> {
 describe('flow pipeline with a two-stage sink', () => {
   it('encodes the next batch while one is written, writes in order, one at a time', async () => {
     const sink = new StagedSink();
-    const p = new FlowPipeline({ sinks: [sink], nodeName: 'n', batchSize: 2, lostReportIntervalMs: 0 });
+    const p = new FlowPipeline({
+      sinks: [sink],
+      nodeName: 'n',
+      batchSize: 2,
+      lostReportIntervalMs: 0,
+    });
     const offered = Array.from({ length: 7 }, (_, i) => flow(i % 2 ? 'deny' : 'allow'));
     for (const r of offered) p.push(r);
     // the first push started batch 0 (one record); the rest waited
