@@ -424,8 +424,12 @@ describe('mesh store source (real etcd, two agents)', () => {
     expect(m.problems).toBe(0);
     expect(m.counts.gateways).toBe(1);
     // west publishes a gateway endpoint: one tunnel peer in /metrics
-    const metrics = await node.api('/metrics');
-    expect(metrics.code).toBe(200);
+    // the gauges follow the view a moment after the status counts do
+    const metrics = await node.until(
+      'mesh gauges',
+      () => node.api('/metrics'),
+      (r) => r.code === 200 && /^palisade_mesh_records\{kind="endpoint"\} 1$/m.test(r.body),
+    );
     expect(metrics.body).toMatch(/^palisade_tunnel_peers 1$/m);
     expect(metrics.body).toMatch(/^palisade_mesh_records\{kind="endpoint"\} 1$/m);
     const ownNote = m.notes.find((n) => n.key === endpointKey('c1', 'shop', 'a'));
