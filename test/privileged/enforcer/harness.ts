@@ -27,6 +27,22 @@ import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
 import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 
 export const CLI = resolve('dist/cli/src/main.js');
+
+/**
+ * Node script for `nsenter --net=… node -e`: relays TCP 127.0.0.1:port inside a
+ * namespace to the Unix socket $RELAY_SOCK, so agents in a namespace reach a
+ * server in the root namespace without any address or route there.
+ */
+export const nsRelayScript = (port: number): string => `
+const net = require('net');
+const sock = process.env.RELAY_SOCK;
+net.createServer((c) => {
+  const u = net.createConnection(sock);
+  c.pipe(u); u.pipe(c);
+  const end = () => { c.destroy(); u.destroy(); };
+  c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
+}).listen(${port}, '127.0.0.1', () => console.log('ready'));
+`;
 export const CLUSTER = 'c1';
 export const NODE = 'n1';
 export const NS = 'shop';

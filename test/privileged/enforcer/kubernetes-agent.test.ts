@@ -24,7 +24,7 @@ import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
 import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 import { FakeApiServer } from '../../enforcer/fake-apiserver.js';
 import { requirePrivileges } from '../../support/privileged.js';
-import { AgentNode, NS, PODS, PORTS, type AgentProc } from './harness.js';
+import { AgentNode, NS, PODS, PORTS, nsRelayScript, type AgentProc } from './harness.js';
 
 const PORT = 16443;
 const TOKEN = `kube-e2e-token-${process.pid}`;
@@ -32,16 +32,7 @@ const PODS_PATH = '/api/v1/pods';
 const NP_PATH = '/apis/networking.k8s.io/v1/networkpolicies';
 const MNP_PATH = '/apis/palisade.dev/v1alpha1/meshnetworkpolicies';
 
-const NS_RELAY_JS = `
-const net = require('net');
-const sock = process.env.RELAY_SOCK;
-net.createServer((c) => {
-  const u = net.createConnection(sock);
-  c.pipe(u); u.pipe(c);
-  const end = () => { c.destroy(); u.destroy(); };
-  c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
-}).listen(${PORT}, '127.0.0.1', () => console.log('ready'));
-`;
+const NS_RELAY_JS = nsRelayScript(PORT);
 
 let node: AgentNode;
 let server: FakeApiServer;

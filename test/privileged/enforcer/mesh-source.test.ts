@@ -35,24 +35,14 @@ import { generateKeyPair } from '../../../tunnel/src/keys.js';
 import { endpointKey, MeshStore } from '../../../tunnel/src/mesh-store.js';
 import { EndpointPublisher } from '../../../enforcer/src/sources/mesh-store-publisher.js';
 import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
-import { AgentNode, CLI, docs, readRecords, type AgentProc } from './harness.js';
+import { AgentNode, CLI, docs, nsRelayScript, readRecords, type AgentProc } from './harness.js';
 
 const RELAY_PORT = 23790;
 const W = 3; // topology pod index of west's pod w
 const A_IP = '10.77.1.2';
 const B_IP = '10.77.2.2';
 
-/** Relay inside a namespace: TCP 127.0.0.1:RELAY_PORT → the Unix socket. */
-const NS_RELAY_JS = `
-const net = require('net');
-const sock = process.env.RELAY_SOCK;
-net.createServer((c) => {
-  const u = net.createConnection(sock);
-  c.pipe(u); u.pipe(c);
-  const end = () => { c.destroy(); u.destroy(); };
-  c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
-}).listen(${RELAY_PORT}, '127.0.0.1', () => console.log('ready'));
-`;
+const NS_RELAY_JS = nsRelayScript(RELAY_PORT);
 
 /** The root-side half: Unix socket → etcd's TCP port, with a switch to cut every connection. */
 class UnixRelay {
