@@ -721,7 +721,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	/* 2. peer identity from the ipcache (WORLD when unknown): looked up
 	 *    only where a decision or an event needs it, not for packets of
 	 *    established connections (an LPM walk per packet saved) */
-	struct peer_info peer = {};
+	struct peer_info peer; /* every field set by lookup_peer before use */
 
 	/* non-first fragments follow the first one of the same datagram */
 	if (p.frag_later) {
