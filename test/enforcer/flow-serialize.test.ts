@@ -16,7 +16,8 @@ import {
   type FlowContext,
   type FlowRecord,
 } from '../../enforcer/src/flows/record.js';
-import { recordJson } from '../../enforcer/src/flows/serialize.js';
+import { recordJson, writeRecordJson } from '../../enforcer/src/flows/serialize.js';
+import { LineBatch } from '../../enforcer/src/flows/sinks.js';
 import { toOcsf } from '../../enforcer/src/flows/ocsf.js';
 import { buildEvent, type EventFields } from './event-builder.js';
 import { DB, makeContext, WEB } from './flow-context.js';
@@ -152,6 +153,38 @@ describe('recordJson', () => {
         expect(recordJson(rec)).toBe(JSON.stringify(rec));
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('writeRecordJson writes the UTF-8 bytes of JSON.stringify, line after line', () => {
+    const contexts = [makeContext(), escapingContext()];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fieldsArb, fc.boolean(), fc.nat({ max: 1 })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (items) => {
+          const lines = new LineBatch();
+          let expected = '';
+          for (const [f, v6, c] of items) {
+            const fields = v6
+              ? { ...f, saddr: V6[(f.sport ?? 0) % 4], daddr: V6[(f.dport ?? 0) % 4] }
+              : f;
+            const rec = toFlowRecord(ev(fields), contexts[c] as FlowContext);
+            writeRecordJson(rec, lines);
+            lines.endLine();
+            expected += `${JSON.stringify(rec)}\n`;
+          }
+          const lost = lostEventsRecord('n"é', 's', 1, new Date(0), new Date(1), new Date(2));
+          writeRecordJson(lost, lines);
+          lines.endLine();
+          expected += `${JSON.stringify(lost)}\n`;
+          expect(lines.lines).toBe(items.length + 1);
+          expect(Buffer.from(lines.bytesView()).equals(Buffer.from(expected))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 

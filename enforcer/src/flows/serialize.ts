@@ -73,6 +73,71 @@ function flowJson(f: Flow): string {
   return `${out}}`;
 }
 
+/** Where writeRecordJson puts UTF-8 bytes (LineBatch in sinks.ts). */
+export interface JsonByteWriter {
+  /** Appends a string's UTF-8 bytes. */
+  text(s: string): void;
+  /** Appends bytes as they are. */
+  bytes(b: Uint8Array): void;
+}
+
+/** UTF-8 bytes of shared (frozen) sub-objects' JSON, encoded once per object. */
+const fragmentBytes = new WeakMap<object, Buffer>();
+
+/**
+ * Writes `pending` and then o's JSON; returns what is still pending. The
+ * large shared parts (endpoint blocks with their labels, policy lists, rules)
+ * are copied as bytes encoded once, so the per-record text to flatten and
+ * encode is only the per-event fields.
+ */
+function splice(w: JsonByteWriter, pending: string, o: object): string {
+  if (!Object.isFrozen(o)) return pending + JSON.stringify(o);
+  let b = fragmentBytes.get(o);
+  if (b === undefined) fragmentBytes.set(o, (b = Buffer.from(cached(o))));
+  w.text(pending);
+  w.bytes(b);
+  return '';
+}
+
+/**
+ * The UTF-8 bytes of recordJson(r), written to w: the same bytes as
+ * Buffer.from(JSON.stringify(r)) (test/enforcer/flow-serialize.test.ts).
+ */
+export function writeRecordJson(r: AnyFlowRecord, w: JsonByteWriter): void {
+  if (!(r instanceof NativeFlowRecord)) {
+    w.text(JSON.stringify(r));
+    return;
+  }
+  const f = r.flow;
+  let out = `{"flow":{"time":"${f.time}","uuid":"${f.uuid}","verdict":"${f.verdict}"`;
+  if (f.drop_reason_desc !== undefined) out += `,"drop_reason_desc":"${f.drop_reason_desc}"`;
+  const ip = f.IP;
+  out +=
+    `,"event_type":"${f.event_type}","IP":{"source":${JSON.stringify(ip.source)},` +
+    `"destination":${JSON.stringify(ip.destination)},"ipVersion":"${ip.ipVersion}",` +
+    `"encrypted":${ip.encrypted}},"l4":${l4Json(f.l4)},"source":`;
+  out = splice(w, out, f.source);
+  out = splice(w, `${out},"destination":`, f.destination);
+  out +=
+    `,"traffic_direction":"${f.traffic_direction}",` +
+    `"is_reply":${f.is_reply},"Type":"${f.Type}","node_name":${str(f.node_name)}`;
+  // toFlowRecord sets at most one of these, in this position (as flowJson)
+  if (f.egress_allowed_by !== undefined)
+    out = splice(w, `${out},"egress_allowed_by":`, f.egress_allowed_by);
+  if (f.ingress_allowed_by !== undefined)
+    out = splice(w, `${out},"ingress_allowed_by":`, f.ingress_allowed_by);
+  if (f.egress_denied_by !== undefined)
+    out = splice(w, `${out},"egress_denied_by":`, f.egress_denied_by);
+  if (f.ingress_denied_by !== undefined)
+    out = splice(w, `${out},"ingress_denied_by":`, f.ingress_denied_by);
+  out = splice(w, `${out},"rule":`, f.rule);
+  if (f.staged !== undefined)
+    out += `,"staged":{"verdict":"${f.staged.verdict}","rule":${cached(f.staged.rule)}}`;
+  out += `,"traffic":{"packets":${f.traffic.packets},"bytes":${f.traffic.bytes}},"datapath_revision":${f.datapath_revision}`;
+  if (f.suppressed_before !== undefined) out += `,"suppressed_before":${f.suppressed_before}`;
+  w.text(`${out}},"node_name":${str(r.node_name)},"time":"${r.time}"}`);
+}
+
 /** One record's JSON text (no newline): what JSON.stringify(record) gives. */
 export function recordJson(r: AnyFlowRecord): string {
   if (r instanceof NativeFlowRecord)

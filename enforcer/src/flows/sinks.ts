@@ -11,7 +11,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { toOcsf, type OcsfProduct } from './ocsf.js';
 import { isFlowRecord, type AnyFlowRecord } from './record.js';
-import { recordJson } from './serialize.js';
+import { recordJson, writeRecordJson } from './serialize.js';
 
 export interface FlowSink {
   /** Metric label (closed set: ndjson, ocsf, stdout, memory, other). */
@@ -152,12 +152,37 @@ export class LineBatch {
     this.ends.push(this.length);
   }
 
+  /** JsonByteWriter: a string's UTF-8 bytes (part of the current line). */
+  text(s: string): void {
+    this.room(s.length * 3);
+    this.length += this.buf.write(s, this.length);
+  }
+
+  /** JsonByteWriter: bytes as they are (part of the current line). */
+  bytes(b: Uint8Array): void {
+    this.room(b.byteLength);
+    this.buf.set(b, this.length);
+    this.length += b.byteLength;
+  }
+
+  /** Ends the line that text/bytes wrote. */
+  endLine(): void {
+    this.room(1);
+    this.buf[this.length++] = 0x0a;
+    this.ends.push(this.length);
+  }
+
   private room(worst: number): void {
     if (this.length + worst > this.buf.byteLength) {
       const next = Buffer.allocUnsafe(Math.max(this.buf.byteLength * 2, this.length + worst));
       this.buf.copy(next, 0, 0, this.length);
       this.buf = next;
     }
+  }
+
+  /** The bytes added since the last reset (a view, valid until the next change). */
+  bytesView(): Uint8Array {
+    return this.buf.subarray(0, this.length);
   }
 
   get lines(): number {
@@ -228,7 +253,10 @@ abstract class LineFileSink implements FlowSink {
 export class NdjsonFileSink extends LineFileSink {
   readonly kind = 'ndjson';
   protected fill(lines: LineBatch, batch: readonly AnyFlowRecord[]): void {
-    for (const r of batch) lines.pushLine(recordJson(r));
+    for (const r of batch) {
+      writeRecordJson(r, lines);
+      lines.endLine();
+    }
   }
 }
 

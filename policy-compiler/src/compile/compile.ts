@@ -19,7 +19,10 @@ import {
   classBuilder,
   compilePolicies,
   labelLookups,
+  type ClassBuilder,
+  type CPolicy,
   type CRule,
+  type Labelled,
   type PeerMatcher,
   type SubjectClass,
 } from './program.js';
@@ -158,10 +161,65 @@ export interface TableWork {
 /** A memo of table entries by a fingerprint of everything they depend on (incremental compiles). */
 export type TableMemo = Map<string, CompiledTable['entries']>;
 
+/**
+ * What one compile leaves for the next (recompile), reused only where its
+ * inputs are the same objects: compiled policies, cookies and subject
+ * classes when the policies, namespaces and clusters are unchanged; peer
+ * matcher sets when, in addition, only identities were added or removed
+ * (each set is then updated for those identities only; an unchanged set is
+ * the same Set object, so its fingerprint text is reused too).
+ */
+export interface CompileCache {
+  readonly world: World;
+  readonly cookies: Map<string, number>;
+  readonly cps: readonly CPolicy[];
+  readonly nps: readonly CPolicy[];
+  readonly L: Labelled;
+  readonly classes: ClassBuilder;
+  /** Identities by key, as the sets below were computed for. */
+  readonly identities: ReadonlyMap<string, IdentityInfo>;
+  readonly matchers: ReadonlyMap<string, MatchEntry>;
+  readonly setTexts: SetTextCache;
+}
+
+interface MatchEntry {
+  readonly m: PeerMatcher;
+  readonly cluster: string;
+  readonly set: Set<number>;
+}
+
+/** Counts of work a compile did (tests check that a small change does little). */
+export interface CompileWork {
+  matchersEvaluated: number;
+  matchersUpdated: number;
+  matchersReused: number;
+  policiesReused: boolean;
+}
+
+const sameScope = (a: World, b: World): boolean =>
+  a.clusterPolicies === b.clusterPolicies &&
+  a.networkPolicies === b.networkPolicies &&
+  a.namespaces === b.namespaces &&
+  a.clusters === b.clusters;
+
+/** An identity whose matcher answers may differ: new, gone, or a node with other labels. */
+function identityChanged(a: IdentityInfo | undefined, b: IdentityInfo | undefined): boolean {
+  if (a === undefined || b === undefined) return a !== b;
+  if (a.number !== b.number) return true;
+  return a.kind === 'node' && JSON.stringify(a.labels) !== JSON.stringify(b.labels);
+}
+
 export function compile(
   world: World,
   options: CompileOptions = {},
-  memo?: { readonly read: TableMemo | undefined; readonly write: TableMemo },
+  memo?: {
+    readonly read: TableMemo | undefined;
+    readonly write: TableMemo;
+    readonly cache?: CompileCache | undefined;
+    /** Receives this compile's cache (on success). */
+    readonly keep?: (c: CompileCache) => void;
+    readonly work?: CompileWork;
+  },
 ): CompileResult {
   const limits: Limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
   const previous = options.previous;
@@ -173,14 +231,22 @@ export function compile(
       return { ok: false, error: { kind: 'input', message: e.message } };
     throw e;
   }
+  const prevCache = memo?.cache;
+  const reusePolicies =
+    prevCache !== undefined &&
+    sameScope(prevCache.world, world) &&
+    previous?.cookies === prevCache.cookies;
   const canon = (text: string): string => parsePrefix(text).text;
-  const L = labelLookups(world, canon);
-  const cookies = allocateCookies(world, previous?.cookies);
+  const L = reusePolicies ? prevCache.L : labelLookups(world, canon);
+  const cookies = reusePolicies ? prevCache.cookies : allocateCookies(world, previous?.cookies);
   if (cookies.size > 0) {
     const max = Math.max(...cookies.values());
     if (max >= limits.cookies) return capacity('cookies', 'rule cookies', max + 1, limits.cookies);
   }
-  const { cps, nps } = compilePolicies(world, cookies, L);
+  const { cps, nps } = reusePolicies
+    ? { cps: prevCache.cps, nps: prevCache.nps }
+    : compilePolicies(world, cookies, L);
+  if (memo?.work !== undefined) memo.work.policiesReused = reusePolicies;
   const refs = new Map<number, RuleRef>();
   for (const p of [...cps, ...nps])
     for (const r of [...p.rules.Ingress, ...p.rules.Egress]) refs.set(r.cookie, r.ref);
@@ -192,7 +258,10 @@ export function compile(
   const lpm = new IpcacheLpm(records);
 
   // ---- subject classes
-  const classes = classBuilder(world, cps, nps, L);
+  const classes =
+    reusePolicies && prevCache.classes.size() <= 2 * world.pods.length + 1024
+      ? prevCache.classes
+      : classBuilder(world, cps, nps, L);
   const nodes = new Map<string, Node>(world.nodes.map((n) => [nodeId(n), n]));
   const podClasses: {
     id: string;
@@ -275,19 +344,52 @@ export function compile(
     list.push(id);
     byKind.set(id.kind, list);
   }
-  const matchMemo = new Map<string, Set<number>>();
+  // Peer matcher sets: with the same policies and scope, the previous
+  // compile's sets updated for the identities that changed (copy on write).
+  const matchMemo = new Map<string, MatchEntry>();
+  let changedIds: { gone: number[]; added: IdentityInfo[] } | null = null;
+  if (reusePolicies) {
+    const gone: number[] = [];
+    const added: IdentityInfo[] = [];
+    for (const [k, old] of prevCache.identities) {
+      const now = ids.identities.get(k);
+      if (identityChanged(old, now)) gone.push(old.number);
+    }
+    for (const [k, now] of ids.identities) {
+      if (identityChanged(prevCache.identities.get(k), now)) added.push(now);
+    }
+    changedIds = { gone, added };
+  }
+  const work = memo?.work;
   const matchedFor =
     (cluster: string) =>
     (m: PeerMatcher): ReadonlySet<number> => {
       const k = m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
       let hit = matchMemo.get(k);
       if (hit === undefined) {
-        hit = new Set();
-        if (m.kind !== 'never')
-          for (const id of byKind.get(m.kind) ?? []) if (m.match(id, cluster)) hit.add(id.number);
+        const prev = changedIds === null ? undefined : prevCache?.matchers.get(k);
+        if (prev !== undefined && changedIds !== null) {
+          let set = prev.set;
+          const copy = (): Set<number> => (set === prev.set ? (set = new Set(prev.set)) : set);
+          for (const n of changedIds.gone) if (set.has(n)) copy().delete(n);
+          if (m.kind !== 'never')
+            for (const id of changedIds.added)
+              if (id.kind === m.kind && m.match(id, cluster)) copy().add(id.number);
+          if (work !== undefined) {
+            if (set === prev.set) work.matchersReused++;
+            else work.matchersUpdated++;
+          }
+          hit = { m, cluster, set };
+        } else {
+          const set = new Set<number>();
+          if (m.kind !== 'never')
+            for (const id of byKind.get(m.kind) ?? []) if (m.match(id, cluster)) set.add(id.number);
+          if (work !== undefined) work.matchersEvaluated++;
+          hit = { m, cluster, set };
+        }
         matchMemo.set(k, hit);
       }
-      return hit;
+      return hit.set;
     };
   // Egress rules with named ports: pod identities they match with a port of one of their names.
   const namedMemo = new Map<string, Set<number>>();
@@ -310,7 +412,10 @@ export function compile(
       return hit;
     };
   const templateCache = new Map<string, Map<string, readonly Template[]>>();
-  const setTextCache: SetTextCache = new WeakMap();
+  // Texts of unchanged sets (same objects) stay valid: a set's text depends on
+  // its numbers and their identities' named ports, both fixed by the keys.
+  const setTextCache: SetTextCache =
+    reusePolicies && changedIds !== null ? prevCache.setTexts : new WeakMap();
   const keyCache: KeyCache = new Map();
   const tables: CompiledTable[] = [];
   const tableMeta = new Map<number, TableMeta>();
@@ -379,6 +484,17 @@ export function compile(
 
   const ipcache = encodeIpcache(records);
   const encoded: EncodedTables = { ipcache, endpoints, tables, cookies: refs };
+  memo?.keep?.({
+    world,
+    cookies,
+    cps,
+    nps,
+    L,
+    classes,
+    identities: ids.identities,
+    matchers: matchMemo,
+    setTexts: setTextCache,
+  });
   return {
     ok: true,
     compiled: {

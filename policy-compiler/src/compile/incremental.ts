@@ -23,8 +23,10 @@ import { hex } from '../encode/codec.js';
 import {
   compile,
   type Compiled,
+  type CompileCache,
   type CompileError,
   type CompileOptions,
+  type CompileWork,
   type TableMemo,
 } from './compile.js';
 
@@ -34,6 +36,8 @@ export interface CompilerState {
   readonly compiled: Compiled;
   /** Table entries by fingerprint, for the next recompile. */
   readonly memo: TableMemo;
+  /** Compiled policies, classes and matcher sets, reused where their inputs are unchanged. */
+  readonly cache?: CompileCache;
 }
 
 export type StateResult =
@@ -46,6 +50,8 @@ export type RecompileResult =
       readonly delta: EncodedDelta;
       readonly reusedTables: number;
       readonly rebuiltTables: number;
+      /** Matcher sets evaluated from scratch / updated for changed identities / reused as they were. */
+      readonly work: CompileWork;
     }
   | { readonly ok: false; readonly error: CompileError };
 
@@ -54,26 +60,39 @@ export function initialState(
   options: Omit<CompileOptions, 'previous'> = {},
 ): StateResult {
   const memo: TableMemo = new Map();
-  const r = compile(world, options, { read: undefined, write: memo });
-  return r.ok ? { ok: true, state: { world, options, compiled: r.compiled, memo } } : r;
+  let cache: CompileCache | undefined;
+  const r = compile(world, options, {
+    read: undefined,
+    write: memo,
+    keep: (c) => (cache = c),
+  });
+  return r.ok ? { ok: true, state: { world, options, compiled: r.compiled, memo, cache } } : r;
 }
 
 export function recompile(prev: CompilerState, world: World): RecompileResult {
   const memo: TableMemo = new Map();
+  let cache: CompileCache | undefined;
+  const work: CompileWork = {
+    matchersEvaluated: 0,
+    matchersUpdated: 0,
+    matchersReused: 0,
+    policiesReused: false,
+  };
   const r = compile(
     world,
     { ...prev.options, previous: prev.compiled.allocation },
-    { read: prev.memo, write: memo },
+    { read: prev.memo, write: memo, cache: prev.cache, keep: (c) => (cache = c), work },
   );
   if (!r.ok) return r;
   let reused = 0;
   for (const fp of memo.keys()) if (prev.memo.has(fp)) reused++;
   return {
     ok: true,
-    state: { world, options: prev.options, compiled: r.compiled, memo },
+    state: { world, options: prev.options, compiled: r.compiled, memo, cache },
     delta: diffTables(prev.compiled.encoded, r.compiled.encoded),
     reusedTables: reused,
     rebuiltTables: memo.size - reused,
+    work,
   };
 }
 

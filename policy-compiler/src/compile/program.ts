@@ -336,6 +336,8 @@ function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
 
 export interface ClassBuilder {
   classOf(pod: Pod, dir: Direction): SubjectClass;
+  /** Memoized label sets and classes (a reuser bounds how large it lets this grow). */
+  size(): number;
   /** The class of endpoints no policy applies to (hostNetwork pods), per cluster. */
   unpoliced(cluster: string, dir: Direction): SubjectClass;
 }
@@ -356,7 +358,12 @@ export function classBuilder(
   }
   // Which policies select a pod depends on (cluster, namespace, labels) only.
   const selMemo = new Map<string, { cps: CPolicy[]; nps: CPolicy[] }>();
+  // Pod objects are immutable inputs: an unchanged pod (the same object in
+  // the next world) skips building its label-set key.
+  const byPod = new WeakMap<Pod, { cps: CPolicy[]; nps: CPolicy[] }>();
   const selected = (pod: Pod): { cps: CPolicy[]; nps: CPolicy[] } => {
+    const known = byPod.get(pod);
+    if (known !== undefined) return known;
     const k = `${pod.cluster}|${pod.namespace}|${JSON.stringify(Object.entries(pod.labels).sort())}`;
     let hit = selMemo.get(k);
     if (hit === undefined) {
@@ -368,6 +375,7 @@ export function classBuilder(
       };
       selMemo.set(k, hit);
     }
+    byPod.set(pod, hit);
     return hit;
   };
   const build = (
@@ -426,8 +434,13 @@ export function classBuilder(
   // selection (one object per cluster/namespace/label set) so pods sharing
   // one skip building the program.
   const bySelection = new WeakMap<object, Map<string, SubjectClass>>();
+  const classOfPod = new WeakMap<Pod, Partial<Record<Direction, SubjectClass>>>();
   return {
+    size: () => selMemo.size + memo.size,
     classOf(pod, dir) {
+      const mine = classOfPod.get(pod);
+      const known = mine?.[dir];
+      if (known !== undefined) return known;
       const sel = selected(pod);
       let per = bySelection.get(sel);
       if (per === undefined) bySelection.set(sel, (per = new Map()));
@@ -435,12 +448,15 @@ export function classBuilder(
         dir === 'Ingress' &&
         [...sel.cps, ...sel.nps].some((p) => p.rules.Ingress.some((r) => r.usesNamedPorts));
       const k = named ? `${dir}|${JSON.stringify(pod.ports)}` : dir;
-      const cached = per.get(k);
-      if (cached !== undefined) return cached;
-      const sc = build(dir, pod.cluster, sel, pod);
-      const hit = memo.get(sc.key) ?? sc;
-      memo.set(sc.key, hit);
-      per.set(k, hit);
+      let hit = per.get(k);
+      if (hit === undefined) {
+        const sc = build(dir, pod.cluster, sel, pod);
+        hit = memo.get(sc.key) ?? sc;
+        memo.set(sc.key, hit);
+        per.set(k, hit);
+      }
+      if (mine === undefined) classOfPod.set(pod, { [dir]: hit });
+      else mine[dir] = hit;
       return hit;
     },
     unpoliced(cluster, dir) {
