@@ -168,12 +168,58 @@ static __always_inline void map_v4(__u8 *dst, __u32 addr_be)
 	__builtin_memcpy(dst + 12, &addr_be, 4);
 }
 
+/*
+ * Headers are read in place (skb->data .. skb->data_end) instead of copied
+ * out with bpf_skb_load_bytes: one bounds check per header, no helper call.
+ * When the header is beyond the linear part (rare: veth and the stack put
+ * the headers there), bpf_skb_pull_data makes it linear once; a packet too
+ * short for the header fails like bpf_skb_load_bytes did (PARSE_BAD).
+ * A pull invalidates every earlier packet pointer (the verifier enforces
+ * that), so callers copy what they need before the next hdr().
+ * HDR_OFF_MAX bounds the offset for the verifier (packet pointers carry at
+ * most 0xffff of variable offset); real header chains end far below it
+ * (8 IPv6 extension headers of at most 2 KiB each).
+ */
+#define HDR_OFF_MAX 0x7fff
+
+/* skb->data / skb->data_end as one load each from the context register:
+ * clang otherwise keeps &skb->data in a register (a modified context
+ * pointer, which the verifier refuses to dereference). */
+#define SKB_FIELD(skb, field)                                                    \
+	({                                                                       \
+		void *ptr_;                                                      \
+		asm volatile("%[res] = *(u32 *)(%[base] + %[off])"               \
+			     : [res] "=r"(ptr_)                                  \
+			     : [base] "r"(skb),                                  \
+			       [off] "i"(__builtin_offsetof(struct __sk_buff, field))); \
+		ptr_;                                                            \
+	})
+
+static __always_inline void *hdr(struct __sk_buff *skb, __u32 off, __u32 len)
+{
+	if (off > HDR_OFF_MAX)
+		return 0;
+	void *h = SKB_FIELD(skb, data) + off;
+	/* keep h one register: the verifier marks the checked pointer's range,
+	 * and a pointer clang recomputes from data + off would not carry it */
+	asm volatile("" : "+r"(h));
+	if (h + len > SKB_FIELD(skb, data_end)) {
+		if (bpf_skb_pull_data(skb, off + len))
+			return 0;
+		h = SKB_FIELD(skb, data) + off;
+		asm volatile("" : "+r"(h));
+		if (h + len > SKB_FIELD(skb, data_end))
+			return 0;
+	}
+	return h;
+}
+
 static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt *p)
 {
 	switch (p->protocol) {
 	case IPPROTO_TCP: {
-		__u8 h[14];
-		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+		__u8 *h = hdr(skb, off, 14);
+		if (!h)
 			return PARSE_BAD;
 		__builtin_memcpy(&p->sport_be, h, 2);
 		__builtin_memcpy(&p->dport_be, h + 2, 2);
@@ -183,8 +229,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 	}
 	case IPPROTO_UDP:
 	case IPPROTO_SCTP: {
-		__u16 ports[2];
-		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		__u16 *ports = hdr(skb, off, 4);
+		if (!ports)
 			return PARSE_BAD;
 		p->sport_be = ports[0];
 		p->dport_be = ports[1];
@@ -192,8 +238,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 		return PARSE_OK;
 	}
 	case IPPROTO_ICMP: {
-		__u8 h[6];
-		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+		__u8 *h = hdr(skb, off, 6);
+		if (!h)
 			return PARSE_BAD;
 		__builtin_memcpy(&p->icmp_tc_be, h, 2);
 		/* echo request 8 / reply 0 are tracked by identifier */
@@ -206,15 +252,16 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 		return PARSE_OK;
 	}
 	case IPPROTO_ICMPV6_: {
-		__u8 h[6];
-		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+		__u8 *h = hdr(skb, off, 6);
+		if (!h)
 			return PARSE_BAD;
+		__u8 type = h[0];
 		__builtin_memcpy(&p->icmp_tc_be, h, 2);
-		if (h[0] == 128 || h[0] == 129) {
+		if (type == 128 || type == 129) {
 			__builtin_memcpy(&p->sport_be, h + 4, 2);
 			p->dport_be = p->sport_be;
-		} else if ((h[0] >= 133 && h[0] <= 137) || (h[0] >= 130 && h[0] <= 132) ||
-			   h[0] == 143) {
+		} else if ((type >= 133 && type <= 137) || (type >= 130 && type <= 132) ||
+			   type == 143) {
 			/* neighbour discovery and MLD: IPv6 does not work without */
 			p->bypass = 1;
 		} else {
@@ -230,39 +277,39 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 
 static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 {
-	struct iphdr ip;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip, sizeof(ip)))
+	struct iphdr *ip = hdr(skb, ETH_HLEN_, sizeof(*ip));
+	if (!ip)
 		return PARSE_BAD;
-	if (ip.version != 4 || ip.ihl < 5)
+	if (ip->version != 4 || ip->ihl < 5)
 		return PARSE_BAD;
 	p->ip_version = 4;
-	map_v4(p->saddr, ip.saddr);
-	map_v4(p->daddr, ip.daddr);
-	p->protocol = ip.protocol;
-	__u16 frag = bpf_ntohs(ip.frag_off);
+	map_v4(p->saddr, ip->saddr);
+	map_v4(p->daddr, ip->daddr);
+	p->protocol = ip->protocol;
+	__u16 frag = bpf_ntohs(ip->frag_off);
 	__u16 offset = frag & 0x1fff;
-	p->frag_id = bpf_ntohs(ip.id);
+	p->frag_id = bpf_ntohs(ip->id);
 	if (offset != 0) {
 		p->frag_later = 1;
 		return PARSE_OK;
 	}
 	if (frag & 0x2000)
 		p->frag_first = 1;
-	return parse_l4(skb, ETH_HLEN_ + ip.ihl * 4, p);
+	return parse_l4(skb, ETH_HLEN_ + ip->ihl * 4, p);
 }
 
 static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 {
-	struct ipv6hdr ip6;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip6, sizeof(ip6)))
+	struct ipv6hdr *ip6 = hdr(skb, ETH_HLEN_, sizeof(*ip6));
+	if (!ip6)
 		return PARSE_BAD;
-	if (ip6.version != 6)
+	if (ip6->version != 6)
 		return PARSE_BAD;
 	p->ip_version = 6;
-	__builtin_memcpy(p->saddr, &ip6.saddr, 16);
-	__builtin_memcpy(p->daddr, &ip6.daddr, 16);
-	__u8 nh = ip6.nexthdr;
-	__u32 off = ETH_HLEN_ + sizeof(ip6);
+	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+	__u8 nh = ip6->nexthdr;
+	__u32 off = ETH_HLEN_ + sizeof(*ip6);
 	int i;
 	/* Bounded walk over extension headers; more than IPV6_EXT_MAX = malformed. */
 	for (i = 0; i < IPV6_EXT_MAX; i++) {
@@ -270,24 +317,24 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 		case NEXTHDR_HOP:
 		case NEXTHDR_ROUTING:
 		case NEXTHDR_DEST: {
-			__u8 h[2];
-			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			__u8 *h = hdr(skb, off, 2);
+			if (!h)
 				return PARSE_BAD;
 			nh = h[0];
 			off += ((__u32)h[1] + 1) * 8;
 			break;
 		}
 		case NEXTHDR_AUTH: {
-			__u8 h[2];
-			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			__u8 *h = hdr(skb, off, 2);
+			if (!h)
 				return PARSE_BAD;
 			nh = h[0];
 			off += ((__u32)h[1] + 2) * 4;
 			break;
 		}
 		case NEXTHDR_FRAGMENT: {
-			__u8 h[8];
-			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			__u8 *h = hdr(skb, off, 8);
+			if (!h)
 				return PARSE_BAD;
 			nh = h[0];
 			__u16 fo = ((__u16)h[2] << 8) | h[3];
@@ -314,10 +361,10 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p, __u16 *eth_proto)
 {
-	__u16 proto_be;
-	if (bpf_skb_load_bytes(skb, 12, &proto_be, sizeof(proto_be)))
+	__u16 *proto_be = hdr(skb, 12, 2);
+	if (!proto_be)
 		return PARSE_BAD;
-	*eth_proto = bpf_ntohs(proto_be);
+	*eth_proto = bpf_ntohs(*proto_be);
 	p->len = skb->len;
 	if (*eth_proto == ETH_P_IP)
 		return parse_ipv4(skb, p);
@@ -674,7 +721,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	/* 2. peer identity from the ipcache (WORLD when unknown): looked up
 	 *    only where a decision or an event needs it, not for packets of
 	 *    established connections (an LPM walk per packet saved) */
-	struct peer_info peer = {};
+	struct peer_info peer; /* every field set by lookup_peer before use */
 
 	/* non-first fragments follow the first one of the same datagram */
 	if (p.frag_later) {

@@ -25,9 +25,22 @@ std::string g_log;
 
 int CaptureLog(enum libbpf_print_level level, const char *fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
+  // A verifier log arrives as one message of up to megabytes, its cause at
+  // the end: format it whole (a fixed buffer kept only its first 4 KiB).
+  if (g_log.size() >= (4u << 20)) return 0;
+  va_list copy;
+  va_copy(copy, args);
   char buf[4096];
   int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (n > 0 && g_log.size() < (4u << 20)) g_log.append(buf, std::min<size_t>(n, sizeof(buf) - 1));
+  if (n > 0 && static_cast<size_t>(n) < sizeof(buf)) {
+    g_log.append(buf, n);
+  } else if (n > 0) {
+    std::string whole(static_cast<size_t>(n) + 1, '\0');
+    vsnprintf(whole.data(), whole.size(), fmt, copy);
+    whole.resize(static_cast<size_t>(n));
+    g_log.append(whole);
+  }
+  va_end(copy);
   return 0;
 }
 
