@@ -1,5 +1,6 @@
 /** The agent's `mesh:` config section and its flags: defaults, flags over the file, clear errors. */
 import { describe, expect, it } from 'vitest';
+import { thrownMessage } from '../support/errors.js';
 import { AgentConfigError, validateAgentConfig } from '../../enforcer/src/agent/config.js';
 
 const base = {
@@ -9,15 +10,7 @@ const base = {
   api: { tokenFile: '/tmp/t' },
 };
 
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AgentConfigError);
-    return (e as Error).message;
-  }
-  throw new Error('no error');
-}
+const errorOf = (f: () => unknown): string => thrownMessage(f, AgentConfigError);
 
 describe('agent config: mesh', () => {
   it('is off unless configured', () => {

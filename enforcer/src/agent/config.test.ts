@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { thrownMessage } from '../../../test/support/errors.js';
 import { AgentConfigError, loadAgentConfig, parseListen, validateAgentConfig } from './config.js';
 import { matchByRoutes, matchStatic } from './discovery.js';
 
@@ -12,15 +13,7 @@ const base = {
   api: { tokenFile: '/tmp/t' },
 };
 
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AgentConfigError);
-    return (e as Error).message;
-  }
-  throw new Error('no error');
-}
+const errorOf = (f: () => unknown): string => thrownMessage(f, AgentConfigError);
 
 describe('agent config', () => {
   it('fills defaults and lets flags win over the file', () => {
