@@ -6,25 +6,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { DirectionVerdict, ProbeVerdict } from '../../policy-compiler/src/engine.js';
 import { compile } from '../../policy-compiler/src/compile/compile.js';
 import { compiledEngine } from '../../policy-compiler/src/simulate/engine.js';
 import { compiledMatrix } from '../../policy-compiler/src/simulate/matrix.js';
 import { evaluateMatrix, prepareWorld } from '../../policy-compiler/src/semantics/index.js';
 import type { World } from '../../policy-compiler/src/model/index.js';
 import { arbWorld, EXTERNALS, PROBE_PORTS } from '../support/random-world.js';
-
-const slim = (d: DirectionVerdict): unknown => ({
-  verdict: d.verdict,
-  decidedBy: d.decidedBy,
-  staged: d.staged,
-});
-const slimProbe = (p: ProbeVerdict): unknown => ({
-  probe: p.probe,
-  verdict: p.verdict,
-  egress: slim(p.egress),
-  ingress: slim(p.ingress),
-});
+import { comparableVerdict } from '../support/verdicts.js';
 
 /** First probe where the engines disagree, or null. */
 export function firstDisagreement(
@@ -40,8 +28,8 @@ export function firstDisagreement(
   });
   for (const r of ref) {
     const c = engine(r.probe);
-    const a = slimProbe(r);
-    const b = slimProbe(c);
+    const a = comparableVerdict(r);
+    const b = comparableVerdict(c);
     if (JSON.stringify(a) !== JSON.stringify(b)) return { reference: a, compiled: b };
   }
   return null;
@@ -73,7 +61,7 @@ describe('compiledMatrix', () => {
           expect((e as Error).message).toMatch(/compile failed/);
           return;
         }
-        expect(got.map(slimProbe)).toEqual(ref.map(slimProbe));
+        expect(got.map(comparableVerdict)).toEqual(ref.map(comparableVerdict));
       }),
       { seed: 99, numRuns: 100 },
     );

@@ -12,27 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DatapathProber } from '../../../enforcer/src/datapath/engine.js';
 import { compile } from '../../../policy-compiler/src/compile/compile.js';
-import type { DirectionVerdict, ProbeVerdict } from '../../../policy-compiler/src/engine.js';
 import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
 import type { Protocol } from '../../../policy-compiler/src/model/index.js';
 import { evaluateMatrix, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 import { requirePrivileges } from '../../support/privileged.js';
 import { loadCases } from '../../conformance/cases.js';
+import { comparableVerdictText } from '../../support/verdicts.js';
 
 const conformanceDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conformance');
-const slim = (d: DirectionVerdict): unknown => ({
-  verdict: d.verdict,
-  decidedBy: d.decidedBy,
-  staged: d.staged,
-});
-const slimProbe = (p: ProbeVerdict): string =>
-  JSON.stringify({
-    probe: p.probe,
-    verdict: p.verdict,
-    egress: slim(p.egress),
-    ingress: slim(p.ingress),
-  });
-
 let prober: DatapathProber;
 beforeAll(() => {
   requirePrivileges('root', 'bpffs');
@@ -65,8 +52,8 @@ describe('conformance worlds: datapath == reference', () => {
       const ref = evaluateMatrix(prepareWorld(loaded.world), { ports, externals: c.externals });
       for (const r of ref) {
         probes++;
-        const a = slimProbe(r);
-        const d = slimProbe(prober.probe(r.probe));
+        const a = comparableVerdictText(r);
+        const d = comparableVerdictText(prober.probe(r.probe));
         if (a !== d) {
           disagreements.push(`${c.id}:\n  reference ${a}\n  datapath  ${d}`);
           break;

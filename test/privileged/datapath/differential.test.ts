@@ -9,25 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DatapathProber } from '../../../enforcer/src/datapath/engine.js';
 import { compile } from '../../../policy-compiler/src/compile/compile.js';
-import type { DirectionVerdict, ProbeVerdict } from '../../../policy-compiler/src/engine.js';
 import type { World } from '../../../policy-compiler/src/model/index.js';
 import { evaluateMatrix, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 import { compiledEngine } from '../../../policy-compiler/src/simulate/engine.js';
 import { requirePrivileges } from '../../support/privileged.js';
 import { arbWorld, EXTERNALS, PROBE_PORTS } from '../../support/random-world.js';
-
-const slim = (d: DirectionVerdict): unknown => ({
-  verdict: d.verdict,
-  decidedBy: d.decidedBy,
-  staged: d.staged,
-});
-const slimProbe = (p: ProbeVerdict): string =>
-  JSON.stringify({
-    probe: p.probe,
-    verdict: p.verdict,
-    egress: slim(p.egress),
-    ingress: slim(p.ingress),
-  });
+import { comparableVerdictText } from '../../support/verdicts.js';
 
 let prober: DatapathProber;
 let probes = 0;
@@ -49,9 +36,9 @@ function firstDisagreement(world: World, port: number): unknown {
   });
   for (const r of ref) {
     probes++;
-    const d = slimProbe(prober.probe(r.probe));
-    const a = slimProbe(r);
-    const c = slimProbe(simulated(r.probe));
+    const d = comparableVerdictText(prober.probe(r.probe));
+    const a = comparableVerdictText(r);
+    const c = comparableVerdictText(simulated(r.probe));
     if (a !== d || c !== d)
       return { reference: JSON.parse(a), compiled: JSON.parse(c), datapath: JSON.parse(d) };
   }
