@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import {
 import { loadWorldFromTexts } from '../../policy-compiler/src/load/index.js';
 import { FakeApiServer } from './fake-apiserver.js';
 import { waitFor } from './wait.js';
+import { loopbackCert } from '../support/tls.js';
 
 const TOKEN = 'kube-token-for-tests';
 const PODS = '/api/v1/pods';
@@ -21,33 +21,7 @@ const NP = '/apis/networking.k8s.io/v1/networkpolicies';
 
 // A throwaway CA-less self-signed certificate for 127.0.0.1: the client verifies it.
 const tlsDir = mkdtempSync(join(tmpdir(), 'palisade-kube-'));
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    join(tlsDir, 'key.pem'),
-    '-out',
-    join(tlsDir, 'cert.pem'),
-  ],
-  { stdio: 'ignore' },
-);
-const tls = {
-  key: readFileSync(join(tlsDir, 'key.pem'), 'utf8'),
-  cert: readFileSync(join(tlsDir, 'cert.pem'), 'utf8'),
-};
+const tls = loopbackCert(join(tlsDir, 'key.pem'), join(tlsDir, 'cert.pem'));
 const server = new FakeApiServer(TOKEN, tls);
 for (const r of KUBE_RESOURCES) {
   // MeshNetworkPolicy CRD "not installed": the source must still sync.

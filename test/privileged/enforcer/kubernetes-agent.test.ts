@@ -14,8 +14,8 @@
  * inside the node namespace gives the agent 127.0.0.1:16443 (the root
  * namespace gets no address or route).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 
@@ -24,6 +24,7 @@ import { loadWorldFromTexts } from '../../../policy-compiler/src/load/index.js';
 import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 import { FakeApiServer } from '../../enforcer/fake-apiserver.js';
 import { requirePrivileges } from '../../support/privileged.js';
+import { loopbackCert } from '../../support/tls.js';
 import { AgentNode, NS, PODS, PORTS, nsRelayScript, type AgentProc } from './harness.js';
 
 const PORT = 16443;
@@ -161,31 +162,9 @@ beforeAll(async () => {
   node = await AgentNode.create('ka');
   const key = node.path('tls.key');
   const cert = node.path('tls.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  const certPem = readFileSync(cert, 'utf8');
-  server = new FakeApiServer(TOKEN, { key: readFileSync(key, 'utf8'), cert: certPem });
+  const tls = loopbackCert(key, cert);
+  const certPem = tls.cert;
+  server = new FakeApiServer(TOKEN, tls);
   for (const r of KUBE_RESOURCES)
     server.serve(resourcePath(r), r.group ? `${r.group}/${r.version}` : r.version, r.kind);
   const sock = node.path('apiserver.sock');
