@@ -66,42 +66,36 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** `palisade flows -f logFile --filter F -o FORMAT`, its output lines parsed as JSON. */
+async function readFiltered(
+  filter: string,
+  format: 'json' | 'ocsf',
+): Promise<{ code: number; lines: unknown[]; err: string }> {
+  const r = await run(['flows', '-f', logFile, '--filter', filter, '-o', format]);
+  const lines = r.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as unknown);
+  return { code: r.code, lines, err: r.err };
+}
+
 describe('palisade flows (files)', () => {
   it('filters with CEL and prints NDJSON; loss records always pass', async () => {
-    const r = await run([
-      'flows',
-      '-f',
-      logFile,
-      '--filter',
-      "flow.verdict == 'DROPPED' && flow.dst.port == 5432",
-      '-o',
-      'json',
-    ]);
+    const r = await readFiltered("flow.verdict == 'DROPPED' && flow.dst.port == 5432", 'json');
     expect(r.code).toBe(0);
-    const recs = r.out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const recs = r.lines as Array<{
+      flow: { l4: { TCP: { destination_port: number } } };
+      lost_events: { num_events_lost: number };
+    }>;
     expect(recs).toHaveLength(2);
-    expect(recs[0].flow.l4.TCP.destination_port).toBe(5432);
-    expect(recs[1].lost_events.num_events_lost).toBe(4);
+    expect(recs[0]?.flow.l4.TCP.destination_port).toBe(5432);
+    expect(recs[1]?.lost_events.num_events_lost).toBe(4);
   });
 
   it('-o ocsf converts each flow to a valid OCSF event, the same as the agent sink, and reports loss records', async () => {
-    const r = await run([
-      'flows',
-      '-f',
-      logFile,
-      '--filter',
-      "flow.verdict == 'DROPPED'",
-      '-o',
-      'ocsf',
-    ]);
+    const r = await readFiltered("flow.verdict == 'DROPPED'", 'ocsf');
     expect(r.code).toBe(0);
-    const events = r.out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as unknown);
+    const events = r.lines;
     expect(events).toHaveLength(2);
     for (const e of events) expect(validateOcsfNetworkActivity(e)).toEqual([]);
     const drops = [flow(true, 5432), flow(true, 22)].map(
