@@ -12,6 +12,8 @@ import {
   toFlowRecord,
   type FlowRecord,
 } from '../../enforcer/src/flows/index.js';
+import { toOcsf } from '../../enforcer/src/flows/ocsf.js';
+import { validateOcsfNetworkActivity } from '../../enforcer/src/flows/ocsf-validate.js';
 import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
 import { buildEvent } from './event-builder.js';
 import { makeContext } from './flow-context.js';
@@ -83,6 +85,34 @@ describe('palisade flows (files)', () => {
     expect(recs).toHaveLength(2);
     expect(recs[0].flow.l4.TCP.destination_port).toBe(5432);
     expect(recs[1].lost_events.num_events_lost).toBe(4);
+  });
+
+  it('-o ocsf converts each flow to a valid OCSF event, the same as the agent sink, and reports loss records', async () => {
+    const r = await run([
+      'flows',
+      '-f',
+      logFile,
+      '--filter',
+      "flow.verdict == 'DROPPED'",
+      '-o',
+      'ocsf',
+    ]);
+    expect(r.code).toBe(0);
+    const events = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
+    expect(events).toHaveLength(2);
+    for (const e of events) expect(validateOcsfNetworkActivity(e)).toEqual([]);
+    const drops = [flow(true, 5432), flow(true, 22)].map(
+      (f) => toOcsf(f) as Record<string, unknown>,
+    );
+    expect(events.map((e) => (e as { dst_endpoint: unknown }).dst_endpoint)).toEqual(
+      drops.map((e) => e.dst_endpoint),
+    );
+    expect(r.err).toBe(
+      '1 loss record(s) (4 events lost upstream) are not OCSF flows and were left out of the output; -o json keeps them\n',
+    );
   });
 
   it('prints an aligned table', async () => {

@@ -1,7 +1,9 @@
 /**
  * `palisade flows`: read flow logs (NDJSON files, rotated ones included) or
  * an agent's API (`--server`, bearer token from a 0600 file; `--follow` keeps
- * streaming), keep what a CEL filter selects, print a table or NDJSON.
+ * streaming), keep what a CEL filter selects, print a table, NDJSON, or OCSF Network
+ * Activity events (one per flow; loss records have no OCSF class, so they are counted on
+ * stderr instead of being dropped silently).
  * Exit 0; 2 on a bad filter, an unreadable file, a malformed line, or an API error.
  */
 import { createReadStream } from 'node:fs';
@@ -9,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadTokenFile, TokenFileError } from '../../../enforcer/src/api/auth.js';
 import { compileFilter, type FlowFilter } from '../../../enforcer/src/flows/filter.js';
+import { toOcsf } from '../../../enforcer/src/flows/ocsf.js';
 import { isFlowRecord, type AnyFlowRecord } from '../../../enforcer/src/flows/record.js';
 import { FLOW_TABLE_HEADER, flowTableRow } from '../../../enforcer/src/flows/text.js';
 import { CliError, EXIT_USAGE, type CliContext } from '../context.js';
@@ -21,7 +24,7 @@ interface FlowsOptions {
   filter?: string;
   follow?: boolean;
   count?: number;
-  output: 'table' | 'json';
+  output: 'table' | 'json' | 'ocsf';
 }
 
 function positiveInt(text: string): number {
@@ -38,6 +41,8 @@ function isRecord(v: unknown): v is AnyFlowRecord {
 class Printer {
   private printed = 0;
   private headerDone = false;
+  private lossRecords = 0;
+  private eventsLost = 0;
   constructor(
     private readonly ctx: CliContext,
     private readonly opts: FlowsOptions,
@@ -48,6 +53,13 @@ class Printer {
     if (isFlowRecord(r) && this.filter && !this.filter.matches(r)) return true;
     if (this.opts.output === 'json') {
       this.ctx.stdout.write(`${JSON.stringify(r)}\n`);
+    } else if (this.opts.output === 'ocsf') {
+      if (!isFlowRecord(r)) {
+        this.lossRecords++;
+        this.eventsLost += r.lost_events.num_events_lost;
+        return true;
+      }
+      this.ctx.stdout.write(`${JSON.stringify(toOcsf(r))}\n`);
     } else {
       if (!this.headerDone) this.ctx.stdout.write(`${FLOW_TABLE_HEADER}\n`);
       this.headerDone = true;
@@ -55,6 +67,14 @@ class Printer {
     }
     this.printed++;
     return this.opts.count === undefined || this.printed < this.opts.count;
+  }
+  /** OCSF output only: say what the input reported as lost, since OCSF cannot carry it. */
+  finish(): void {
+    if (this.lossRecords > 0)
+      this.ctx.stderr.write(
+        `${this.lossRecords} loss record(s) (${this.eventsLost} events lost upstream) are not ` +
+          'OCSF flows and were left out of the output; -o json keeps them\n',
+      );
   }
 }
 
@@ -173,7 +193,7 @@ export function flows(program: Command, ctx: CliContext): void {
     )
     .option('--follow', 'keep streaming new records (with --server)')
     .addOption(new Option('--count <n>', 'stop after n records').argParser(positiveInt))
-    .addOption(outputOption(['table', 'json'], 'table'))
+    .addOption(outputOption(['table', 'json', 'ocsf'], 'table'))
     .action(async (opts: FlowsOptions) => {
       if (!opts.filename && !opts.server) throw new CliError('give -f FILE... or --server URL');
       if (opts.follow && !opts.server)
@@ -189,12 +209,14 @@ export function flows(program: Command, ctx: CliContext): void {
         }
         filter = c.filter;
       }
+      const printer = new Printer(ctx, opts, filter);
       if (opts.server) {
         // The agent filters; filtering again here changes nothing and keeps one code path.
-        await readApi(opts, new Printer(ctx, opts, filter));
+        await readApi(opts, printer);
       } else {
-        const bad = await readFiles(opts.filename ?? [], new Printer(ctx, opts, filter), ctx);
+        const bad = await readFiles(opts.filename ?? [], printer, ctx);
         if (bad > 0) ctx.exitCode = EXIT_USAGE;
       }
+      printer.finish();
     });
 }
