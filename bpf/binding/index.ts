@@ -68,6 +68,23 @@ export interface TcAttachment {
   readonly progId: number;
 }
 
+/** What runs on one tcx hook of a device, in order (BPF_PROG_QUERY). */
+export interface TcxQueryResult {
+  readonly progIds: number[];
+  readonly linkIds: number[];
+  readonly revision: number;
+}
+
+/** bpf_link_info of a link; ifindex/attachType for tcx links (ifindex 0 = device gone, link defunct). */
+export interface LinkInfo {
+  readonly type: number;
+  readonly id: number;
+  readonly progId: number;
+  readonly isTcx: boolean;
+  readonly ifindex: number;
+  readonly attachType: number;
+}
+
 export interface TestRunResult {
   /** the program's return value (TC_ACT_OK / TC_ACT_SHOT for tc) */
   readonly retval: number;
@@ -130,6 +147,12 @@ interface Native {
   ): TcAttachment;
   tcDetach(ifindex: number, point: TcPoint, handle: number, priority: number): boolean;
   tcQuery(ifindex: number, point: TcPoint, handle: number, priority: number): number | null;
+  tcxAttach(ifindex: number, point: TcPoint, progFd: number): number;
+  tcxQuery(ifindex: number, point: TcPoint): TcxQueryResult;
+  linkInfo(fd: number): LinkInfo;
+  linkUpdate(linkFd: number, progFd: number): void;
+  linkDetach(linkFd: number): void;
+  progIdOf(progFd: number): number;
   progTestRun(
     fd: number,
     data: Uint8Array,
@@ -383,6 +406,42 @@ export const tc = {
     return load().tcQuery(ifindex, point, handle, priority);
   },
 };
+
+// ------------------------------------------------------------------- tcx
+
+/** enum bpf_attach_type values of tcx (kernel >= 6.6; not in Debian 12's uapi). */
+export const BPF_TCX_INGRESS = 46;
+export const BPF_TCX_EGRESS = 47;
+
+/**
+ * tcx links (BPF_LINK_CREATE with BPF_TCX_INGRESS/EGRESS through the raw
+ * bpf(2) syscall, since libbpf 1.1 lacks them). A link lives as long as an fd
+ * or a bpffs pin holds it; the program stays attached that long.
+ */
+export const tcx = {
+  /** Attaches a program to a device's tcx hook; returns the link fd (the caller owns it). */
+  attach(ifindex: number, point: TcPoint, progFd: number): number {
+    return load().tcxAttach(ifindex, point, progFd);
+  },
+  /** The programs and links on a hook; throws EINVAL where the kernel has no tcx. */
+  query(ifindex: number, point: TcPoint): TcxQueryResult {
+    return load().tcxQuery(ifindex, point);
+  },
+  /** Swaps the link's program atomically (BPF_LINK_UPDATE): no packet sees no program. */
+  update(linkFd: number, progFd: number): void {
+    load().linkUpdate(linkFd, progFd);
+  },
+  /** Detaches the link from its hook now, whoever else holds it. */
+  detach(linkFd: number): void {
+    load().linkDetach(linkFd);
+  },
+  info(linkFd: number): LinkInfo {
+    return load().linkInfo(linkFd);
+  },
+};
+
+/** The kernel id of a loaded program (as tc/tcx queries report it). */
+export const progIdOf = (progFd: number): number => load().progIdOf(progFd);
 
 // -------------------------------------------------------------- test run
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -63,8 +64,9 @@ const char *ErrnoName(int e) {
     case EINVAL: return "EINVAL";
     case ENOSPC: return "ENOSPC";
     case ERANGE: return "ERANGE";
-    case ENOTSUP: return "ENOTSUP";
+    case ENOTSUP: return "ENOTSUP";  // == EOPNOTSUPP on Linux
     case ENOSYS: return "ENOSYS";
+    case 524: return "ENOTSUPP";  // kernel-internal, returned by some bpf(2) paths
     default: return "E?";
   }
 }
@@ -406,6 +408,149 @@ Napi::Value TcQuery(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, opts.prog_id);
 }
 
+// -------------------------------------------------------------------- tcx
+//
+// tcx links (kernel >= 6.6): BPF programs attached to a device's ingress or
+// egress through a bpf_link instead of a clsact qdisc + cls_bpf filter, so
+// the packet path skips tcf_classify/cls_bpf. Debian 12's uapi headers
+// (linux-libc-dev 6.1) and libbpf 1.1 predate tcx, so the constants and the
+// attr layouts below are copied from the kernel's include/uapi/linux/bpf.h
+// (v6.6+: enum bpf_attach_type, union bpf_attr link_create.tcx and query,
+// struct bpf_link_info.tcx) and the calls go through the raw bpf(2) syscall.
+
+constexpr uint32_t kBpfTcxIngress = 46;  // BPF_TCX_INGRESS
+constexpr uint32_t kBpfTcxEgress = 47;   // BPF_TCX_EGRESS
+constexpr uint32_t kBpfLinkTypeTcx = 11; // BPF_LINK_TYPE_TCX
+
+// union bpf_attr, BPF_LINK_CREATE with the tcx member (offsets 0..31).
+struct TcxLinkCreateAttr {
+  uint32_t prog_fd;
+  uint32_t target_ifindex;
+  uint32_t attach_type;
+  uint32_t flags;            // 0: append after the device's other tcx programs
+  uint32_t relative_fd;      // tcx.relative_fd / relative_id (unused: 0)
+  uint32_t pad;
+  uint64_t expected_revision; // 0 = any
+};
+static_assert(sizeof(TcxLinkCreateAttr) == 32, "link_create tcx attr layout");
+
+// union bpf_attr, BPF_PROG_QUERY as of v6.6 (offsets 0..63).
+struct TcxQueryAttr {
+  uint32_t target_ifindex;
+  uint32_t attach_type;
+  uint32_t query_flags;
+  uint32_t attach_flags;
+  uint64_t prog_ids;
+  uint32_t count;
+  uint32_t pad;
+  uint64_t prog_attach_flags;
+  uint64_t link_ids;
+  uint64_t link_attach_flags;
+  uint64_t revision;
+};
+static_assert(sizeof(TcxQueryAttr) == 64, "prog_query attr layout");
+
+// struct bpf_link_info: type, id, prog_id, then the union (8-aligned) whose
+// tcx member is { ifindex, attach_type }.
+struct TcxLinkInfo {
+  uint32_t type;
+  uint32_t id;
+  uint32_t prog_id;
+  uint32_t pad;
+  uint32_t tcx_ifindex;
+  uint32_t tcx_attach_type;
+  uint8_t rest[232];  // the kernel's other union members; zero on input
+};
+
+long SysBpf(int cmd, void *attr, unsigned int size) { return syscall(__NR_bpf, cmd, attr, size); }
+
+uint32_t TcxPoint(const Napi::Value &v) {
+  std::string s = v.IsString() ? std::string(v.As<Napi::String>()) : std::string();
+  if (s == "ingress") return kBpfTcxIngress;
+  if (s == "egress") return kBpfTcxEgress;
+  throw Napi::TypeError::New(v.Env(), "attach point must be \"ingress\" or \"egress\"");
+}
+
+// tcxAttach(ifindex, point, progFd) -> link fd
+Napi::Value TcxAttach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  TcxLinkCreateAttr attr = {};
+  attr.prog_fd = U32(info[2], "prog fd");
+  attr.target_ifindex = U32(info[0], "ifindex");
+  attr.attach_type = TcxPoint(info[1]);
+  g_log.clear();
+  long fd = SysBpf(BPF_LINK_CREATE, &attr, sizeof(attr));
+  if (fd < 0) Throw(env, "bpf(BPF_LINK_CREATE, tcx)", errno);
+  return Napi::Number::New(env, (double)fd);
+}
+
+// tcxQuery(ifindex, point) -> {progIds, linkIds, revision}; throws EINVAL
+// where the kernel has no tcx (unknown attach type).
+Napi::Value TcxQuery(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint32_t progs[64] = {}, links[64] = {};
+  TcxQueryAttr attr = {};
+  attr.target_ifindex = U32(info[0], "ifindex");
+  attr.attach_type = TcxPoint(info[1]);
+  attr.prog_ids = (uint64_t)(uintptr_t)progs;
+  attr.link_ids = (uint64_t)(uintptr_t)links;
+  attr.count = 64;
+  if (SysBpf(BPF_PROG_QUERY, &attr, sizeof(attr)) < 0) Throw(env, "bpf(BPF_PROG_QUERY, tcx)", errno);
+  uint32_t n = attr.count < 64 ? attr.count : 64;
+  Napi::Array p = Napi::Array::New(env, n), l = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; i++) {
+    p.Set(i, progs[i]);
+    l.Set(i, links[i]);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("progIds", p);
+  o.Set("linkIds", l);
+  o.Set("revision", Napi::Number::New(env, (double)attr.revision));
+  return o;
+}
+
+// linkInfo(fd) -> {type, id, progId, ifindex, attachType} (the last two for
+// tcx links; ifindex 0 = the device is gone and the link is defunct).
+Napi::Value LinkInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  TcxLinkInfo li = {};
+  uint32_t len = sizeof(li);
+  if (bpf_obj_get_info_by_fd(Int(info[0], "link fd"), &li, &len)) Throw(env, "bpf_obj_get_info_by_fd (link)", errno);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", li.type);
+  o.Set("id", li.id);
+  o.Set("progId", li.prog_id);
+  bool tcx = li.type == kBpfLinkTypeTcx;
+  o.Set("ifindex", tcx ? li.tcx_ifindex : 0);
+  o.Set("attachType", tcx ? li.tcx_attach_type : 0);
+  o.Set("isTcx", Napi::Boolean::New(env, tcx));
+  return o;
+}
+
+// linkUpdate(linkFd, newProgFd): BPF_LINK_UPDATE, the atomic program swap.
+Napi::Value LinkUpdate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (bpf_link_update(Int(info[0], "link fd"), Int(info[1], "prog fd"), nullptr))
+    Throw(env, "bpf_link_update", errno);
+  return env.Undefined();
+}
+
+// linkDetach(linkFd): BPF_LINK_DETACH, detaches even while other fds or pins
+// hold the link (they then hold a defunct link).
+Napi::Value LinkDetach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (bpf_link_detach(Int(info[0], "link fd"))) Throw(env, "bpf_link_detach", errno);
+  return env.Undefined();
+}
+
+Napi::Value ProgIdOf(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct bpf_prog_info pi = {};
+  uint32_t len = sizeof(pi);
+  if (bpf_obj_get_info_by_fd(Int(info[0], "prog fd"), &pi, &len)) Throw(env, "bpf_obj_get_info_by_fd (prog)", errno);
+  return Napi::Number::New(env, pi.id);
+}
+
 // --------------------------------------------------------------- test run
 
 // progTestRun(progFd, dataIn, ctxIn | null, dataOutSize, repeat)
@@ -564,6 +709,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
   exports.Set("tcDetach", Napi::Function::New(env, TcDetach));
   exports.Set("tcQuery", Napi::Function::New(env, TcQuery));
+  exports.Set("tcxAttach", Napi::Function::New(env, TcxAttach));
+  exports.Set("tcxQuery", Napi::Function::New(env, TcxQuery));
+  exports.Set("linkInfo", Napi::Function::New(env, LinkInfo));
+  exports.Set("linkUpdate", Napi::Function::New(env, LinkUpdate));
+  exports.Set("linkDetach", Napi::Function::New(env, LinkDetach));
+  exports.Set("progIdOf", Napi::Function::New(env, ProgIdOf));
   exports.Set("progTestRun", Napi::Function::New(env, ProgTestRun));
   return exports;
 }

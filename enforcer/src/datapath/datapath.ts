@@ -7,21 +7,27 @@
  * re-checked against the new policy (docs/datapath.md).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
   BPF_F_NO_PREALLOC,
+  BPF_TCX_EGRESS,
+  BPF_TCX_INGRESS,
   BpfMap,
   BpfObject,
   MapType,
+  closeFd,
   createMap,
   defaultObjectPath,
   mapFdById,
   isBpfError,
+  objGet,
   objPin,
+  progIdOf,
   RingBuffer,
   tc,
+  tcx,
   testRun,
   type TestRunResult,
 } from '../../../bpf/binding/index.js';
@@ -52,9 +58,40 @@ import {
 
 const BPF_FS_MAGIC = 0xcafe4a11;
 
-/** tc filter identity of our programs on every interface (both hooks). */
+/** tc filter identity of our programs on every interface (both hooks), clsact mode. */
 export const TC_HANDLE = 0x5a1;
 export const TC_PRIORITY = 1;
+
+/**
+ * How the programs are attached to pod interfaces: `tcx` links (kernel >=
+ * 6.6, no qdisc and no cls_bpf classifier on the packet path) or the
+ * `clsact` qdisc with a direct-action cls_bpf filter (older kernels).
+ */
+export type AttachMode = 'tcx' | 'clsact';
+/** `auto`: tcx where the kernel has it, else clsact. */
+export type AttachModeChoice = 'auto' | AttachMode;
+/** Environment override of the attach mode (when the open options name none). */
+export const ATTACH_MODE_ENV = 'PALISADE_DATAPATH_ATTACH';
+
+const TCX_POINTS = [
+  ['ingress', 'from_pod'],
+  ['egress', 'to_pod'],
+] as const;
+type TcPoint = (typeof TCX_POINTS)[number][0];
+
+/** Pin file of the tcx link of one hook, in the pin directory next to the maps. */
+export const tcxLinkPinName = (ifindex: number, point: TcPoint): string =>
+  `tcx_${ifindex}_${point}`;
+const TCX_PIN_RE = /^tcx_(\d+)_(ingress|egress)$/;
+
+/** What runs on an interface, as the kernel reports it. */
+export interface Attachment {
+  /** null = our programs are not attached on both hooks */
+  readonly mode: AttachMode | null;
+  /** program ids on the ingress (from_pod) and egress (to_pod) hooks */
+  readonly ingress: number | null;
+  readonly egress: number | null;
+}
 
 export interface DatapathSizes {
   readonly endpoints?: number;
@@ -91,6 +128,11 @@ export interface DatapathOpenOptions {
    * where no traffic runs (an empty table and an absent one both deny).
    */
   readonly inPlaceTables?: boolean;
+  /**
+   * How to attach programs (default: env PALISADE_DATAPATH_ATTACH, else
+   * `auto` = tcx links where the kernel supports them, clsact otherwise).
+   */
+  readonly attach?: AttachModeChoice;
 }
 
 export interface ApplyResult {
@@ -146,6 +188,11 @@ export class Datapath {
   private readonly listeners = new Set<(e: PalEvent) => void>();
   private closed = false;
   private inPlace = false;
+  private mode: AttachMode = 'clsact';
+  private modeReason = '';
+  private modeChoice: AttachModeChoice = 'auto';
+  /** tcx link fds this process holds (private datapaths without a pin dir) */
+  private readonly heldLinks = new Map<string, number>();
 
   private constructor(
     private readonly obj: BpfObject,
@@ -190,6 +237,12 @@ export class Datapath {
       },
     });
     const dp = new Datapath(obj, opts.pinDir, sizes);
+    try {
+      dp.resolveAttachMode(opts.attach ?? attachModeFromEnv());
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
     if (opts.inPlaceTables) {
       if (opts.pinDir !== null)
         throw new Error('inPlaceTables is for private maps only (pinDir: null)');
@@ -323,31 +376,75 @@ export class Datapath {
 
   // ------------------------------------------------------------- attach
 
-  /** Attaches from_pod (tc ingress of the host-side interface) and to_pod (tc egress). */
+  /** The attach mechanism in use (`tcx` or `clsact`). */
+  get attachMode(): AttachMode {
+    return this.mode;
+  }
+
+  /** Why that mode: forced by option/env, probed, or fallen back after a refusal. */
+  get attachModeReason(): string {
+    return this.modeReason;
+  }
+
+  /**
+   * Attaches from_pod (ingress of the host-side interface) and to_pod
+   * (egress). tcx: one link per hook, pinned in the pin directory so it
+   * outlives this process; an existing link of ours is switched to this
+   * object's program with BPF_LINK_UPDATE (atomic). Then our clsact filters
+   * from an earlier mode or version are removed: the tcx program runs first
+   * and decides, so the switch leaves no window. clsact: direct-action
+   * filters (atomic tc replace), then our tcx links are removed likewise.
+   */
   attach(ifindex: number): void {
+    if (this.mode === 'tcx') {
+      try {
+        this.attachTcx(ifindex);
+        this.detachClsact(ifindex);
+        return;
+      } catch (e) {
+        if (!(this.modeChoice === 'auto' && isRefusal(e))) throw e;
+        this.mode = 'clsact';
+        this.modeReason = `the kernel refused a tcx link (${(e as Error).message}); using clsact`;
+      }
+    }
     tc.hookCreate(ifindex);
     const opts = { handle: TC_HANDLE, priority: TC_PRIORITY, replace: true };
     tc.attach(ifindex, 'ingress', this.obj.program('from_pod').fd, opts);
     tc.attach(ifindex, 'egress', this.obj.program('to_pod').fd, opts);
+    this.detachTcx(ifindex);
   }
 
-  /** Removes our filters from an interface (the clsact qdisc stays for others). */
+  /** Removes our programs from an interface: tcx links (detach, unpin, close) and clsact filters (the qdisc stays for others). */
   detach(ifindex: number): void {
-    for (const point of ['ingress', 'egress'] as const) {
-      try {
-        tc.detach(ifindex, point, TC_HANDLE, TC_PRIORITY);
-      } catch (e) {
-        if (!(isBpfError(e) && (e.code === 'ENODEV' || e.code === 'EINVAL'))) throw e;
-      }
-    }
+    this.detachTcx(ifindex);
+    this.detachClsact(ifindex);
   }
 
-  /** Whether our programs are attached on both hooks of an interface. */
+  /** Whether our programs are attached on both hooks of an interface (either mechanism). */
   isAttached(ifindex: number): boolean {
-    return (
-      tc.query(ifindex, 'ingress', TC_HANDLE, TC_PRIORITY) !== null &&
-      tc.query(ifindex, 'egress', TC_HANDLE, TC_PRIORITY) !== null
-    );
+    return this.attachment(ifindex).mode !== null;
+  }
+
+  /** The programs of ours on an interface's two hooks, tcx links first (they run first). */
+  attachment(ifindex: number): Attachment {
+    const linkProg = (point: TcPoint): number | null =>
+      this.withLink(ifindex, point, (fd) => tcx.info(fd).progId) ?? null;
+    const linkIn = linkProg('ingress');
+    const linkEg = linkProg('egress');
+    if (linkIn !== null && linkEg !== null) return { mode: 'tcx', ingress: linkIn, egress: linkEg };
+    const filterIn = clsactQuery(ifindex, 'ingress');
+    const filterEg = clsactQuery(ifindex, 'egress');
+    if (filterIn !== null && filterEg !== null)
+      return { mode: 'clsact', ingress: filterIn, egress: filterEg };
+    return { mode: null, ingress: linkIn ?? filterIn, egress: linkEg ?? filterEg };
+  }
+
+  /** Kernel ids of this object's programs (what attachment() reports once attached by this process). */
+  programIds(): { readonly ingress: number; readonly egress: number } {
+    return {
+      ingress: progIdOf(this.obj.program('from_pod').fd),
+      egress: progIdOf(this.obj.program('to_pod').fd),
+    };
   }
 
   // ------------------------------------------------------------ testing
@@ -433,6 +530,9 @@ export class Datapath {
     this.closed = true;
     this.ring?.close();
     this.ring = undefined;
+    // links without a pin detach with their last fd (private datapaths only)
+    for (const fd of this.heldLinks.values()) closeFd(fd);
+    this.heldLinks.clear();
     this.obj.close();
   }
 
@@ -587,17 +687,178 @@ export class Datapath {
     }
   }
 
-  /** Interfaces of known endpoints that run our filters get this object's programs (atomic replace). */
+  /**
+   * Interfaces of known endpoints or with pinned links that run our programs
+   * get this object's programs (BPF_LINK_UPDATE or tc replace: atomic).
+   * Pinned links whose interface is gone (defunct) are unpinned.
+   */
   private adoptAttachments(): void {
-    for (const key of [...this.maps.endpoints.keys()]) {
-      const ifindex = key.readUInt32LE(0);
+    const candidates = new Set<number>();
+    for (const key of [...this.maps.endpoints.keys()]) candidates.add(key.readUInt32LE(0));
+    for (const name of this.pinDir === null ? [] : readdirSync(this.pinDir)) {
+      const m = TCX_PIN_RE.exec(name);
+      if (m) candidates.add(Number(m[1]));
+    }
+    for (const ifindex of candidates) {
       try {
         if (this.isAttached(ifindex)) this.attach(ifindex);
+        else this.sweepDefunctLinks(ifindex);
       } catch {
         // interface gone (pod deleted while we were away): nothing to adopt
+        this.sweepDefunctLinks(ifindex);
       }
     }
   }
+
+  private resolveAttachMode(choice: AttachModeChoice): void {
+    this.modeChoice = choice;
+    if (choice === 'clsact') {
+      this.mode = 'clsact';
+      this.modeReason = 'clsact forced by configuration';
+      return;
+    }
+    // Side-effect-free probe: a tcx query on loopback. Kernels without tcx
+    // reject the attach type with EINVAL.
+    try {
+      tcx.query(1, 'ingress');
+      this.mode = 'tcx';
+      this.modeReason = choice === 'tcx' ? 'tcx forced by configuration' : 'kernel supports tcx';
+    } catch (e) {
+      if (choice === 'tcx') {
+        throw new Error(
+          `attach mode tcx requested but the kernel has no tcx: ${(e as Error).message}`,
+        );
+      }
+      this.mode = 'clsact';
+      this.modeReason = `kernel has no tcx (${(e as Error).message}); using clsact`;
+    }
+  }
+
+  private linkKey = (ifindex: number, point: TcPoint): string => `${ifindex}/${point}`;
+
+  /**
+   * Runs fn on our live tcx link of a hook (held fd or pin), or returns
+   * undefined when there is none. A pin that is not a tcx link of this
+   * ifindex and hook (device gone, or a stale name) does not count.
+   */
+  private withLink<T>(ifindex: number, point: TcPoint, fn: (fd: number) => T): T | undefined {
+    const held = this.heldLinks.get(this.linkKey(ifindex, point));
+    let fd = held;
+    if (fd === undefined) {
+      if (this.pinDir === null) return undefined;
+      try {
+        fd = objGet(join(this.pinDir, tcxLinkPinName(ifindex, point)));
+      } catch (e) {
+        if (isBpfError(e) && e.code === 'ENOENT') return undefined;
+        throw e;
+      }
+    }
+    try {
+      const info = tcx.info(fd);
+      const type = point === 'ingress' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS;
+      if (!info.isTcx || info.ifindex !== ifindex || info.attachType !== type) return undefined;
+      return fn(fd);
+    } finally {
+      if (held === undefined) closeFd(fd);
+    }
+  }
+
+  private attachTcx(ifindex: number): void {
+    const created: TcPoint[] = [];
+    try {
+      for (const [point, prog] of TCX_POINTS) {
+        const progFd = this.obj.program(prog).fd;
+        const updated = this.withLink(ifindex, point, (fd) => {
+          tcx.update(fd, progFd);
+          return true;
+        });
+        if (updated) continue;
+        this.unpinLink(ifindex, point); // a defunct or foreign pin of that name
+        const fd = tcx.attach(ifindex, point, progFd);
+        created.push(point);
+        if (this.pinDir === null) {
+          this.heldLinks.set(this.linkKey(ifindex, point), fd);
+          continue;
+        }
+        try {
+          objPin(fd, join(this.pinDir, tcxLinkPinName(ifindex, point)));
+        } finally {
+          closeFd(fd); // the pin holds the link now (or, if pinning failed, it goes)
+        }
+      }
+    } catch (e) {
+      // all or nothing for a first attach: undo the hooks this call created
+      for (const point of created) this.detachTcxPoint(ifindex, point);
+      throw e;
+    }
+  }
+
+  private detachTcx(ifindex: number): void {
+    for (const [point] of TCX_POINTS) this.detachTcxPoint(ifindex, point);
+  }
+
+  /** BPF_LINK_DETACH (also when another fd still holds the link), then unpin and close. */
+  private detachTcxPoint(ifindex: number, point: TcPoint): void {
+    const key = this.linkKey(ifindex, point);
+    const held = this.heldLinks.get(key);
+    if (held !== undefined) {
+      this.heldLinks.delete(key);
+      try {
+        tcx.detach(held);
+      } finally {
+        closeFd(held);
+      }
+      return;
+    }
+    this.withLink(ifindex, point, (fd) => tcx.detach(fd));
+    this.unpinLink(ifindex, point);
+  }
+
+  private unpinLink(ifindex: number, point: TcPoint): void {
+    if (this.pinDir !== null)
+      rmSync(join(this.pinDir, tcxLinkPinName(ifindex, point)), { force: true });
+  }
+
+  /** Unpins links of an interface that no longer run (device gone). */
+  private sweepDefunctLinks(ifindex: number): void {
+    for (const [point] of TCX_POINTS) {
+      if (this.withLink(ifindex, point, () => true) === undefined) this.unpinLink(ifindex, point);
+    }
+  }
+
+  private detachClsact(ifindex: number): void {
+    for (const point of ['ingress', 'egress'] as const) {
+      try {
+        tc.detach(ifindex, point, TC_HANDLE, TC_PRIORITY);
+      } catch (e) {
+        if (!(isBpfError(e) && (e.code === 'ENODEV' || e.code === 'EINVAL'))) throw e;
+      }
+    }
+  }
+}
+
+/** Errors with which a kernel refuses tcx (unknown attach type, not supported). */
+function isRefusal(e: unknown): boolean {
+  return (
+    isBpfError(e) &&
+    (e.code === 'EINVAL' || e.code === 'ENOTSUP' || e.code === 'ENOTSUPP' || e.errno === 95)
+  );
+}
+
+function clsactQuery(ifindex: number, point: TcPoint): number | null {
+  try {
+    return tc.query(ifindex, point, TC_HANDLE, TC_PRIORITY);
+  } catch (e) {
+    if (isBpfError(e) && e.code === 'ENODEV') return null;
+    throw e;
+  }
+}
+
+function attachModeFromEnv(): AttachModeChoice {
+  const v = process.env[ATTACH_MODE_ENV];
+  if (v === undefined || v === '') return 'auto';
+  if (v === 'auto' || v === 'tcx' || v === 'clsact') return v;
+  throw new Error(`${ATTACH_MODE_ENV}=${v}: allowed values are auto, tcx, clsact`);
 }
 
 function ensureBpffsDir(dir: string): void {

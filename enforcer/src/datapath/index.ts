@@ -1,11 +1,16 @@
 // Public surface of the node datapath: map sync, attach, test runs, events,
 // and the `datapath` probe engine.
 export {
+  ATTACH_MODE_ENV,
   Datapath,
   DatapathCapacityError,
   TC_HANDLE,
   TC_PRIORITY,
+  tcxLinkPinName,
   type ApplyResult,
+  type AttachMode,
+  type AttachModeChoice,
+  type Attachment,
   type DatapathOpenOptions,
   type DatapathSizes,
   type HookDirection,

@@ -5,12 +5,21 @@
  * IPv6 give exactly the expected verdicts, replies pass, a revoked allow
  * stops an established connection, 1,000 atomic policy flips never let
  * through what neither policy allows, and kill -9 of the loader neither
- * stops enforcement nor leaves a gap when a new loader adopts the pins.
+ * stops enforcement nor leaves a gap when a new loader adopts the pins:
+ * tcx links (the default here) updated in place, a forced switch to the
+ * clsact fallback and back, and detach (links unpinned, traffic unfiltered).
  */
+import { readdirSync } from 'node:fs';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PodTopology, type PodAgent } from '../../../bench/datapath/topology.js';
-import { Datapath } from '../../../enforcer/src/datapath/datapath.js';
+import {
+  Datapath,
+  tcxLinkPinName,
+  type AttachMode,
+  type AttachModeChoice,
+} from '../../../enforcer/src/datapath/datapath.js';
 import { ID_ANY, IPPROTO } from '../../../enforcer/src/datapath/structs.js';
 import type { PalEvent } from '../../../enforcer/src/flows/event-decode.js';
 import type { CompiledTable, EncodedTables } from '../../../policy-compiler/src/compiled.js';
@@ -239,9 +248,16 @@ describe('datapath with real traffic in network namespaces', () => {
     dp.replaceTable(egressA());
   });
 
-  it('kill -9 of the loader keeps enforcing; a new loader adopts the pins without a gap', async () => {
-    const first = loader!;
-    await killLoader(first);
+  /**
+   * kill -9 of the loader, then (under a UDP flood a -> b) a new loader with
+   * the given attach mode adopts the pins: every datagram arrives and nothing
+   * is dropped, so there was no window without a program; then the
+   * verdicts still hold.
+   */
+  async function restartUnderFlood(attach: AttachModeChoice): Promise<LoaderInfo> {
+    await killLoader(loader!);
+    loader = undefined;
+    // enforcement without any loader process
     expect(await A().tcp(ip(1, 4), 7000, 800)).toBe(true);
     expect(await A().tcp(ip(1, 4), 7002, 800)).toBe(false);
     expect(await agents[2]!.tcp(ip(1, 4), 7000, 800)).toBe(false);
@@ -254,19 +270,115 @@ describe('datapath with real traffic in network namespaces', () => {
       30_000,
     );
     await new Promise((r) => setTimeout(r, 300));
-    loader = await startLoader(
-      topo.nodeNs,
-      pinDir,
-      topo.pods.map((p) => p.ifindex),
-    );
+    const next = await startLoader(topo.nodeNs, pinDir, ifindexes(), attach);
+    loader = next;
     const sent = (await flood)['sent'] as Record<string, number>;
     await new Promise((r) => setTimeout(r, 300));
     const rx1 = (await agents[1]!.call({ op: 'stats' }))['udp'] as Record<string, number>;
-    // the new loader replaced the programs the killed one had attached
-    expect(loader.before.every((id) => id !== null)).toBe(true);
-    expect(loader.after.map((p) => p[0])).not.toEqual(loader.before);
+    expect(sent['5001']).toBeGreaterThan(100);
     expect((rx1['5001'] ?? 0) - (rx0['5001'] ?? 0)).toBe(sent['5001']);
     expect(drops()).toBe(dropsBefore);
+    // the new loader's programs decide: allowed, denied by a's egress, denied by b's ingress
+    expect(await A().tcp(ip(1, 6), 7001, 800)).toBe(true);
+    expect(await A().tcp(ip(1, 4), 7002, 800)).toBe(false);
     expect(await agents[2]!.tcp(ip(1, 4), 7000, 800)).toBe(false);
+    return next;
+  }
+
+  const tcxPins = () => readdirSync(pinDir).filter((n) => n.startsWith('tcx_'));
+  const ifindexes = () => topo.pods.map((p) => p.ifindex);
+  const expectOnly = (l: LoaderInfo, mode: AttachMode) => {
+    for (const [i, a] of l.after.entries()) {
+      expect(a).toEqual({ mode, ingress: l.programs.ingress, egress: l.programs.egress });
+      const k = l.kernel[i]!;
+      if (mode === 'tcx') {
+        expect(k).toEqual({
+          tcxIngress: [l.programs.ingress],
+          tcxEgress: [l.programs.egress],
+          clsactIngress: null,
+          clsactEgress: null,
+        });
+      } else {
+        expect(k).toEqual({
+          tcxIngress: [],
+          tcxEgress: [],
+          clsactIngress: l.programs.ingress,
+          clsactEgress: l.programs.egress,
+        });
+      }
+    }
+  };
+
+  it('kill -9 of the loader keeps enforcing; a new loader adopts the pinned tcx links without a gap', async () => {
+    const first = loader!;
+    // this kernel has tcx: the default mode uses links, pinned next to the maps
+    expect(first.mode).toBe('tcx');
+    expectOnly(first, 'tcx');
+    expect(tcxPins().sort()).toEqual(
+      ifindexes()
+        .flatMap((i) => [tcxLinkPinName(i, 'egress'), tcxLinkPinName(i, 'ingress')])
+        .sort(),
+    );
+    const next = await restartUnderFlood('auto');
+    expect(next.mode).toBe('tcx');
+    // the links the killed loader pinned were still running its programs ...
+    for (const b of next.before) {
+      expect(b).toEqual({
+        mode: 'tcx',
+        ingress: first.programs.ingress,
+        egress: first.programs.egress,
+      });
+    }
+    // ... and now run the new ones (BPF_LINK_UPDATE on the same links)
+    expect(next.programs.ingress).not.toBe(first.programs.ingress);
+    expectOnly(next, 'tcx');
+  });
+
+  it('forced clsact (the fallback path): a restarted loader switches tcx -> clsact without a gap', async () => {
+    const previous = loader!;
+    const next = await restartUnderFlood('clsact');
+    expect(next.mode).toBe('clsact');
+    expect(next.reason).toMatch(/forced/);
+    expect(next.before[0]).toEqual({
+      mode: 'tcx',
+      ingress: previous.programs.ingress,
+      egress: previous.programs.egress,
+    });
+    // clsact filters carry the new programs; the tcx links and their pins are gone
+    expectOnly(next, 'clsact');
+    expect(tcxPins()).toEqual([]);
+  });
+
+  it('back to tcx: adoption replaces the clsact filters an earlier loader left, without a gap', async () => {
+    const previous = loader!;
+    const next = await restartUnderFlood('auto');
+    expect(next.before[0]).toEqual({
+      mode: 'clsact',
+      ingress: previous.programs.ingress,
+      egress: previous.programs.egress,
+    });
+    expect(next.mode).toBe('tcx');
+    expectOnly(next, 'tcx');
+    expect(tcxPins()).toHaveLength(2 * ifindexes().length);
+  });
+
+  it('detach removes the links and their pins: the interfaces are then unfiltered', async () => {
+    // c -> b TCP 7000 is denied by b's ingress while the programs run
+    expect(await agents[2]!.tcp(ip(1, 4), 7000, 800)).toBe(false);
+    const d = await startLoader(topo.nodeNs, pinDir, ifindexes(), 'auto', 'detach');
+    expect(d.before.every((a) => a.mode === 'tcx')).toBe(true);
+    expect(d.after).toEqual(ifindexes().map(() => ({ mode: null, ingress: null, egress: null })));
+    expect(d.kernel).toEqual(
+      ifindexes().map(() => ({
+        tcxIngress: [],
+        tcxEgress: [],
+        clsactIngress: null,
+        clsactEgress: null,
+      })),
+    );
+    expect(tcxPins()).toEqual([]);
+    // the loader that attached is still running: detaching did not depend on its fds
+    expect(loader!.proc.exitCode).toBeNull();
+    expect(await agents[2]!.tcp(ip(1, 4), 7000, 800)).toBe(true);
   });
 });
