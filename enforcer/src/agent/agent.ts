@@ -468,7 +468,9 @@ export async function runAgent(
     });
   }, config.interfaces.rescanMs);
 
-  log.info(`node ${nodeName}: API on ${url}, pins in ${config.pinDir}`);
+  log.info(
+    `node ${nodeName}: API on ${url}, pins in ${config.pinDir}, attach ${dp.attachMode} (${dp.attachModeReason})`,
+  );
 
   return {
     url,
