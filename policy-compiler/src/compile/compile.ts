@@ -12,7 +12,7 @@ import type { Node, World } from '../model/world.js';
 import { PAL } from '../encode/layout.js';
 import { AddressError, parseAddress, parsePrefix } from './addr.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
-import { allocate, IdentityError, type IdentityInfo } from './identities.js';
+import { allocate, IdentityError, type IdentityInfo, type IdentityResult } from './identities.js';
 import { buildIpcache, encodeIpcache, IpcacheLpm } from './ipcache.js';
 import {
   allocateCookies,
@@ -180,6 +180,12 @@ export interface CompileCache {
   readonly identities: ReadonlyMap<string, IdentityInfo>;
   readonly matchers: ReadonlyMap<string, MatchEntry>;
   readonly setTexts: SetTextCache;
+  /**
+   * The identity allocation of `seedWorld` (the world this compile was a full
+   * or general compile of): what a pod-only recompile builds its index from.
+   * A pod-only recompile keeps it as it was, so it never describes a later world.
+   */
+  readonly seed: { readonly world: World; readonly ids: IdentityResult };
 }
 
 interface MatchEntry {
@@ -194,6 +200,10 @@ export interface CompileWork {
   matchersUpdated: number;
   matchersReused: number;
   policiesReused: boolean;
+  /** 'pods': the pod-only path (compile/pod-changes.ts); 'general': compile() with reuse. */
+  path: 'pods' | 'general';
+  /** Pods the pod-only path recomputed (0 on the general path). */
+  podsRecomputed: number;
 }
 
 const sameScope = (a: World, b: World): boolean =>
@@ -494,6 +504,7 @@ export function compile(
     identities: ids.identities,
     matchers: matchMemo,
     setTexts: setTextCache,
+    seed: { world, ids },
   });
   return {
     ok: true,

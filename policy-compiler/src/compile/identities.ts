@@ -198,7 +198,7 @@ export function projectLabels(labels: Labels, keys: ReadonlySet<string>): Labels
   return out;
 }
 
-const namedPorts = (pod: Pod): ContainerPort[] =>
+export const namedPorts = (pod: Pod): ContainerPort[] =>
   pod.ports
     .filter((p) => p.name !== null)
     .map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol }))
@@ -207,6 +207,13 @@ const namedPorts = (pod: Pod): ContainerPort[] =>
         `${b.name}/${b.protocol}/${b.containerPort}`,
       ),
     );
+
+/** The pod part of a pod identity key (the address signature follows). */
+export const podKeyBase = (pod: Pod, labels: Labels, ports: readonly ContainerPort[]): string =>
+  `pod|${pod.cluster}|${pod.namespace}|${JSON.stringify(labels)}|${JSON.stringify(ports.map((p) => [p.name, p.protocol, p.containerPort]))}`;
+
+export const namespaceIdentityKey = (cluster: string, nl: Labels, cl: Labels): string =>
+  `ns|${cluster}|${JSON.stringify(nl)}|${JSON.stringify(cl)}`;
 
 export interface AddressIdentity {
   readonly address: string;
@@ -237,6 +244,8 @@ export interface IdentityResult {
   readonly v4SpaceWorld: boolean;
   /** Node endpoint id → node number (1..), stable like identities. */
   readonly nodeNumbers: Numbering;
+  /** Non-hostNetwork pod id → the identity keys it creates (pod keys and its namespace key). */
+  readonly podKeys: ReadonlyMap<string, readonly string[]>;
 }
 
 export class IdentityError extends Error {
@@ -263,6 +272,7 @@ export function allocate(
   const addresses: AddressIdentity[] = [];
   const endpointKeys = new Map<string, string>();
   const owners = new Map<bigint, string>();
+  const podKeys = new Map<string, readonly string[]>();
 
   const claim = (n: bigint, owner: string, text: string): void => {
     const prev = owners.get(n);
@@ -337,7 +347,7 @@ export function allocate(
       clusterLabels.get(cluster) ?? { [CLUSTER_NAME_LABEL]: cluster },
       scope.cluster,
     );
-    const key = `ns|${cluster}|${JSON.stringify(nl)}|${JSON.stringify(cl)}`;
+    const key = namespaceIdentityKey(cluster, nl, cl);
     if (!drafts.has(key)) {
       drafts.set(key, {
         key,
@@ -361,7 +371,7 @@ export function allocate(
     const id = podId(pod);
     const labels = projectLabels(pod.labels, keys);
     const ports = namedPorts(pod);
-    const base = `pod|${pod.cluster}|${pod.namespace}|${JSON.stringify(labels)}|${JSON.stringify(ports.map((p) => [p.name, p.protocol, p.containerPort]))}`;
+    const base = podKeyBase(pod, labels, ports);
     const nsKey = namespaceKey(pod.cluster, pod.namespace);
     let primary: string | null = null;
     const mk = (sig: string): string => {
@@ -399,6 +409,10 @@ export function allocate(
       primary ??= key;
     }
     endpointKeys.set(id, primary ?? mk(''));
+    const mine = new Set<string>([nsKey, endpointKeys.get(id) as string]);
+    for (let i = addresses.length - pod.ips.length; i < addresses.length; i++)
+      mine.add((addresses[i] as AddressIdentity).key);
+    podKeys.set(id, [...mine]);
   }
 
   // One CIDR identity per named prefix (keyed by the prefixes containing it).
@@ -455,5 +469,85 @@ export function allocate(
     prefixes,
     v4SpaceWorld,
     nodeNumbers,
+    podKeys,
   };
+}
+
+/** One pod's identity keys, as allocate() gives them (for a pod-only recompile). */
+export interface PodIdentityKeys {
+  /** Per address, in `pod.ips` order. */
+  readonly addresses: readonly {
+    readonly n: bigint;
+    readonly family: 4 | 6;
+    readonly key: string;
+    readonly cidrKey: string | null;
+  }[];
+  readonly primary: string;
+  readonly nsKey: string;
+  /** Distinct keys the pod creates (as IdentityResult.podKeys). */
+  readonly keys: readonly string[];
+}
+
+/**
+ * Computes identity keys of single pods with allocate()'s formulas, for a
+ * world whose policies, namespaces and clusters are fixed (what the keys
+ * depend on besides the pod). Throws IdentityError / AddressError on a bad address.
+ */
+export class PodKeyer {
+  private readonly keys: Set<string>;
+  private readonly scope: { ns: Set<string>; cluster: Set<string> };
+  private readonly set: PrefixSet;
+  private readonly namedSet: PrefixSet;
+  private readonly nsMemo = new Map<string, string>();
+  private readonly nsLabels = new Map<string, Labels>();
+  private readonly clusterLabels = new Map<string, Labels>();
+  constructor(world: World) {
+    for (const c of world.clusters)
+      this.clusterLabels.set(c.name, { ...c.labels, [CLUSTER_NAME_LABEL]: c.name });
+    for (const n of world.namespaces)
+      this.nsLabels.set(`${n.cluster}/${n.name}`, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name });
+    this.keys = podSelectorKeys(world);
+    this.scope = scopeSelectorKeys(world);
+    this.set = new PrefixSet(policyPrefixes(world).values());
+    this.namedSet = new PrefixSet(namedEgressPrefixes(world).values());
+  }
+  private nsKey(cluster: string, ns: string): string {
+    const memoKey = `${cluster}/${ns}`;
+    const hit = this.nsMemo.get(memoKey);
+    if (hit !== undefined) return hit;
+    const nl = projectLabels(
+      this.nsLabels.get(memoKey) ?? { [NAMESPACE_NAME_LABEL]: ns },
+      this.scope.ns,
+    );
+    const cl = projectLabels(
+      this.clusterLabels.get(cluster) ?? { [CLUSTER_NAME_LABEL]: cluster },
+      this.scope.cluster,
+    );
+    const key = namespaceIdentityKey(cluster, nl, cl);
+    this.nsMemo.set(memoKey, key);
+    return key;
+  }
+  keysOf(pod: Pod): PodIdentityKeys {
+    const base = podKeyBase(pod, projectLabels(pod.labels, this.keys), namedPorts(pod));
+    const nsKey = this.nsKey(pod.cluster, pod.namespace);
+    const addresses = pod.ips.map((text) => {
+      const a = parseAddress(text);
+      const c = this.set.containing(a.n, a.family);
+      const longest = c[c.length - 1];
+      const cidrKey =
+        longest === undefined
+          ? null
+          : `cidr|${sigText(this.set.containing(longest.net, a.family, longest.len))}`;
+      return {
+        n: a.n,
+        family: a.family,
+        key: `${base}|${sigText(this.namedSet.containing(a.n, a.family))}`,
+        cidrKey,
+      };
+    });
+    const primary = addresses[0]?.key ?? `${base}|`;
+    const keys = new Set<string>([nsKey, primary]);
+    for (const a of addresses) keys.add(a.key);
+    return { addresses, primary, nsKey, keys: [...keys] };
+  }
 }

@@ -18,6 +18,7 @@ import {
   tcp,
   ALL,
 } from '../../../test/support/world-builder.js';
+import { podId } from '../model/endpoint.js';
 import type { World } from '../model/world.js';
 import { compile } from './compile.js';
 import { applyChange, initialState, recompile } from './incremental.js';
@@ -65,6 +66,8 @@ describe('recompile work for a single-pod change', () => {
     const r = recompile(init.state, changed);
     if (!r.ok) throw new Error(r.error.message);
     expect(r.work.policiesReused).toBe(true);
+    // a new identity: the pod-only path does not take it (docs/compiler.md)
+    expect(r.work.path).toBe('general');
     expect(r.work.matchersEvaluated).toBe(0);
     // the api matcher gains the new identity; the web and the namespace-wide
     // sets are the same objects as before
@@ -77,6 +80,37 @@ describe('recompile work for a single-pod change', () => {
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+  });
+
+  it('a pod relabelled to an existing identity takes the pod path: one pod recomputed, no table or set touched, the delta is its own entries', () => {
+    const init = initialState(world);
+    if (!init.ok) throw new Error(init.error.message);
+    const p = world.pods[7];
+    const twin = world.pods.find(
+      (q) => q.namespace === p?.namespace && q.labels['app'] !== p?.labels['app'],
+    );
+    if (p === undefined || twin === undefined) throw new Error('no pods');
+    const changed = applyChange(world, { kind: 'upsertPod', pod: { ...p, labels: twin.labels } });
+    const r = recompile(init.state, changed);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.work.path).toBe('pods');
+    expect(r.work.podsRecomputed).toBe(1);
+    expect(r.work.matchersEvaluated + r.work.matchersUpdated).toBe(0);
+    expect(r.rebuiltTables).toBe(0);
+    expect(r.delta.tables.replace.length + r.delta.tables.remove.length).toBe(0);
+    expect(r.delta.endpoints.upsert.map((e) => e.endpoint)).toEqual([podId(p)]);
+    expect(r.delta.endpoints.remove).toEqual([]);
+    expect(r.delta.ipcache.upsert.length).toBe(1);
+    expect(r.delta.ipcache.remove.length).toBe(0);
+    const full = compile(changed, { previous: init.state.compiled.allocation });
+    if (!full.ok) throw new Error(full.error.message);
+    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(r.state.compiled.meta).toEqual(full.compiled.meta);
+    // and the next change from this state takes it again (the index carries over)
+    const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
+    if (!back.ok) throw new Error(back.error.message);
+    expect(back.work.path).toBe('pods');
+    expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
   });
 
   it('a policy change compiles the policies and matchers afresh (and still equals the full compile)', () => {

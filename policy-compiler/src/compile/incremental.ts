@@ -29,6 +29,7 @@ import {
   type CompileWork,
   type TableMemo,
 } from './compile.js';
+import { recompilePods, type PodIndex } from './pod-changes.js';
 
 export interface CompilerState {
   readonly world: World;
@@ -38,6 +39,8 @@ export interface CompilerState {
   readonly memo: TableMemo;
   /** Compiled policies, classes and matcher sets, reused where their inputs are unchanged. */
   readonly cache?: CompileCache;
+  /** Per-pod state of the pod-only path (built on its first use). */
+  readonly podIndex?: PodIndex;
 }
 
 export type StateResult =
@@ -70,6 +73,41 @@ export function initialState(
 }
 
 export function recompile(prev: CompilerState, world: World): RecompileResult {
+  const fast =
+    prev.cache === undefined
+      ? null
+      : recompilePods(prev.world, world, {
+          world,
+          compiled: prev.compiled,
+          cache: prev.cache,
+          index: prev.podIndex,
+          ...(prev.options.limits !== undefined ? { limits: prev.options.limits } : {}),
+          localCluster: prev.options.localCluster ?? null,
+        });
+  if (fast !== null) {
+    return {
+      ok: true,
+      state: {
+        world,
+        options: prev.options,
+        compiled: fast.compiled,
+        memo: prev.memo,
+        cache: fast.cache,
+        podIndex: fast.index,
+      },
+      delta: fast.delta,
+      reusedTables: fast.compiled.encoded.tables.length,
+      rebuiltTables: 0,
+      work: {
+        matchersEvaluated: 0,
+        matchersUpdated: 0,
+        matchersReused: 0,
+        policiesReused: true,
+        path: 'pods',
+        podsRecomputed: fast.podsRecomputed,
+      },
+    };
+  }
   const memo: TableMemo = new Map();
   let cache: CompileCache | undefined;
   const work: CompileWork = {
@@ -77,6 +115,8 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
     matchersUpdated: 0,
     matchersReused: 0,
     policiesReused: false,
+    path: 'general',
+    podsRecomputed: 0,
   };
   const r = compile(
     world,

@@ -1,0 +1,447 @@
+/**
+ * The pod-only recompile: when only pods changed (policies, namespaces,
+ * clusters and nodes are the same objects) and the change creates or
+ * deletes no identity and no subject class, the new compile differs from
+ * the previous one only in the changed pods' ipcache and endpoint entries
+ * and in the member counts of their tables. This path computes exactly
+ * those, in time proportional to the changed pods (plus one pointer scan of
+ * the pod list and copy-on-write array copies), and emits the delta
+ * directly. Anything else (a new or vanished identity or class, a
+ * hostNetwork pod, an address conflict, an address that is also a policy
+ * /32 or /128 or a hostNetwork pod's lookup address, a capacity limit)
+ * returns null and the caller takes the general path (compile() with
+ * reuse), which also gives the exact error.
+ *
+ * The result is, byte for byte, what compile() gives for the new world with
+ * the previous numbering: identity, table and cookie numbers are unchanged
+ * (the same keys exist), every other pod's entries are unchanged, and each
+ * changed pod's entries are computed with compile()'s formulas
+ * (identities.ts PodKeyer, the same class builder).
+ */
+import type { CompiledEndpoint, EncodedDelta, MapEntry } from '../compiled.js';
+import { nodeId, podId, type EndpointId } from '../model/endpoint.js';
+import type { Pod, World } from '../model/world.js';
+import {
+  compareBytes,
+  encodeIpcacheKey,
+  encodeIpcacheValue,
+  type IpcacheValue,
+} from '../encode/codec.js';
+import { PAL } from '../encode/layout.js';
+import { addressBytes, parseAddress } from './addr.js';
+import {
+  DEFAULT_LIMITS,
+  type Compiled,
+  type CompileCache,
+  type EndpointAddresses,
+  type Limits,
+  type TableMeta,
+} from './compile.js';
+import { PodKeyer, type PodIdentityKeys } from './identities.js';
+import type { SubjectClass } from './program.js';
+
+/** What the index remembers of one pod. */
+interface PodRecord {
+  readonly id: string;
+  readonly hostNetwork: boolean;
+  /** Identity keys it creates (IdentityResult.podKeys). */
+  readonly keys: readonly string[];
+  /** Its addresses (the /128 ipcache entries it owns). */
+  readonly addrs: readonly bigint[];
+  readonly egressClass: string;
+  readonly ingressClass: string;
+  readonly node: string | null;
+}
+
+/**
+ * Per-pod state kept across pod-only recompiles. Mutable, owned by the newest
+ * state: `world` says which world it describes; an older state sees a
+ * different world and takes the general path.
+ */
+export interface PodIndex {
+  world: World;
+  readonly keyer: PodKeyer;
+  readonly pods: Map<string, PodRecord>;
+  /** Identity key → pods creating it. */
+  readonly keyCounts: Map<string, number>;
+  /** Subject class key → pods using it (TableMeta.members). */
+  readonly classCounts: Map<string, number>;
+  /** Address → endpoint owning it (pods and nodes). */
+  readonly owners: Map<bigint, string>;
+  /** Addresses whose ipcache entry a hostNetwork pod's endpoint identity is read from. */
+  readonly hostLookups: Set<bigint>;
+  /** Policy prefixes of full length (a pod address overrides their entry). */
+  readonly fullPrefixes: Set<bigint>;
+  /** Node endpoint id → pods on it (the per-node endpoint limit). */
+  readonly perNode: Map<string, number>;
+}
+
+const podNode = (pod: Pod): string | null =>
+  pod.nodeName === null ? null : nodeId({ cluster: pod.cluster, name: pod.nodeName });
+
+const bump = (m: Map<string, number>, k: string, d: number): void => {
+  m.set(k, (m.get(k) ?? 0) + d);
+};
+
+/** Builds the index of a compiled world (one pass; done on the first pod-only recompile). */
+export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCache): PodIndex {
+  const ids = cache.seed.ids;
+  const pods = new Map<string, PodRecord>();
+  const keyCounts = new Map<string, number>();
+  const classCounts = new Map<string, number>();
+  const perNode = new Map<string, number>();
+  const hostLookups = new Set<bigint>();
+  const nodeIps = new Map<string, readonly string[]>(world.nodes.map((n) => [nodeId(n), n.ips]));
+  const addrsOf = new Map<string, bigint[]>();
+  const owners = new Map<bigint, string>();
+  for (const a of ids.addresses) {
+    owners.set(a.n, a.owner);
+    if (a.kind !== 'pod') continue;
+    const list = addrsOf.get(a.owner);
+    if (list === undefined) addrsOf.set(a.owner, [a.n]);
+    else list.push(a.n);
+  }
+  world.pods.forEach((pod, i) => {
+    const id = podId(pod);
+    const ep = compiled.encoded.endpoints[i] as CompiledEndpoint;
+    const node = podNode(pod);
+    const keys = ids.podKeys.get(id) ?? [];
+    for (const k of keys) bump(keyCounts, k, 1);
+    const egressClass = (compiled.meta.tables.get(ep.egressTable) as TableMeta).subject;
+    const ingressClass = (compiled.meta.tables.get(ep.ingressTable) as TableMeta).subject;
+    bump(classCounts, egressClass, 1);
+    bump(classCounts, ingressClass, 1);
+    if (node !== null) bump(perNode, node, 1);
+    if (pod.hostNetwork) {
+      const nips = node === null ? undefined : nodeIps.get(node);
+      const ips = nips !== undefined && nips.length > 0 ? nips : pod.ips;
+      if (ips.length > 0) hostLookups.add(parseAddress(ips[0] as string).n);
+    }
+    pods.set(id, {
+      id,
+      hostNetwork: pod.hostNetwork,
+      keys,
+      addrs: addrsOf.get(id) ?? [],
+      egressClass,
+      ingressClass,
+      node,
+    });
+  });
+  const fullPrefixes = new Set<bigint>();
+  for (const p of ids.prefixes.values()) if (p.len === 128) fullPrefixes.add(p.net);
+  return {
+    world,
+    keyer: new PodKeyer(world),
+    pods,
+    keyCounts,
+    classCounts,
+    owners,
+    hostLookups,
+    fullPrefixes,
+    perNode,
+  };
+}
+
+/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
+function search(entries: readonly MapEntry[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareBytes((entries[mid] as MapEntry).key, key);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
+  a.identity === b.identity &&
+  a.egressTable === b.egressTable &&
+  a.ingressTable === b.ingressTable &&
+  a.flags === b.flags &&
+  a.nodeId === b.nodeId;
+
+function familyAddr(ips: readonly string[], family: 4 | 6): string | null {
+  for (const t of ips) if (parseAddress(t).family === family) return t;
+  return null;
+}
+
+/** Most pods a pod-only recompile takes on (more: the general path). */
+export const MAX_CHANGED_PODS = 64;
+
+export interface PodChangeInput {
+  readonly world: World;
+  readonly compiled: Compiled;
+  readonly cache: CompileCache;
+  readonly index: PodIndex | undefined;
+  readonly limits?: Partial<Limits>;
+  readonly localCluster: string | null;
+}
+
+export interface PodChangeResult {
+  readonly compiled: Compiled;
+  readonly cache: CompileCache;
+  readonly index: PodIndex;
+  readonly delta: EncodedDelta;
+  readonly podsRecomputed: number;
+}
+
+interface NewPod {
+  readonly pod: Pod;
+  readonly id: string;
+  readonly keys: PodIdentityKeys;
+  readonly egress: SubjectClass;
+  readonly ingress: SubjectClass;
+  readonly node: string | null;
+}
+
+/** The pod-only recompile of `next` (see the module comment); null = take the general path. */
+export function recompilePods(
+  prevWorld: World,
+  next: World,
+  x: PodChangeInput,
+): PodChangeResult | null {
+  const { cache, compiled } = x;
+  if (
+    cache.world !== prevWorld ||
+    next.clusterPolicies !== prevWorld.clusterPolicies ||
+    next.networkPolicies !== prevWorld.networkPolicies ||
+    next.namespaces !== prevWorld.namespaces ||
+    next.clusters !== prevWorld.clusters ||
+    next.nodes !== prevWorld.nodes
+  )
+    return null;
+  // The changed window: pods outside it are the same objects at the same positions.
+  const a = prevWorld.pods;
+  const b = next.pods;
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let s = 0;
+  while (s < a.length - p && s < b.length - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  const oldWin = a.slice(p, a.length - s);
+  const newWin = b.slice(p, b.length - s);
+  if (oldWin.length + newWin.length === 0) return null;
+  if (oldWin.length > MAX_CHANGED_PODS || newWin.length > MAX_CHANGED_PODS) return null;
+
+  let index = x.index;
+  if (index === undefined || index.world !== prevWorld) {
+    if (cache.seed.world !== prevWorld) return null;
+    index = buildPodIndex(prevWorld, compiled, cache);
+  }
+  const limits: Limits = { ...DEFAULT_LIMITS, ...(x.limits ?? {}) };
+  const numbering = compiled.allocation.identities;
+  const tableNumbers = compiled.allocation.tables;
+
+  const oldRecs: PodRecord[] = [];
+  for (const pod of oldWin) {
+    const r = index.pods.get(podId(pod));
+    if (r === undefined || r.hostNetwork) return null;
+    oldRecs.push(r);
+  }
+  const oldIds = new Set(oldRecs.map((r) => r.id));
+  const newPods: NewPod[] = [];
+  const newIds = new Set<string>();
+  for (const pod of newWin) {
+    if (pod.hostNetwork) return null;
+    const id = podId(pod);
+    if (newIds.has(id)) return null;
+    newIds.add(id);
+    // A pod outside the window with this id: the world repeats an id; let compile() decide.
+    if (!oldIds.has(id) && index.pods.has(id)) return null;
+    let keys: PodIdentityKeys;
+    try {
+      keys = index.keyer.keysOf(pod);
+    } catch {
+      return null; // a bad address: compile() gives the error
+    }
+    const egress = cache.classes.classOf(pod, 'Egress');
+    const ingress = cache.classes.classOf(pod, 'Ingress');
+    newPods.push({ pod, id, keys, egress, ingress, node: podNode(pod) });
+  }
+
+  // Identity keys and classes: none may appear or vanish.
+  const keyDelta = new Map<string, number>();
+  const classDelta = new Map<string, number>();
+  const nodeDelta = new Map<string, number>();
+  for (const r of oldRecs) {
+    for (const k of r.keys) bump(keyDelta, k, -1);
+    bump(classDelta, r.egressClass, -1);
+    bump(classDelta, r.ingressClass, -1);
+    if (r.node !== null) bump(nodeDelta, r.node, -1);
+  }
+  for (const n of newPods) {
+    for (const k of n.keys.keys) bump(keyDelta, k, 1);
+    bump(classDelta, n.egress.key, 1);
+    bump(classDelta, n.ingress.key, 1);
+    if (n.node !== null) bump(nodeDelta, n.node, 1);
+  }
+  for (const [k, d] of keyDelta) {
+    if (d === 0) continue;
+    if (!numbering.has(k) || (index.keyCounts.get(k) ?? 0) + d <= 0) return null;
+  }
+  for (const [k, d] of classDelta) {
+    if (d === 0) continue;
+    if (!tableNumbers.has(k) || (index.classCounts.get(k) ?? 0) + d <= 0) return null;
+  }
+  for (const [k, d] of nodeDelta)
+    if (d > 0 && (index.perNode.get(k) ?? 0) + d > limits.endpoints) return null;
+
+  // Addresses: released by the old window, claimed by the new one.
+  const released = new Set<bigint>();
+  for (const r of oldRecs) for (const n of r.addrs) released.add(n);
+  const claimed = new Map<bigint, string>();
+  for (const np of newPods) {
+    for (const ad of np.keys.addresses) {
+      const other = claimed.get(ad.n);
+      if (other !== undefined && other !== np.id) return null;
+      const owner = index.owners.get(ad.n);
+      if (owner !== undefined && !(released.has(ad.n) && oldIds.has(owner))) return null;
+      claimed.set(ad.n, np.id);
+    }
+  }
+  for (const n of [...released, ...claimed.keys()])
+    if (index.hostLookups.has(n) || index.fullPrefixes.has(n)) return null;
+
+  // ---- ipcache (copy on write, sorted by key bytes)
+  const num = (key: string | null): number => (key === null ? 0 : (numbering.get(key) ?? 0));
+  const newRecords = new Map<bigint, Uint8Array>();
+  for (const np of newPods) {
+    const flags =
+      x.localCluster !== null && np.pod.cluster !== x.localCluster ? PAL.IPC_F_REMOTE_CLUSTER : 0;
+    for (const ad of np.keys.addresses) {
+      const v: IpcacheValue = {
+        identity: num(ad.key),
+        nsIdentity: num(np.keys.nsKey),
+        cidrIdentity: num(ad.cidrKey),
+        nodeId: 0,
+        flags,
+      };
+      newRecords.set(ad.n, encodeIpcacheValue(v));
+    }
+  }
+  const ipcache = compiled.encoded.ipcache.slice();
+  const upsertIpc: MapEntry[] = [];
+  const removeIpc: Uint8Array[] = [];
+  const keyOf = (n: bigint): Uint8Array =>
+    encodeIpcacheKey({ prefixlen: 128, addr: addressBytes(n) });
+  for (const n of released) {
+    if (newRecords.has(n)) continue;
+    const key = keyOf(n);
+    const i = search(ipcache, key);
+    if (i < 0) return null; // not what the index says: the general path
+    ipcache.splice(i, 1);
+    removeIpc.push(key);
+  }
+  for (const [n, value] of newRecords) {
+    const key = keyOf(n);
+    const i = search(ipcache, key);
+    if (i >= 0) {
+      const old = ipcache[i] as MapEntry;
+      if (sameBytes(old.value, value)) continue;
+      const e = { key: old.key, value };
+      ipcache[i] = e;
+      upsertIpc.push(e);
+    } else {
+      const e = { key, value };
+      ipcache.splice(-i - 1, 0, e);
+      upsertIpc.push(e);
+    }
+  }
+  if (ipcache.length > limits.ipcache) return null;
+
+  // ---- endpoints (world order: the window replaced)
+  const oldEps = compiled.encoded.endpoints;
+  const oldWinEps = new Map<EndpointId, CompiledEndpoint>();
+  for (let i = p; i < oldEps.length - s; i++) {
+    const e = oldEps[i] as CompiledEndpoint;
+    oldWinEps.set(e.endpoint, e);
+  }
+  const nodeNumbers = compiled.allocation.nodes;
+  const newEps: CompiledEndpoint[] = newPods.map((np) => {
+    let flags: number = PAL.EP_F_POLICY_READY;
+    if (np.egress.program.isolatedBy.length > 0) flags |= PAL.EP_F_EGRESS_ISOLATED;
+    if (np.ingress.program.isolatedBy.length > 0) flags |= PAL.EP_F_INGRESS_ISOLATED;
+    if (np.egress.program.hasAudit) flags |= PAL.EP_F_EGRESS_AUDIT;
+    if (np.ingress.program.hasAudit) flags |= PAL.EP_F_INGRESS_AUDIT;
+    return {
+      endpoint: np.id,
+      identity: num(np.keys.primary),
+      egressTable: tableNumbers.get(np.egress.key) as number,
+      ingressTable: tableNumbers.get(np.ingress.key) as number,
+      flags,
+      nodeId: np.node === null ? 0 : (nodeNumbers?.get(np.node) ?? 0),
+    };
+  });
+  const endpoints = [...oldEps.slice(0, p), ...newEps, ...oldEps.slice(oldEps.length - s)];
+  const upsertEp = newEps.filter((e) => {
+    const o = oldWinEps.get(e.endpoint);
+    return o === undefined || !sameEndpoint(o, e);
+  });
+  const removeEp = [...oldWinEps.keys()].filter((id) => !newIds.has(id));
+
+  // ---- side metadata
+  const addrMeta = new Map<EndpointId, EndpointAddresses>(compiled.meta.endpoints);
+  for (const id of removeEp) addrMeta.delete(id);
+  for (const np of newPods)
+    addrMeta.set(np.id, {
+      kind: 'pod',
+      v4: familyAddr(np.pod.ips, 4),
+      v6: familyAddr(np.pod.ips, 6),
+    });
+  let tableMeta = compiled.meta.tables;
+  if ([...classDelta.values()].some((d) => d !== 0)) {
+    const copy = new Map(tableMeta);
+    for (const [k, d] of classDelta) {
+      if (d === 0) continue;
+      const t = tableNumbers.get(k) as number;
+      const m = copy.get(t) as TableMeta;
+      copy.set(t, { ...m, members: m.members + d });
+    }
+    tableMeta = copy;
+  }
+
+  // ---- commit to the index (it now describes `next`)
+  for (const [k, d] of keyDelta) if (d !== 0) bump(index.keyCounts, k, d);
+  for (const [k, d] of classDelta) if (d !== 0) bump(index.classCounts, k, d);
+  for (const [k, d] of nodeDelta) if (d !== 0) bump(index.perNode, k, d);
+  for (const n of released) index.owners.delete(n);
+  for (const [n, id] of claimed) index.owners.set(n, id);
+  for (const r of oldRecs) index.pods.delete(r.id);
+  for (const np of newPods)
+    index.pods.set(np.id, {
+      id: np.id,
+      hostNetwork: false,
+      keys: np.keys.keys,
+      addrs: [...new Set(np.keys.addresses.map((ad) => ad.n))],
+      egressClass: np.egress.key,
+      ingressClass: np.ingress.key,
+      node: np.node,
+    });
+  index.world = next;
+
+  const out: Compiled = {
+    encoded: { ...compiled.encoded, ipcache, endpoints },
+    meta: { ...compiled.meta, endpoints: addrMeta, tables: tableMeta },
+    allocation: compiled.allocation,
+    stats: { ...compiled.stats, ipcacheEntries: ipcache.length, endpoints: endpoints.length },
+  };
+  return {
+    compiled: out,
+    cache: { ...cache, world: next },
+    index,
+    delta: {
+      ipcache: { upsert: upsertIpc, remove: removeIpc },
+      endpoints: { upsert: upsertEp, remove: removeEp },
+      tables: { replace: [], remove: [] },
+    },
+    podsRecomputed: newPods.length,
+  };
+}
