@@ -8,6 +8,24 @@ import { Reconciler, type PolicyApplier } from '../../enforcer/src/reconcile/ind
 import { makeSnapshot } from '../../enforcer/src/sources/index.js';
 import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
 import { loadWorldFromTexts } from '../../policy-compiler/src/load/index.js';
+import { compile, diffTables } from '../../policy-compiler/src/compile/index.js';
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+/** A delta as sorted text, so two deltas compare regardless of entry order. */
+function comparableDelta(d: EncodedDelta): Record<string, string[]> {
+  return {
+    ipcacheUpsert: d.ipcache.upsert.map((e) => hexOf(e.key) + ':' + hexOf(e.value)).sort(),
+    ipcacheRemove: d.ipcache.remove.map(hexOf).sort(),
+    endpointsUpsert: d.endpoints.upsert
+      .map((e) => [e.endpoint, e.identity, e.egressTable, e.ingressTable, e.flags, e.nodeId].join())
+      .sort(),
+    endpointsRemove: [...d.endpoints.remove].sort(),
+    tablesReplace: d.tables.replace
+      .map((t) => `${t.table}:` + t.entries.map((e) => hexOf(e.key) + hexOf(e.value)).join(','))
+      .sort(),
+    tablesRemove: d.tables.remove.map(String).sort(),
+  };
+}
 
 const ns = `apiVersion: v1
 kind: Namespace
@@ -236,6 +254,50 @@ describe('reconcile loop', () => {
     await r.flush();
     expect(applier.syncs).toEqual(['full', 'delta', 'full', 'full']);
     expect(r.status()).toMatchObject({ lastError: null, lastRound: { sync: 'full' } });
+  });
+
+  it('a pod-only change takes the compiler pod path; its delta is the full diff', async () => {
+    const applier = new DeltaApplier();
+    const { r } = setup(undefined, applier);
+    r.submit(snap({ ...base, 'np.yaml': np(1) }));
+    await r.flush();
+    expect(r.status().lastRound?.compilePath).toBe('full');
+    // api-2 has api-1's labels: no new identity or class, so only its entries change.
+    r.submit(snap({ ...base, 'np.yaml': np(1), 'api2.yaml': pod('api-2', 'api', '10.0.0.3') }));
+    await r.flush();
+    expect(r.status().lastRound).toMatchObject({
+      compilePath: 'pods',
+      sync: 'delta',
+      outcome: 'applied',
+    });
+    const d = applier.deltas[0] as EncodedDelta;
+    expect(d.endpoints.upsert.map((e) => e.endpoint)).toEqual(['default/shop/api-2']);
+    expect(d.ipcache.upsert).toHaveLength(1);
+    expect(d.tables.replace).toEqual([]);
+    // The delta the compiler gave equals diffing a from-scratch compile of both snapshots.
+    const fresh = (files: Record<string, string>) => {
+      const c = compile(loadWorldFromTexts(snap(files).inputs).world, { localCluster: 'default' });
+      if (!c.ok) throw new Error(c.error.message);
+      return c.compiled;
+    };
+    const before = fresh({ ...base, 'np.yaml': np(1) });
+    const after = compile(
+      loadWorldFromTexts(
+        snap({ ...base, 'np.yaml': np(1), 'api2.yaml': pod('api-2', 'api', '10.0.0.3') }).inputs,
+      ).world,
+      { localCluster: 'default', previous: before.allocation },
+    );
+    if (!after.ok) throw new Error(after.error.message);
+    expect(comparableDelta(d)).toEqual(
+      comparableDelta(diffTables(before.encoded, after.compiled.encoded)),
+    );
+    // A policy change takes the general path.
+    r.submit(
+      snap({ ...base, 'np.yaml': np(2, 8080), 'api2.yaml': pod('api-2', 'api', '10.0.0.3') }),
+    );
+    await r.flush();
+    expect(r.status().lastRound).toMatchObject({ compilePath: 'general', sync: 'delta' });
+    expect(applier.syncs).toEqual(['full', 'delta', 'delta']);
   });
 
   it('reports the stages of each round in status and palisade_reconcile_stage_seconds', async () => {

@@ -1,5 +1,5 @@
 /**
- * The compiler's number allocation (identities, tables, cookies), kept on disk
+ * The compiler's number allocation (identities, tables, cookies, nodes), kept on disk
  * beside the pins. A restarted agent compiles with it as `previous`, so every
  * unchanged endpoint, table and rule keeps its number: the first sync after a
  * restart then rewrites nothing, and no packet can see a new ipcache entry
@@ -11,10 +11,13 @@ import type { Allocation } from '../../../policy-compiler/src/compile/compile.js
 
 const VERSION = 1;
 const FIELDS = ['identities', 'tables', 'cookies'] as const;
+/** Absent in files written before node numbers were kept (they are then numbered afresh). */
+const OPTIONAL_FIELDS = ['nodes'] as const;
 /** Far above any map size the datapath allows; a bigger file is not ours. */
 const MAX_BYTES = 256 << 20;
 
-type Serialized = { version: number } & Record<(typeof FIELDS)[number], [string, number][]>;
+type Serialized = { version: number } & Record<(typeof FIELDS)[number], [string, number][]> &
+  Partial<Record<(typeof OPTIONAL_FIELDS)[number], [string, number][]>>;
 
 export function serializeAllocation(a: Allocation): string {
   const out: Serialized = {
@@ -22,6 +25,7 @@ export function serializeAllocation(a: Allocation): string {
     identities: [...a.identities],
     tables: [...a.tables],
     cookies: [...a.cookies],
+    ...(a.nodes ? { nodes: [...a.nodes] } : {}),
   };
   return JSON.stringify(out);
 }
@@ -37,9 +41,11 @@ export function parseAllocation(text: string): Allocation | { error: string } {
   if (typeof doc !== 'object' || doc === null) return { error: 'not an object' };
   const d = doc as Record<string, unknown>;
   if (d['version'] !== VERSION) return { error: `version must be ${VERSION}` };
-  const maps: Partial<Record<(typeof FIELDS)[number], Map<string, number>>> = {};
-  for (const f of FIELDS) {
+  type Field = (typeof FIELDS)[number] | (typeof OPTIONAL_FIELDS)[number];
+  const maps: Partial<Record<Field, Map<string, number>>> = {};
+  for (const f of [...FIELDS, ...OPTIONAL_FIELDS]) {
     const list = d[f];
+    if (list === undefined && (OPTIONAL_FIELDS as readonly string[]).includes(f)) continue;
     if (!Array.isArray(list)) return { error: `${f} must be a list of [key, number]` };
     const m = new Map<string, number>();
     for (const [i, e] of list.entries()) {
@@ -56,7 +62,12 @@ export function parseAllocation(text: string): Allocation | { error: string } {
     }
     maps[f] = m;
   }
-  return { identities: maps.identities!, tables: maps.tables!, cookies: maps.cookies! };
+  return {
+    identities: maps.identities!,
+    tables: maps.tables!,
+    cookies: maps.cookies!,
+    ...(maps.nodes ? { nodes: maps.nodes } : {}),
+  };
 }
 
 export function readAllocationFile(path: string): Allocation | { error: string } | null {

@@ -29,6 +29,7 @@ const lastRoundSchema = {
     },
     sync: { type: 'string', enum: ['delta', 'full', 'none'] },
     outcome: { type: 'string', enum: ['applied', 'rejected'] },
+    compilePath: { type: 'string', enum: ['full', 'general', 'pods'] },
   },
 } as const;
 

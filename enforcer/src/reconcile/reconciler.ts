@@ -1,8 +1,11 @@
 /**
  * The reconcile loop: source snapshots in, enforced datapath out.
- * Bursts are debounced; each round loads the newest snapshot, compiles it
- * incrementally (previous allocation + table memo, so unchanged things keep
- * their numbers and tables), applies it, and records per-policy status. A
+ * Bursts are debounced; each round loads the newest snapshot, shares every
+ * unchanged object with the previous load (so the compiler sees unchanged as
+ * identical), recompiles incrementally from the state of the last applied
+ * compile (unchanged things keep their numbers and tables; a pod-only change
+ * takes the compiler's pod path), applies the delta, and records per-policy
+ * status. A
  * round that fails (invalid input, over capacity, apply error) changes
  * nothing in the datapath: the previous policy stays enforced and the error
  * is reported on every policy whose new revision is not enforced.
@@ -10,13 +13,14 @@
 import type { EncodedDelta, EncodedTables } from '../../../policy-compiler/src/compiled.js';
 import { decodePolicyValue } from '../../../policy-compiler/src/encode/codec.js';
 import {
-  compile,
   DEFAULT_LIMITS,
   diffTables,
+  initialState,
+  recompile,
   type Allocation,
   type Compiled,
+  type CompilerState,
   type Limits,
-  type TableMemo,
 } from '../../../policy-compiler/src/compile/index.js';
 import {
   formatDiagnostic,
@@ -24,6 +28,7 @@ import {
   type LoadResult,
 } from '../../../policy-compiler/src/load/index.js';
 import type { EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
+import { shareUnchanged } from '../../../policy-compiler/src/model/share.js';
 import type { World } from '../../../policy-compiler/src/model/world.js';
 import type { AgentStatus, PolicyStatus } from '../api/types.js';
 import type { AgentMetrics } from '../metrics/metrics.js';
@@ -134,8 +139,10 @@ export class Reconciler {
   private pendingPreloaded: Preloaded | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Numbering for a compile from scratch (no state yet, or state dropped). */
   private allocation: Allocation | undefined;
-  private memo: TableMemo | undefined;
+  /** The compile that was last applied successfully; the next round recompiles from it. */
+  private state: CompilerState | undefined;
   private enforcedRevision = new Map<string, string>();
   private enforcedEntries = new Map<string, number>();
   private latestPolicies: PolicyKey[] = [];
@@ -268,8 +275,19 @@ export class Reconciler {
       mark = now;
       return stages[stage] as number;
     };
-    const finish = (outcome: RoundTimings['outcome'], sync: RoundTimings['sync']): void => {
-      const t: RoundTimings = { submittedAtMs, finishedAtMs: wallMs(), stages, sync, outcome };
+    const finish = (
+      outcome: RoundTimings['outcome'],
+      sync: RoundTimings['sync'],
+      compilePath?: RoundTimings['compilePath'],
+    ): void => {
+      const t: RoundTimings = {
+        submittedAtMs,
+        finishedAtMs: wallMs(),
+        stages,
+        sync,
+        outcome,
+        ...(compilePath ? { compilePath } : {}),
+      };
       this.lastRound = t;
       const m = this.opts.metrics;
       if (m) {
@@ -301,24 +319,35 @@ export class Reconciler {
       return;
     }
     this.latestPolicies = decoded;
-    const write: TableMemo = new Map();
-    const result = compile(
-      loaded.world,
-      {
-        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
-        ...(this.allocation ? { previous: this.allocation } : {}),
-        localCluster: this.opts.cluster,
-      },
-      { read: this.memo, write },
-    );
+    const prevState = this.state;
+    const world = shareUnchanged(prevState?.world, loaded.world);
+    const recompiled = prevState ? recompile(prevState, world) : undefined;
+    const result =
+      recompiled ??
+      initialState(
+        world,
+        {
+          ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+          localCluster: this.opts.cluster,
+        },
+        this.allocation,
+      );
     this.opts.metrics?.observeCompile(lap('compile'));
     if (!result.ok) {
+      // The compiler left prevState as it was: the next round starts from it again.
       this.fail(`compile failed, previous policy stays enforced: ${result.error.message}`);
       this.publishRealized();
       finish('rejected', 'none');
       return;
     }
-    const compiled = result.compiled;
+    const compilePath = recompiled?.ok ? recompiled.work.path : 'full';
+    const compiled = result.state.compiled;
+    // The compiler's delta is against prevState, which is what was last applied
+    // unless a resync or failed apply cleared appliedEncoded (then: full sync).
+    const compilerDelta =
+      recompiled?.ok === true && prevState?.compiled.encoded === this.appliedEncoded
+        ? recompiled.delta
+        : undefined;
     const ifindexNow = new Map<EndpointId, number | undefined>();
     let localEndpoints = 0;
     // A delta writes only endpoints whose compiled entry changed: if an
@@ -340,24 +369,30 @@ export class Reconciler {
     try {
       const applied =
         sync === 'delta' && previous && applier.applyDelta
-          ? applier.applyDelta(diffTables(previous, compiled.encoded), this.opts.ifindexOf, {
-              ipcache: compiled.encoded.ipcache.length,
-              localEndpoints,
-            })
+          ? applier.applyDelta(
+              compilerDelta ?? diffTables(previous, compiled.encoded),
+              this.opts.ifindexOf,
+              {
+                ipcache: compiled.encoded.ipcache.length,
+                localEndpoints,
+              },
+            )
           : applier.applyFull(compiled.encoded, this.opts.ifindexOf);
       this.datapathRevision = applied.revision;
     } catch (e) {
       lap('apply');
+      // The maps hold a mix now; the next round compiles afresh (same numbering) and syncs in full.
+      this.state = undefined;
       this.fail(`datapath sync failed, previous policy stays enforced: ${(e as Error).message}`);
       this.publishRealized();
-      finish('rejected', sync);
+      finish('rejected', sync, compilePath);
       return;
     }
     this.opts.metrics?.observeSync(lap('apply'));
     this.appliedEncoded = compiled.encoded;
     this.appliedIfindex = ifindexNow;
     this.allocation = compiled.allocation;
-    this.memo = write;
+    this.state = result.state;
     this.lastDigest = s.digest;
     this.lastError = null;
     this.lastSync = (this.opts.now ?? (() => new Date()))();
@@ -378,9 +413,9 @@ export class Reconciler {
       m.setMapUsage('cookies', compiled.stats.cookies, L.cookies);
     }
     this.publishRealized();
-    this.opts.onApplied?.(compiled, loaded.world);
+    this.opts.onApplied?.(compiled, world);
     lap('publish');
-    finish('applied', sync);
+    finish('applied', sync, compilePath);
   }
 
   private publishRealized(): void {

@@ -23,6 +23,12 @@ export interface RoundTimings {
   readonly stages: Partial<Record<ReconcileStage, number>>;
   /** How the datapath was written: 'delta' (changed entries only), 'full', or 'none'. */
   readonly sync: 'delta' | 'full' | 'none';
+  /**
+   * How the compiler got there, when it ran: 'full' (no previous compile in
+   * this process), 'general' (recompile reusing unchanged tables), 'pods'
+   * (the pod-only path: work proportional to the changed pods).
+   */
+  readonly compilePath?: 'full' | 'general' | 'pods';
   readonly outcome: 'applied' | 'rejected';
 }
 

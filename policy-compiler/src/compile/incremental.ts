@@ -22,6 +22,7 @@ import type { Namespace, Node, Pod, World } from '../model/world.js';
 import { hex } from '../encode/codec.js';
 import {
   compile,
+  type Allocation,
   type Compiled,
   type CompileCache,
   type CompileError,
@@ -58,13 +59,15 @@ export type RecompileResult =
     }
   | { readonly ok: false; readonly error: CompileError };
 
+/** `previous`: a numbering to keep (e.g. one saved by a process that ran before this one). */
 export function initialState(
   world: World,
   options: Omit<CompileOptions, 'previous'> = {},
+  previous?: Allocation,
 ): StateResult {
   const memo: TableMemo = new Map();
   let cache: CompileCache | undefined;
-  const r = compile(world, options, {
+  const r = compile(world, previous ? { ...options, previous } : options, {
     read: undefined,
     write: memo,
     keep: (c) => (cache = c),
