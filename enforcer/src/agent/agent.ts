@@ -19,7 +19,11 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadWorldFromTexts, type LoadResult } from '../../../policy-compiler/src/load/index.js';
+import {
+  loadWorldFromTexts,
+  ParseCache,
+  type LoadResult,
+} from '../../../policy-compiler/src/load/index.js';
 import type { World } from '../../../policy-compiler/src/model/world.js';
 import { evaluate, prepareWorld } from '../../../policy-compiler/src/semantics/index.js';
 import type { PreparedWorld } from '../../../policy-compiler/src/semantics/index.js';
@@ -279,10 +283,11 @@ export async function runAgent(
   let localNotes: readonly SourceNote[] = [];
   const warned = new Set<string>();
   const sourceMode = config.source.kind;
+  const parseCache = new ParseCache(); // each snapshot re-reads every file; most are unchanged
   function onSnapshot(s: SourceSnapshot): void {
     discovering = discovering.then(async () => {
       if (stopped) return;
-      const loaded = loadWorldFromTexts(s.inputs);
+      const loaded = loadWorldFromTexts(s.inputs, { parseCache });
       const screened = screenLocalObjects(s, loaded, config.cluster, sourceMode);
       localNotes = screened.notes;
       // One warning per object, not per snapshot.

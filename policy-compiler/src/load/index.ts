@@ -12,3 +12,4 @@ export {
 } from './diagnostics.js';
 export { DEFAULT_LIMITS, type LoaderLimits } from './located.js';
 export { readInputs, type ReadResult } from './read.js';
+export { ParseCache } from './parse-cache.js';

@@ -38,6 +38,7 @@ import {
   type LocatedDocument,
   type Span,
 } from './located.js';
+import type { ParseCache } from './parse-cache.js';
 import { dns1123Subdomain } from './schema/k8s-names.js';
 import { show, validateAgainstSchema } from './validate.js';
 
@@ -48,6 +49,8 @@ export interface LoadInput {
 
 export interface LoadOptions {
   readonly limits?: Partial<LoaderLimits>;
+  /** Reuse the parse of files whose text is unchanged since the last load with this cache. */
+  readonly parseCache?: ParseCache;
 }
 
 /** One object found in the input, valid or not (for `palisade lint` summaries). */
@@ -192,13 +195,46 @@ class WorldBuilder {
   }
 }
 
+type DecodedObject =
+  | { readonly kind: 'Cluster'; readonly value: Cluster }
+  | { readonly kind: 'Namespace'; readonly value: Namespace }
+  | { readonly kind: 'Pod'; readonly value: Pod }
+  | { readonly kind: 'Node'; readonly value: Node }
+  | { readonly kind: 'NetworkPolicy'; readonly value: NetworkPolicy }
+  | { readonly kind: 'ClusterPolicy'; readonly value: ClusterPolicy };
+
+/** A pure function of the object's document and place in it (so it can be memoized per document). */
+function decodeObject(d: Decoded, ctx: DecodeContext): DecodedObject {
+  const v = d.value;
+  switch (d.info.kind) {
+    case 'Cluster':
+      return { kind: 'Cluster', value: decodeCluster(v, ctx) };
+    case 'Namespace':
+      return { kind: 'Namespace', value: decodeNamespace(v, ctx) };
+    case 'Pod':
+      return { kind: 'Pod', value: decodePod(v, ctx) };
+    case 'Node':
+      return { kind: 'Node', value: decodeNode(v, ctx) };
+    case 'NetworkPolicy':
+      return { kind: 'NetworkPolicy', value: decodeNetworkPolicy(v, ctx) };
+    default:
+      return {
+        kind: 'ClusterPolicy',
+        value: decodeClusterPolicy(d.info.kind as ClusterPolicyKind, v, ctx),
+      };
+  }
+}
+
 class Loader {
   readonly out = new Collector();
   readonly objects: LoadedObject[] = [];
   readonly seen = new Map<string, SourcePos>();
   readonly world = new WorldBuilder();
 
-  constructor(private readonly limits: LoaderLimits) {}
+  constructor(
+    private readonly limits: LoaderLimits,
+    private readonly cache?: ParseCache,
+  ) {}
 
   text(input: LoadInput): void {
     const file = input.file;
@@ -252,7 +288,9 @@ class Loader {
       );
       return;
     }
-    const parsed = parseYamlText(file, text, this.limits);
+    const parsed = this.cache
+      ? this.cache.get(file, text, this.limits, () => parseYamlText(file, text, this.limits))
+      : parseYamlText(file, text, this.limits);
     for (const p of parsed.problems) {
       const code: DiagnosticCode =
         p.kind === 'limit'
@@ -388,7 +426,10 @@ class Loader {
       const { status: _ignored, ...rest } = v;
       value = rest;
     }
-    for (const issue of validateAgainstSchema(value, info.schema, base)) {
+    const issues = this.once(doc, `issues:${info.kind}:${JSON.stringify(base)}`, () =>
+      validateAgainstSchema(value, info.schema, base),
+    );
+    for (const issue of issues) {
       this.out.at(
         file,
         this.issueSpan(doc, issue.path, issue.at),
@@ -471,48 +512,41 @@ class Loader {
     }
   }
 
+  /** Derived from the document alone: computed once while the parse cache keeps the document. */
+  private once<T>(doc: LocatedDocument, what: string, make: () => T): T {
+    return this.cache ? this.cache.derived(doc, what, make) : make();
+  }
+
   decode(d: Decoded, ctx: DecodeContext): void {
     const w = this.world;
-    const v = d.value;
+    const o = this.once(ctx.doc, `decoded:${JSON.stringify(ctx.base)}`, () => decodeObject(d, ctx));
     const refNs = (name: string) =>
       w.referencedNamespaces.set(`${ctx.cluster}/${name}`, { cluster: ctx.cluster, name });
-    switch (d.info.kind) {
-      case 'Cluster': {
-        const c = decodeCluster(v, ctx);
-        w.clusters.set(c.name, c);
+    switch (o.kind) {
+      case 'Cluster':
+        w.clusters.set(o.value.name, o.value);
         return;
-      }
-      case 'Namespace': {
-        const n = decodeNamespace(v, ctx);
-        w.referencedClusters.add(n.cluster);
-        w.namespaces.set(`${n.cluster}/${n.name}`, n);
+      case 'Namespace':
+        w.referencedClusters.add(o.value.cluster);
+        w.namespaces.set(`${o.value.cluster}/${o.value.name}`, o.value);
         return;
-      }
-      case 'Pod': {
-        const p = decodePod(v, ctx);
-        w.referencedClusters.add(p.cluster);
-        refNs(p.namespace);
-        w.pods.push(p);
+      case 'Pod':
+        w.referencedClusters.add(o.value.cluster);
+        refNs(o.value.namespace);
+        w.pods.push(o.value);
         return;
-      }
-      case 'Node': {
-        const n = decodeNode(v, ctx);
-        w.referencedClusters.add(n.cluster);
-        w.nodes.push(n);
+      case 'Node':
+        w.referencedClusters.add(o.value.cluster);
+        w.nodes.push(o.value);
         return;
-      }
-      case 'NetworkPolicy': {
-        const p = decodeNetworkPolicy(v, ctx);
-        w.referencedClusters.add(p.cluster);
-        refNs(p.namespace);
-        w.networkPolicies.push(p);
+      case 'NetworkPolicy':
+        w.referencedClusters.add(o.value.cluster);
+        refNs(o.value.namespace);
+        w.networkPolicies.push(o.value);
         return;
-      }
-      default: {
-        const p = decodeClusterPolicy(d.info.kind as ClusterPolicyKind, v, ctx);
-        if (p.cluster !== null) w.referencedClusters.add(p.cluster);
-        w.clusterPolicies.push(p);
-      }
+      case 'ClusterPolicy':
+        if (o.value.cluster !== null) w.referencedClusters.add(o.value.cluster);
+        w.clusterPolicies.push(o.value);
     }
   }
 
@@ -545,7 +579,7 @@ export function loadWorldFromTexts(
   opts: LoadOptions = {},
 ): LoadResult {
   const limits: LoaderLimits = { ...DEFAULT_LIMITS, ...opts.limits };
-  const loader = new Loader(limits);
+  const loader = new Loader(limits, opts.parseCache);
   for (const input of inputs) {
     try {
       loader.text(input);
@@ -559,6 +593,7 @@ export function loadWorldFromTexts(
       );
     }
   }
+  opts.parseCache?.endLoad();
   let world: World;
   try {
     world = loader.world.build();
