@@ -34,16 +34,26 @@ const identityOf = (o: Keyed): string =>
   `${o.cluster ?? ''}\u0000${o.namespace ?? ''}\u0000${o.name}\u0000${(o as { kind?: string }).kind ?? ''}`;
 
 function shareList<T extends object & Keyed>(prev: readonly T[], next: readonly T[]): readonly T[] {
-  const byId = new Map<string, T>();
-  for (const p of prev) byId.set(identityOf(p), p);
+  // Lists are sorted by identity, so most objects are found at their own index
+  // (often already the same object, from a parse cache): the map is built only
+  // for the objects that are not.
+  let byId: Map<string, T> | undefined;
   let same = prev.length === next.length;
   const out: T[] = new Array<T>(next.length);
   for (let i = 0; i < next.length; i++) {
     const n = next[i]!;
-    const p = byId.get(identityOf(n));
-    const keep = p !== undefined && (p === n || textOf(p) === textOf(n)) ? p : n;
+    const atIndex = prev[i];
+    let keep = n;
+    if (atIndex === n) keep = atIndex;
+    else if (atIndex !== undefined && identityOf(atIndex) === identityOf(n)) {
+      if (textOf(atIndex) === textOf(n)) keep = atIndex;
+    } else {
+      if (byId === undefined) byId = new Map(prev.map((p) => [identityOf(p), p]));
+      const p = byId.get(identityOf(n));
+      if (p !== undefined && textOf(p) === textOf(n)) keep = p;
+    }
     out[i] = keep;
-    if (same && prev[i] !== keep) same = false;
+    if (same && atIndex !== keep) same = false;
   }
   return same ? prev : out;
 }
