@@ -13,28 +13,13 @@ import {
   tokenMatches,
   type ApiOptions,
 } from '../../enforcer/src/api/index.js';
-import { decodeEvent } from '../../enforcer/src/flows/event-decode.js';
 import { FlowPipeline } from '../../enforcer/src/flows/pipeline.js';
-import { toFlowRecord, type FlowRecord } from '../../enforcer/src/flows/record.js';
 import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
-import { buildEvent } from './event-builder.js';
-import { makeContext } from './flow-context.js';
+import { sampleFlow } from './flow-context.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'palisade-api-'));
-let seq = 0;
-function flow(deny: boolean): FlowRecord {
-  const r = decodeEvent(
-    buildEvent({
-      tsNs: BigInt(++seq),
-      type: deny ? 1 : 2,
-      verdict: deny ? 0 : 1,
-      cookie: deny ? 11 : 12,
-    }),
-  );
-  if (!r.ok) throw new Error(r.error);
-  return toFlowRecord(r.event, makeContext());
-}
+const flow = sampleFlow;
 
 let enforced = false;
 const logLines: string[] = [];

@@ -1,6 +1,14 @@
 /** A small attribution context shared by the flow tests: two pods, a CNP deny rule and an NP allow. */
 import type { RuleRef } from '../../policy-compiler/src/engine.js';
-import type { EndpointInfo, FlowContext, PolicyRef } from '../../enforcer/src/flows/record.js';
+import { decodeEvent } from '../../enforcer/src/flows/event-decode.js';
+import {
+  toFlowRecord,
+  type EndpointInfo,
+  type FlowContext,
+  type FlowRecord,
+  type PolicyRef,
+} from '../../enforcer/src/flows/record.js';
+import { buildEvent } from './event-builder.js';
 
 export const CNP_DENY: RuleRef = {
   kind: 'ClusterNetworkPolicy',
@@ -80,4 +88,20 @@ export function makeContext(over: Partial<FlowContext> = {}): FlowContext {
     clockOffsetNs: 1_700_000_000_000_000_000n,
     ...over,
   };
+}
+
+let sampleSeq = 0;
+/** A deny (the CNP rule, cookie 11) or allow (the NP rule, cookie 12) record, each with a new timestamp. */
+export function sampleFlow(deny: boolean, dport = 80): FlowRecord {
+  const r = decodeEvent(
+    buildEvent({
+      tsNs: BigInt(++sampleSeq),
+      type: deny ? 1 : 2,
+      verdict: deny ? 0 : 1,
+      cookie: deny ? 11 : 12,
+      dport,
+    }),
+  );
+  if (!r.ok) throw new Error(r.error);
+  return toFlowRecord(r.event, makeContext());
 }

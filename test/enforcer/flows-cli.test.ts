@@ -6,34 +6,15 @@ import type { FastifyInstance } from 'fastify';
 import { runCli } from '../../cli/src/program.js';
 import type { CliContext } from '../../cli/src/context.js';
 import { startApi } from '../../enforcer/src/api/index.js';
-import {
-  decodeEvent,
-  FlowPipeline,
-  toFlowRecord,
-  type FlowRecord,
-} from '../../enforcer/src/flows/index.js';
+import { FlowPipeline } from '../../enforcer/src/flows/index.js';
 import { toOcsf } from '../../enforcer/src/flows/ocsf.js';
 import { validateOcsfNetworkActivity } from '../../enforcer/src/flows/ocsf-validate.js';
 import { AgentMetrics } from '../../enforcer/src/metrics/index.js';
-import { buildEvent } from './event-builder.js';
-import { makeContext } from './flow-context.js';
+import { sampleFlow } from './flow-context.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'palisade-flows-cli-'));
-let seq = 0;
-function flow(deny: boolean, dport = 80): FlowRecord {
-  const r = decodeEvent(
-    buildEvent({
-      tsNs: BigInt(++seq),
-      type: deny ? 1 : 2,
-      verdict: deny ? 0 : 1,
-      cookie: deny ? 11 : 12,
-      dport,
-    }),
-  );
-  if (!r.ok) throw new Error(r.error);
-  return toFlowRecord(r.event, makeContext());
-}
+const flow = sampleFlow;
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
