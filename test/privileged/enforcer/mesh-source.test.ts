@@ -405,10 +405,12 @@ describe('mesh store source (real etcd, two agents)', () => {
     });
     const own = await admin.client.getAll().prefix('/palisade/clusters/c1/endpoints/').keys();
     expect(own.sort()).toEqual(['a', 'b', 'c'].map((p) => endpointKey('c1', 'shop', p)));
+    // A watch stream can drop and come back on a loaded machine (state 'disconnected' for a
+    // moment, lastError says why); what matters here is the synced view, so wait for it.
     const m = await node.until(
-      'west in the world',
+      'west in the world, synced',
       meshStatus,
-      (s) => s.counts.endpoints === 1 && s.counts.clusters === 1,
+      (s) => s.counts.endpoints === 1 && s.counts.clusters === 1 && s.state === 'synced',
     );
     expect(m.state).toBe('synced');
     expect(m.problems).toBe(0);
