@@ -1,19 +1,23 @@
 /**
- * A memo of parsed YAML per input file, for callers that load the same
- * manifests again and again with few of them changed (the agent reloads its
- * whole snapshot on every change). Parsing is nearly all of a load's time
- * (10k pods: ~4 s of YAML parsing, everything else well under 1 s), so an
- * unchanged file must not be parsed again. A hit needs the same file name,
- * the same text and the same limits; the result is what parsing would give
- * (parsed documents are never mutated by the loader), so a load with the
- * cache equals a load without it.
+ * A memo of loaded files, for callers that load the same manifests again and
+ * again with few of them changed (the agent reloads its whole snapshot on
+ * every change). Parsing is nearly all of a load's time (10k pods: ~4 s of
+ * YAML parsing, everything else well under 1 s), so an unchanged file is not
+ * parsed, validated or decoded again: its steps (diagnostics and decoded
+ * objects, see `loadFile`) are replayed. A hit needs the same file name, the
+ * same text and the same limits; the checks across files (duplicates,
+ * referenced namespaces and clusters) run on every load, so a load with the
+ * cache equals a load without it, and unchanged objects are the same objects.
+ * What is kept is the decoded objects and their diagnostics, not the parsed
+ * YAML with its positions (several KiB per object).
  */
-import type { LoaderLimits, ParsedText } from './located.js';
+import type { LoaderLimits } from './located.js';
+import type { FileStep } from './world.js';
 
 interface Entry {
   readonly text: string;
   readonly limits: LoaderLimits;
-  readonly parsed: ParsedText;
+  readonly steps: readonly FileStep[];
 }
 
 const sameLimits = (a: LoaderLimits, b: LoaderLimits): boolean =>
@@ -24,44 +28,32 @@ const sameLimits = (a: LoaderLimits, b: LoaderLimits): boolean =>
 export class ParseCache {
   private entries = new Map<string, Entry>();
   private used = new Map<string, Entry>();
-  /** Forgotten with their documents. */
-  private readonly derivedOf = new WeakMap<object, Map<string, unknown>>();
-  /** Parses done and reused since the cache was made (for tests and benchmarks). */
+  /** Files loaded and reused since the cache was made (for tests and benchmarks). */
   readonly stats = { parsed: 0, reused: 0 };
 
-  /** The parse of (file, text), from the memo or by calling `parse`. */
-  get(file: string, text: string, limits: LoaderLimits, parse: () => ParsedText): ParsedText {
+  /** The steps of (file, text), from the memo or by calling `load`. */
+  get(
+    file: string,
+    text: string,
+    limits: LoaderLimits,
+    load: () => readonly FileStep[],
+  ): readonly FileStep[] {
     const e = this.entries.get(file) ?? this.used.get(file);
     if (e !== undefined && e.text === text && sameLimits(e.limits, limits)) {
       this.stats.reused++;
       this.used.set(file, e);
-      return e.parsed;
+      return e.steps;
     }
     this.stats.parsed++;
-    const parsed = parse();
-    this.used.set(file, { text, limits, parsed });
-    return parsed;
+    const steps = load();
+    this.used.set(file, { text, limits, steps });
+    return steps;
   }
 
   /** Ends one load: files it did not read are forgotten (memory stays bounded by one snapshot). */
   endLoad(): void {
     this.entries = this.used;
     this.used = new Map();
-  }
-
-  /**
-   * `make()` once per (document, path of the object in it): what is derived
-   * from a cached document alone (schema issues, the decoded object) is the
-   * same on every load, and reusing the decoded object keeps unchanged
-   * objects identical across loads (the incremental compiler keys on that).
-   */
-  derived<T>(doc: object, what: string, make: () => T): T {
-    let m = this.derivedOf.get(doc);
-    if (m === undefined) this.derivedOf.set(doc, (m = new Map()));
-    if (m.has(what)) return m.get(what) as T;
-    const v = make();
-    m.set(what, v);
-    return v;
   }
 
   get size(): number {

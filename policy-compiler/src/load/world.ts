@@ -225,16 +225,23 @@ function decodeObject(d: Decoded, ctx: DecodeContext): DecodedObject {
   }
 }
 
-class Loader {
+/**
+ * Loads one input on its own: everything that depends on this file alone
+ * (parsing, schema, decoding), as steps that `Loader` replays in order. The
+ * steps are what `ParseCache` keeps for an unchanged file, so the parsed
+ * YAML (large: positions of every node) is garbage once the file is done.
+ */
+class FileLoader {
   readonly out = new Collector();
-  readonly objects: LoadedObject[] = [];
-  readonly seen = new Map<string, SourcePos>();
-  readonly world = new WorldBuilder();
+  readonly steps: FileStep[] = [];
 
-  constructor(
-    private readonly limits: LoaderLimits,
-    private readonly cache?: ParseCache,
-  ) {}
+  constructor(private readonly limits: LoaderLimits) {}
+
+  /** A diagnostic as a step (diagnostics and objects keep their order). */
+  private flush(): void {
+    for (const d of this.out.diagnostics) this.steps.push({ kind: 'diagnostic', d });
+    this.out.diagnostics.length = 0;
+  }
 
   text(input: LoadInput): void {
     const file = input.file;
@@ -288,9 +295,7 @@ class Loader {
       );
       return;
     }
-    const parsed = this.cache
-      ? this.cache.get(file, text, this.limits, () => parseYamlText(file, text, this.limits))
-      : parseYamlText(file, text, this.limits);
+    const parsed = parseYamlText(file, text, this.limits);
     for (const p of parsed.problems) {
       const code: DiagnosticCode =
         p.kind === 'limit'
@@ -380,7 +385,7 @@ class Loader {
 
   object(doc: LocatedDocument, v: Record<string, unknown>, base: FieldPath): void {
     const file = doc.file;
-    const errorsBefore = this.errorCount();
+    this.flush();
     const kindV = v['kind'];
     const apiV = v['apiVersion'];
     const meta = isObject(v['metadata']) ? v['metadata'] : {};
@@ -398,14 +403,22 @@ class Loader {
         [...base, 'kind'],
         `${msg} (allowed: ${SUPPORTED.join(', ')}, got: ${got})`,
       );
-      this.objects.push({
-        apiVersion: typeof apiV === 'string' ? apiV : '',
-        kind: typeof kindV === 'string' ? kindV : '',
-        name,
-        namespace: ns,
-        cluster: null,
-        source,
-        valid: false,
+      this.flush();
+      this.steps.push({
+        kind: 'object',
+        o: {
+          loaded: {
+            apiVersion: typeof apiV === 'string' ? apiV : '',
+            kind: typeof kindV === 'string' ? kindV : '',
+            name,
+            namespace: ns,
+            cluster: null,
+            source,
+          },
+          ownErrors: true,
+          duplicate: null,
+          decoded: null,
+        },
       });
       return;
     }
@@ -426,10 +439,7 @@ class Loader {
       const { status: _ignored, ...rest } = v;
       value = rest;
     }
-    const issues = this.once(doc, `issues:${info.kind}:${JSON.stringify(base)}`, () =>
-      validateAgainstSchema(value, info.schema, base),
-    );
-    for (const issue of issues) {
+    for (const issue of validateAgainstSchema(value, info.schema, base)) {
       this.out.at(
         file,
         this.issueSpan(doc, issue.path, issue.at),
@@ -472,82 +482,45 @@ class Loader {
     }
     const namespace = info.namespaced ? (ns ?? 'default') : null;
 
-    // Duplicates: same kind, cluster, namespace and name.
-    const key = `${info.kind}/${cluster ?? '*'}/${namespace ?? ''}/${name}`;
-    const first = this.seen.get(key);
-    if (first && name !== '') {
-      const where = [...base, 'metadata', 'name'];
-      const what = `${info.kind} ${namespace ? `${namespace}/` : ''}${name}${cluster && info.kind !== 'Cluster' ? ` in cluster ${cluster}` : ''}`;
-      this.out.at(
-        file,
-        doc.spanOf(where),
-        'PAL030',
-        where,
-        `duplicate object: ${what} is already defined at ${first.file}:${first.line}:${first.col}`,
-      );
-    } else if (name !== '') this.seen.set(key, source);
-
-    const valid = this.errorCount() === errorsBefore;
-    this.objects.push({
-      apiVersion: info.apiVersion,
-      kind: info.kind,
-      name,
-      namespace,
-      cluster,
-      source,
-      valid,
+    // Duplicates (same kind, cluster, namespace and name) are found across files, by Loader.
+    const where = [...base, 'metadata', 'name'];
+    const duplicate =
+      name === ''
+        ? null
+        : {
+            key: `${info.kind}/${cluster ?? '*'}/${namespace ?? ''}/${name}`,
+            span: doc.spanOf(where),
+            path: where,
+            what: `${info.kind} ${namespace ? `${namespace}/` : ''}${name}${cluster && info.kind !== 'Cluster' ? ` in cluster ${cluster}` : ''}`,
+          };
+    const ownErrors = this.out.diagnostics.some((d) => d.severity === 'error');
+    this.flush();
+    let decoded: FileObject['decoded'] = null;
+    if (!ownErrors) {
+      try {
+        decoded = decodeObject({ info, value }, { doc, base, cluster: cluster ?? DEFAULT_CLUSTER });
+      } catch (e) {
+        // A decoder bug must not take the whole run down; report it against the object.
+        const c = new Collector();
+        c.at(
+          file,
+          doc.spanOf(base),
+          'PAL027',
+          base,
+          `internal error while decoding: ${e instanceof Error ? e.message : String(e)}`,
+        );
+        decoded = c.diagnostics[0] as Diagnostic;
+      }
+    }
+    this.steps.push({
+      kind: 'object',
+      o: {
+        loaded: { apiVersion: info.apiVersion, kind: info.kind, name, namespace, cluster, source },
+        ownErrors,
+        duplicate,
+        decoded,
+      },
     });
-    if (!valid) return;
-    try {
-      this.decode({ info, value }, { doc, base, cluster: cluster ?? DEFAULT_CLUSTER });
-    } catch (e) {
-      // A decoder bug must not take the whole run down; report it against the object.
-      this.out.at(
-        file,
-        doc.spanOf(base),
-        'PAL027',
-        base,
-        `internal error while decoding: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-  }
-
-  /** Derived from the document alone: computed once while the parse cache keeps the document. */
-  private once<T>(doc: LocatedDocument, what: string, make: () => T): T {
-    return this.cache ? this.cache.derived(doc, what, make) : make();
-  }
-
-  decode(d: Decoded, ctx: DecodeContext): void {
-    const w = this.world;
-    const o = this.once(ctx.doc, `decoded:${JSON.stringify(ctx.base)}`, () => decodeObject(d, ctx));
-    const refNs = (name: string) =>
-      w.referencedNamespaces.set(`${ctx.cluster}/${name}`, { cluster: ctx.cluster, name });
-    switch (o.kind) {
-      case 'Cluster':
-        w.clusters.set(o.value.name, o.value);
-        return;
-      case 'Namespace':
-        w.referencedClusters.add(o.value.cluster);
-        w.namespaces.set(`${o.value.cluster}/${o.value.name}`, o.value);
-        return;
-      case 'Pod':
-        w.referencedClusters.add(o.value.cluster);
-        refNs(o.value.namespace);
-        w.pods.push(o.value);
-        return;
-      case 'Node':
-        w.referencedClusters.add(o.value.cluster);
-        w.nodes.push(o.value);
-        return;
-      case 'NetworkPolicy':
-        w.referencedClusters.add(o.value.cluster);
-        refNs(o.value.namespace);
-        w.networkPolicies.push(o.value);
-        return;
-      case 'ClusterPolicy':
-        if (o.value.cluster !== null) w.referencedClusters.add(o.value.cluster);
-        w.clusterPolicies.push(o.value);
-    }
   }
 
   /** Unknown fields point at their key; missing fields at the key of their parent. */
@@ -562,10 +535,116 @@ class Loader {
     return { file: doc.file, line: s.line, col: s.col };
   }
 
-  errorCount(): number {
-    let n = 0;
-    for (const d of this.out.diagnostics) if (d.severity === 'error') n++;
-    return n;
+  /** All steps of the file, the trailing diagnostics included. */
+  done(): readonly FileStep[] {
+    this.flush();
+    return this.steps;
+  }
+}
+
+/** One object of a file, before the checks across files (duplicates). */
+interface FileObject {
+  readonly loaded: Omit<LoadedObject, 'valid'>;
+  /** The object has errors of its own (unknown kind, schema, annotation): it is not loaded. */
+  readonly ownErrors: boolean;
+  /** What a duplicate is recognised by and reported at; null for an unnamed object. */
+  readonly duplicate: {
+    readonly key: string;
+    readonly span: Span;
+    readonly path: FieldPath;
+    readonly what: string;
+  } | null;
+  /** Its decoded form (or the decoder's failure), when it has no errors of its own. */
+  readonly decoded: DecodedObject | Diagnostic | null;
+}
+
+/** What loading one file gives, in order; replayed by Loader (and kept by ParseCache). */
+export type FileStep =
+  | { readonly kind: 'diagnostic'; readonly d: Diagnostic }
+  | { readonly kind: 'object'; readonly o: FileObject };
+
+/** One input's steps; total: a failure is a diagnostic step. */
+export function loadFile(input: LoadInput, limits: LoaderLimits): readonly FileStep[] {
+  const f = new FileLoader(limits);
+  try {
+    f.text(input);
+  } catch (e) {
+    f.out.at(
+      input.file,
+      { line: 1, col: 1, endLine: 1, endCol: 1 },
+      'PAL003',
+      '',
+      `input could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+    );
+  }
+  return f.done();
+}
+
+/** Replays files' steps: duplicates across files, the object list and the world. */
+class Loader {
+  readonly out = new Collector();
+  readonly objects: LoadedObject[] = [];
+  readonly seen = new Map<string, SourcePos>();
+  readonly world = new WorldBuilder();
+
+  replay(steps: readonly FileStep[]): void {
+    for (const step of steps) {
+      if (step.kind === 'diagnostic') {
+        this.out.diagnostics.push(step.d);
+        continue;
+      }
+      const o = step.o;
+      let valid = !o.ownErrors;
+      if (o.duplicate) {
+        const first = this.seen.get(o.duplicate.key);
+        if (first) {
+          this.out.at(
+            o.loaded.source.file,
+            o.duplicate.span,
+            'PAL030',
+            o.duplicate.path,
+            `duplicate object: ${o.duplicate.what} is already defined at ${first.file}:${first.line}:${first.col}`,
+          );
+          valid = false;
+        } else this.seen.set(o.duplicate.key, o.loaded.source);
+      }
+      this.objects.push({ ...o.loaded, valid });
+      if (!valid || o.decoded === null) continue;
+      if ('severity' in o.decoded) this.out.diagnostics.push(o.decoded);
+      else this.insert(o.decoded);
+    }
+  }
+
+  private insert(o: DecodedObject): void {
+    const w = this.world;
+    const refNs = (cluster: string, name: string) =>
+      w.referencedNamespaces.set(`${cluster}/${name}`, { cluster, name });
+    switch (o.kind) {
+      case 'Cluster':
+        w.clusters.set(o.value.name, o.value);
+        return;
+      case 'Namespace':
+        w.referencedClusters.add(o.value.cluster);
+        w.namespaces.set(`${o.value.cluster}/${o.value.name}`, o.value);
+        return;
+      case 'Pod':
+        w.referencedClusters.add(o.value.cluster);
+        refNs(o.value.cluster, o.value.namespace);
+        w.pods.push(o.value);
+        return;
+      case 'Node':
+        w.referencedClusters.add(o.value.cluster);
+        w.nodes.push(o.value);
+        return;
+      case 'NetworkPolicy':
+        w.referencedClusters.add(o.value.cluster);
+        refNs(o.value.cluster, o.value.namespace);
+        w.networkPolicies.push(o.value);
+        return;
+      case 'ClusterPolicy':
+        if (o.value.cluster !== null) w.referencedClusters.add(o.value.cluster);
+        w.clusterPolicies.push(o.value);
+    }
   }
 }
 
@@ -579,19 +658,13 @@ export function loadWorldFromTexts(
   opts: LoadOptions = {},
 ): LoadResult {
   const limits: LoaderLimits = { ...DEFAULT_LIMITS, ...opts.limits };
-  const loader = new Loader(limits, opts.parseCache);
+  const loader = new Loader();
   for (const input of inputs) {
-    try {
-      loader.text(input);
-    } catch (e) {
-      loader.out.at(
-        input.file,
-        { line: 1, col: 1, endLine: 1, endCol: 1 },
-        'PAL003',
-        '',
-        `input could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
-      );
-    }
+    const steps =
+      opts.parseCache && typeof input.text === 'string'
+        ? opts.parseCache.get(input.file, input.text, limits, () => loadFile(input, limits))
+        : loadFile(input, limits);
+    loader.replay(steps);
   }
   opts.parseCache?.endLoad();
   let world: World;
