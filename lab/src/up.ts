@@ -6,11 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { freePort } from '../../tunnel/src/etcd-process.js';
+import { etcdHealthy, freePort } from '../../tunnel/src/etcd-process.js';
 import { downLab } from './down.js';
 import { runPaths, type RunPaths } from './paths.js';
 import {
@@ -71,21 +70,6 @@ function readJson<T>(path: string): T | null {
   } catch {
     return null;
   }
-}
-
-function etcdHealthy(endpoint: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = get(`${endpoint}/health`, { timeout: 1000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(res.statusCode === 200 && body.includes('true')));
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-  });
 }
 
 async function preflight(): Promise<void> {

@@ -38,7 +38,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-function healthy(endpoint: string): Promise<boolean> {
+/** etcd's /health says true (bounded: one second). */
+export function etcdHealthy(endpoint: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = get(`${endpoint}/health`, { timeout: 1000 }, (res) => {
       let body = '';
@@ -111,7 +112,7 @@ export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
       throw new Error(`etcd exited with code ${child.exitCode} (log: ${logFile})`);
-    if (await healthy(client)) return { endpoint: client, pid, stop };
+    if (await etcdHealthy(client)) return { endpoint: client, pid, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
