@@ -113,22 +113,89 @@ describe('recompile work for a single-pod change', () => {
     expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
   });
 
-  it('a policy change compiles the policies and matchers afresh (and still equals the full compile)', () => {
+  it('a single-policy change takes the policy path: only the tables of its subjects are rebuilt, no endpoint or ipcache entry changes', () => {
     const init = initialState(world);
     if (!init.ok) throw new Error(init.error.message);
+    // ns0/db isolates the db pods of ns0 for ingress: one table (their ingress class).
     const changed = applyChange(world, {
       kind: 'upsertNetworkPolicy',
-      policy: np('ns1/db', {
+      policy: np('ns0/db', {
         podSelector: sel({ app: 'db' }),
+        ingress: [{ peers: [npPods(sel({ app: 'api' }), ALL)], ports: [tcp(5433)] }],
+      }),
+    });
+    const r = recompile(init.state, changed);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.work.path).toBe('policies');
+    // the peer is the same matcher as before: no set evaluated
+    expect(r.work.matchersEvaluated).toBe(0);
+    expect(r.rebuiltTables).toBe(1);
+    const dbIngress = init.state.compiled.encoded.endpoints.filter((e) =>
+      e.endpoint.includes('/ns0/'),
+    );
+    const dbTables = new Set(
+      [...init.state.compiled.meta.tables.values()]
+        .filter((m) => m.subject.includes('/ns0/db'))
+        .map((m) => m.table),
+    );
+    expect(dbTables.size).toBe(1);
+    expect(r.delta.tables.replace.map((t) => t.table)).toEqual([...dbTables]);
+    expect(r.delta.tables.remove).toEqual([]);
+    expect(r.delta.endpoints.upsert.length + r.delta.endpoints.remove.length).toBe(0);
+    expect(r.delta.ipcache.upsert.length + r.delta.ipcache.remove.length).toBe(0);
+    expect(dbIngress.length).toBeGreaterThan(0);
+    const full = compile(changed, { previous: init.state.compiled.allocation });
+    if (!full.ok) throw new Error(full.error.message);
+    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(r.state.compiled.meta).toEqual(full.compiled.meta);
+  });
+
+  it('a policy change with a new peer evaluates that one set; pods move to another class (member counts follow); the general path follows correctly', () => {
+    const init = initialState(world);
+    if (!init.ok) throw new Error(init.error.message);
+    // ns0/db now also selects the web pods and admits web pods (a new set).
+    const changed = applyChange(world, {
+      kind: 'upsertNetworkPolicy',
+      policy: np('ns0/db', {
+        podSelector: {
+          matchLabels: {},
+          matchExpressions: [{ key: 'app', operator: 'In', values: ['db', 'web'] }],
+        },
         ingress: [{ peers: [npPods(sel({ app: 'web' }), ALL)], ports: [tcp(5432)] }],
       }),
     });
     const r = recompile(init.state, changed);
     if (!r.ok) throw new Error(r.error.message);
-    expect(r.work.policiesReused).toBe(false);
-    expect(r.work.matchersEvaluated).toBeGreaterThan(0);
+    expect(r.work.path).toBe('policies');
+    expect(r.work.matchersEvaluated).toBe(1);
+    // the ns0 web pods join the db pods' ingress class (the same policies select
+    // them now): that table is rebuilt; the class they leave keeps the ns3 pods
+    expect(r.rebuiltTables).toBe(1);
+    expect(r.delta.tables.remove).toEqual([]);
+    const members = (s: typeof init.state, sub: string): number =>
+      [...s.compiled.meta.tables.values()].find((m) => m.subject === sub)?.members ?? 0;
+    const left = 'Ingress|default|A:ClusterNetworkPolicy/default/team-t0|N:|B:|ports:';
+    const joined =
+      'Ingress|default|A:ClusterNetworkPolicy/default/team-t0|N:NetworkPolicy/default/ns0/db|B:|ports:';
+    const movedPods = r.delta.endpoints.upsert.length;
+    expect(members(r.state, left)).toBe(members(init.state, left) - movedPods);
+    expect(members(r.state, joined)).toBe(members(init.state, joined) + movedPods);
+    expect(r.delta.endpoints.upsert.length).toBeGreaterThan(0);
+    expect(r.delta.endpoints.upsert.every((e) => e.endpoint.includes('/ns0/'))).toBe(true);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(r.state.compiled.allocation).toEqual(full.compiled.allocation);
+    // a namespace change next (the general path) from this state equals the full compile too
+    const ns = applyChange(changed, {
+      kind: 'upsertNamespace',
+      namespace: namespace('ns0', { team: 't2' }),
+    });
+    const g = recompile(r.state, ns);
+    if (!g.ok) throw new Error(g.error.message);
+    expect(g.work.path).toBe('general');
+    const full2 = compile(ns, { previous: r.state.compiled.allocation });
+    if (!full2.ok) throw new Error(full2.error.message);
+    expect(g.state.compiled.encoded).toEqual(full2.compiled.encoded);
   });
 });

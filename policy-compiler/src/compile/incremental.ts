@@ -30,6 +30,7 @@ import {
   type TableMemo,
 } from './compile.js';
 import { recompilePods, type PodIndex } from './pod-changes.js';
+import { recompilePolicies } from './policy-changes.js';
 
 export interface CompilerState {
   readonly world: World;
@@ -105,6 +106,40 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
         policiesReused: true,
         path: 'pods',
         podsRecomputed: fast.podsRecomputed,
+      },
+    };
+  }
+  const pol =
+    prev.cache === undefined
+      ? null
+      : recompilePolicies(prev.world, world, {
+          compiled: prev.compiled,
+          cache: prev.cache,
+          index: prev.podIndex,
+          memo: prev.memo,
+          ...(prev.options.limits !== undefined ? { limits: prev.options.limits } : {}),
+        });
+  if (pol !== null) {
+    return {
+      ok: true,
+      state: {
+        world,
+        options: prev.options,
+        compiled: pol.compiled,
+        memo: prev.memo,
+        cache: pol.cache,
+        podIndex: pol.index,
+      },
+      delta: pol.delta,
+      reusedTables: pol.compiled.encoded.tables.length - pol.rebuiltTables,
+      rebuiltTables: pol.rebuiltTables,
+      work: {
+        matchersEvaluated: pol.matchersEvaluated,
+        matchersUpdated: 0,
+        matchersReused: 0,
+        policiesReused: false,
+        path: 'policies',
+        podsRecomputed: pol.podsRecomputed,
       },
     };
   }

@@ -39,10 +39,13 @@ import {
 } from './compile.js';
 import { PodKeyer, type PodIdentityKeys } from './identities.js';
 import type { SubjectClass } from './program.js';
+import { buildDepIndex, type DepIndex } from './deps.js';
+import type { PolicyKeyCounts } from './policy-changes.js';
 
 /** What the index remembers of one pod. */
 interface PodRecord {
   readonly id: string;
+  readonly pod: Pod;
   readonly hostNetwork: boolean;
   /** Identity keys it creates (IdentityResult.podKeys). */
   readonly keys: readonly string[];
@@ -74,6 +77,20 @@ export interface PodIndex {
   readonly fullPrefixes: Set<bigint>;
   /** Node endpoint id → pods on it (the per-node endpoint limit). */
   readonly perNode: Map<string, number>;
+  /** `cluster/namespace` → its non-hostNetwork pods (the pods a policy can select). */
+  readonly nsPods: Map<string, Set<string>>;
+  /** Tables and the sets they read (compile/deps.ts). */
+  readonly dep: DepIndex;
+  /** Policy key-set counts of the policy path (built on its first use). */
+  policyKeys?: PolicyKeyCounts;
+}
+
+const nsOf = (pod: Pod): string => `${pod.cluster}/${pod.namespace}`;
+
+function addNsPod(m: Map<string, Set<string>>, pod: Pod, id: string): void {
+  let s = m.get(nsOf(pod));
+  if (s === undefined) m.set(nsOf(pod), (s = new Set()));
+  s.add(id);
 }
 
 const podNode = (pod: Pod): string | null =>
@@ -94,6 +111,7 @@ export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCa
   const nodeIps = new Map<string, readonly string[]>(world.nodes.map((n) => [nodeId(n), n.ips]));
   const addrsOf = new Map<string, bigint[]>();
   const owners = new Map<bigint, string>();
+  const nsPods = new Map<string, Set<string>>();
   for (const a of ids.addresses) {
     owners.set(a.n, a.owner);
     if (a.kind !== 'pod') continue;
@@ -117,8 +135,10 @@ export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCa
       const ips = nips !== undefined && nips.length > 0 ? nips : pod.ips;
       if (ips.length > 0) hostLookups.add(parseAddress(ips[0] as string).n);
     }
+    if (!pod.hostNetwork) addNsPod(nsPods, pod, id);
     pods.set(id, {
       id,
+      pod,
       hostNetwork: pod.hostNetwork,
       keys,
       addrs: addrsOf.get(id) ?? [],
@@ -139,6 +159,8 @@ export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCa
     hostLookups,
     fullPrefixes,
     perNode,
+    nsPods,
+    dep: buildDepIndex(cache.tables, cache.matchers, cache.named),
   };
 }
 
@@ -414,10 +436,15 @@ export function recompilePods(
   for (const [k, d] of nodeDelta) if (d !== 0) bump(index.perNode, k, d);
   for (const n of released) index.owners.delete(n);
   for (const [n, id] of claimed) index.owners.set(n, id);
-  for (const r of oldRecs) index.pods.delete(r.id);
+  for (const r of oldRecs) {
+    index.pods.delete(r.id);
+    index.nsPods.get(nsOf(r.pod))?.delete(r.id);
+  }
+  for (const np of newPods) addNsPod(index.nsPods, np.pod, np.id);
   for (const np of newPods)
     index.pods.set(np.id, {
       id: np.id,
+      pod: np.pod,
       hostNetwork: false,
       keys: np.keys.keys,
       addrs: [...new Set(np.keys.addresses.map((ad) => ad.n))],
@@ -426,6 +453,7 @@ export function recompilePods(
       node: np.node,
     });
   index.world = next;
+  cache.live.current = next;
 
   const out: Compiled = {
     encoded: { ...compiled.encoded, ipcache, endpoints },

@@ -324,7 +324,7 @@ export interface SubjectClass {
   readonly program: Program;
 }
 
-function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
+export function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
   return (
     (cp.cluster === null || pod.cluster === cp.cluster) &&
     (cp.subject.clusters === null ||
