@@ -125,8 +125,10 @@ function changesFrom(donor: World, picks: number[]): WorldChange[] {
 /**
  * Pod-only changes, the kind the pod-only path (compile/pod-changes.ts)
  * takes: relabel a pod to another pod's labels, clone a pod (new name, a
- * fresh address), remove a pod, move a pod's address to a fresh one. Some
- * create or delete identities or classes (the general path), most do not.
+ * fresh address), remove a pod, move a pod's address to a fresh one. Many
+ * create or delete identities or classes (the pod path renumbers and rebuilds
+ * the tables reading the sets they join or leave); a few need the general
+ * path (hostNetwork pods, address conflicts).
  */
 function podChange(w: World, n: number, step: number): World {
   const pods = w.pods;
@@ -272,9 +274,10 @@ describe('incremental compile', () => {
     expect(paths['pods'] ?? 0).toBeGreaterThan(0);
   });
 
-  it('pod-only changes: the pod path equals the full compile (tables, metadata, numbering), its delta is exact, and it is taken', () => {
+  it('pod-only changes: the pod path equals the full compile (tables, metadata, numbering), its delta is exact, and it is taken, also when identities or classes appear or vanish', () => {
     let pods = 0;
     let general = 0;
+    let created = 0;
     fc.assert(
       fc.property(
         arbWorld(),
@@ -292,8 +295,15 @@ describe('incremental compile', () => {
               if (!inc.ok && !full.ok) expect(inc.error).toEqual(full.error);
               return;
             }
-            if (inc.work.path === 'pods') pods++;
-            else general++;
+            if (inc.work.path === 'pods') {
+              pods++;
+              if (
+                inc.state.compiled.stats.identities !== state.compiled.stats.identities ||
+                inc.state.compiled.stats.tables !== state.compiled.stats.tables ||
+                inc.rebuiltTables > 0
+              )
+                created++;
+            } else general++;
             expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
             expect(inc.state.compiled.meta).toEqual(full.compiled.meta);
             expect(inc.state.compiled.allocation).toEqual(full.compiled.allocation);
@@ -309,6 +319,8 @@ describe('incremental compile', () => {
     );
     // Both paths are exercised (a silent fallback everywhere would make the first count 0).
     expect(pods).toBeGreaterThan(100);
+    // ... including changes that create or delete identities or classes
+    expect(created).toBeGreaterThan(50);
     expect(general).toBeGreaterThan(0);
   });
 

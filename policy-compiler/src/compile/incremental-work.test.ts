@@ -52,7 +52,7 @@ const world: World = buildWorld({
 });
 
 describe('recompile work for a single-pod change', () => {
-  it('reuses policies and classes, evaluates no matcher from scratch, updates only sets the new identity joins', () => {
+  it('a pod relabelled to a new identity takes the pod path: the new identity gets the lowest free number, only the sets it joins change and only the tables reading them are rebuilt', () => {
     const init = initialState(world);
     if (!init.ok) throw new Error(init.error.message);
     const p = world.pods[7];
@@ -65,21 +65,31 @@ describe('recompile work for a single-pod change', () => {
     });
     const r = recompile(init.state, changed);
     if (!r.ok) throw new Error(r.error.message);
-    expect(r.work.policiesReused).toBe(true);
-    // a new identity: the pod-only path does not take it (docs/compiler.md)
-    expect(r.work.path).toBe('general');
-    expect(r.work.matchersEvaluated).toBe(0);
-    // the api matcher gains the new identity; the web and the namespace-wide
-    // sets are the same objects as before
+    expect(r.work.path).toBe('pods');
+    expect(r.work.podsRecomputed).toBe(1);
+    // the api matcher of the db policies (api pods of any namespace) gains the
+    // new identity; the web and the namespace-wide sets stay as they were
     expect(r.work.matchersUpdated).toBe(1);
-    expect(r.work.matchersReused).toBeGreaterThanOrEqual(1);
     // only the tables reading the api set are rebuilt: the db ingress tables
     // (db pods live in ns0, ns2, ns4)
     expect(r.rebuiltTables).toBe(3);
-    expect(r.reusedTables).toBeGreaterThan(0);
+    expect(r.delta.tables.replace.length).toBe(3);
+    const used = new Set(init.state.compiled.allocation.identities.values());
+    let lowest = 1;
+    while (used.has(lowest) || lowest < Math.min(...used)) lowest++;
+    const id = r.state.compiled.encoded.endpoints.find((e) => e.endpoint === podId(p))?.identity;
+    expect(id).toBe(lowest);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(r.state.compiled.meta).toEqual(full.compiled.meta);
+    expect(r.state.compiled.allocation).toEqual(full.compiled.allocation);
+    // and back: the identity vanishes, its number is free again, the table is as it was
+    const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
+    if (!back.ok) throw new Error(back.error.message);
+    expect(back.work.path).toBe('pods');
+    expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
+    expect(back.state.compiled.allocation).toEqual(init.state.compiled.allocation);
   });
 
   it('a pod relabelled to an existing identity takes the pod path: one pod recomputed, no table or set touched, the delta is its own entries', () => {

@@ -78,10 +78,10 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
     prev.cache === undefined
       ? null
       : recompilePods(prev.world, world, {
-          world,
           compiled: prev.compiled,
           cache: prev.cache,
           index: prev.podIndex,
+          memo: prev.memo,
           ...(prev.options.limits !== undefined ? { limits: prev.options.limits } : {}),
           localCluster: prev.options.localCluster ?? null,
         });
@@ -97,11 +97,11 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
         podIndex: fast.index,
       },
       delta: fast.delta,
-      reusedTables: fast.compiled.encoded.tables.length,
-      rebuiltTables: 0,
+      reusedTables: fast.compiled.encoded.tables.length - fast.rebuiltTables,
+      rebuiltTables: fast.rebuiltTables,
       work: {
         matchersEvaluated: 0,
-        matchersUpdated: 0,
+        matchersUpdated: fast.matchersUpdated,
         matchersReused: 0,
         policiesReused: true,
         path: 'pods',

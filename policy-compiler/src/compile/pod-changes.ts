@@ -35,11 +35,25 @@ import {
   type CompileCache,
   type EndpointAddresses,
   type Limits,
+  type TableMemo,
   type TableMeta,
 } from './compile.js';
-import { PodKeyer, type PodIdentityKeys } from './identities.js';
+import {
+  PodKeyer,
+  type IdentityDraft,
+  type IdentityInfo,
+  type PodIdentityKeys,
+} from './identities.js';
 import type { SubjectClass } from './program.js';
-import { buildDepIndex, type DepIndex } from './deps.js';
+import {
+  assembleTables,
+  buildDepIndex,
+  matcherMatches,
+  namedMatches,
+  renumber,
+  TableUpdate,
+  type DepIndex,
+} from './deps.js';
 import type { PolicyKeyCounts } from './policy-changes.js';
 
 /** What the index remembers of one pod. */
@@ -200,10 +214,11 @@ function familyAddr(ips: readonly string[], family: 4 | 6): string | null {
 export const MAX_CHANGED_PODS = 64;
 
 export interface PodChangeInput {
-  readonly world: World;
   readonly compiled: Compiled;
   readonly cache: CompileCache;
   readonly index: PodIndex | undefined;
+  /** Table entries by fingerprint (the state's memo; updated in place). */
+  readonly memo: TableMemo;
   readonly limits?: Partial<Limits>;
   readonly localCluster: string | null;
 }
@@ -214,6 +229,9 @@ export interface PodChangeResult {
   readonly index: PodIndex;
   readonly delta: EncodedDelta;
   readonly podsRecomputed: number;
+  readonly rebuiltTables: number;
+  /** Matcher and named-target sets updated (or evaluated, for a new class's rules). */
+  readonly matchersUpdated: number;
 }
 
 interface NewPod {
@@ -259,8 +277,8 @@ export function recompilePods(
     index = buildPodIndex(prevWorld, compiled, cache);
   }
   const limits: Limits = { ...DEFAULT_LIMITS, ...(x.limits ?? {}) };
-  const numbering = compiled.allocation.identities;
-  const tableNumbers = compiled.allocation.tables;
+  const prevNumbering = compiled.allocation.identities;
+  const prevTables = compiled.allocation.tables;
 
   const oldRecs: PodRecord[] = [];
   for (const pod of oldWin) {
@@ -289,7 +307,8 @@ export function recompilePods(
     newPods.push({ pod, id, keys, egress, ingress, node: podNode(pod) });
   }
 
-  // Identity keys and classes: none may appear or vanish.
+  // Identity keys and classes: counts per key; keys appearing get the lowest
+  // free numbers (allocate()'s rule), vanishing ones free theirs.
   const keyDelta = new Map<string, number>();
   const classDelta = new Map<string, number>();
   const nodeDelta = new Map<string, number>();
@@ -299,19 +318,36 @@ export function recompilePods(
     bump(classDelta, r.ingressClass, -1);
     if (r.node !== null) bump(nodeDelta, r.node, -1);
   }
+  const drafts = new Map<string, IdentityDraft>();
+  const newClasses = new Map<string, SubjectClass>();
   for (const n of newPods) {
     for (const k of n.keys.keys) bump(keyDelta, k, 1);
+    for (const [k, d] of n.keys.drafts) drafts.set(k, d);
     bump(classDelta, n.egress.key, 1);
     bump(classDelta, n.ingress.key, 1);
+    newClasses.set(n.egress.key, n.egress);
+    newClasses.set(n.ingress.key, n.ingress);
     if (n.node !== null) bump(nodeDelta, n.node, 1);
   }
+  const addedKeys: string[] = [];
+  const vanishedKeys: string[] = [];
   for (const [k, d] of keyDelta) {
     if (d === 0) continue;
-    if (!numbering.has(k) || (index.keyCounts.get(k) ?? 0) + d <= 0) return null;
+    const before = index.keyCounts.get(k) ?? 0;
+    const after = before + d;
+    if (after < 0 || before > 0 !== prevNumbering.has(k)) return null; // not what the index says
+    if (before === 0) addedKeys.push(k);
+    else if (after === 0) vanishedKeys.push(k);
   }
+  const addedClasses: string[] = [];
+  const vanishedClasses: string[] = [];
   for (const [k, d] of classDelta) {
     if (d === 0) continue;
-    if (!tableNumbers.has(k) || (index.classCounts.get(k) ?? 0) + d <= 0) return null;
+    const before = index.classCounts.get(k) ?? 0;
+    const after = before + d;
+    if (after < 0 || before > 0 !== prevTables.has(k)) return null;
+    if (before === 0) addedClasses.push(k);
+    else if (after === 0) vanishedClasses.push(k);
   }
   for (const [k, d] of nodeDelta)
     if (d > 0 && (index.perNode.get(k) ?? 0) + d > limits.endpoints) return null;
@@ -331,6 +367,93 @@ export function recompilePods(
   }
   for (const n of [...released, ...claimed.keys()])
     if (index.hostLookups.has(n) || index.fullPrefixes.has(n)) return null;
+
+  // ---- identities appearing / vanishing, the sets that gain / lose them, the tables reading those
+  const numbering = renumber(prevNumbering, vanishedKeys, addedKeys, PAL.ID_FIRST_ALLOCATED);
+  const tableNumbers = renumber(prevTables, vanishedClasses, addedClasses, 0);
+  for (const k of addedClasses) if ((tableNumbers.get(k) as number) >= limits.tables) return null;
+  let identities = cache.identities;
+  let byNumber = compiled.meta.identities;
+  const addedInfos: IdentityInfo[] = [];
+  const goneNums: number[] = [];
+  if (addedKeys.length + vanishedKeys.length > 0) {
+    const ids = new Map(identities);
+    const bn = new Map(byNumber);
+    for (const k of vanishedKeys) {
+      const info = ids.get(k);
+      if (info === undefined) return null;
+      ids.delete(k);
+      bn.delete(info.number);
+      goneNums.push(info.number);
+    }
+    for (const k of addedKeys) {
+      const d = drafts.get(k);
+      if (d === undefined) return null;
+      const info: IdentityInfo = { ...d, number: numbering.get(k) as number };
+      ids.set(k, info);
+      bn.set(info.number, info);
+      addedInfos.push(info);
+    }
+    identities = ids;
+    byNumber = bn;
+  }
+  const dep = index.dep;
+  const update = new TableUpdate(dep, x.memo, byNumber, cache.setTexts, cache.keyCache);
+  const dirty = new Set<number>();
+  if (goneNums.length + addedInfos.length > 0) {
+    for (const [k, e] of dep.matchers) {
+      let set = e.set;
+      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
+      for (const n of goneNums) if (set.has(n)) copy().delete(n);
+      for (const info of addedInfos) if (matcherMatches(e, info)) copy().add(info.number);
+      if (set === e.set) continue;
+      update.pendingMatchers.set(k, { ...e, set });
+      for (const t of dep.readers.get(k) ?? []) dirty.add(t);
+    }
+    for (const [k, e] of dep.named) {
+      let set = e.set;
+      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
+      for (const n of goneNums) if (set.has(n)) copy().delete(n);
+      for (const info of addedInfos) if (namedMatches(e, info)) copy().add(info.number);
+      if (set === e.set) continue;
+      update.pendingNamed.set(k, { ...e, set });
+      for (const t of dep.namedReaders.get(k) ?? []) dirty.add(t);
+    }
+  }
+  const removedTables = new Set(vanishedClasses.map((k) => prevTables.get(k) as number));
+  for (const t of dirty) {
+    if (removedTables.has(t)) continue;
+    const rec = dep.tables.get(t);
+    if (rec === undefined) return null;
+    if (update.rebuild(t, rec.cls).entries.length > limits.tableEntries) return null;
+  }
+  for (const k of addedClasses) {
+    const t = update.rebuild(tableNumbers.get(k) as number, newClasses.get(k) as SubjectClass);
+    if (t.entries.length > limits.tableEntries) return null;
+  }
+  const members = (k: string): number | undefined => {
+    const d = classDelta.get(k);
+    return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
+  };
+  const asm = assembleTables(
+    compiled.encoded.tables,
+    compiled.meta.tables,
+    update.rebuilt,
+    removedTables,
+    (r): TableMeta => {
+      const pr = r.rec.cls.program;
+      return {
+        table: r.table,
+        direction: pr.direction,
+        cluster: pr.cluster,
+        subject: r.rec.cls.key,
+        isolatedBy: pr.isolatedBy,
+        hasAudit: pr.hasAudit,
+        members: members(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
+      };
+    },
+    members,
+  );
 
   // ---- ipcache (copy on write, sorted by key bytes)
   const num = (key: string | null): number => (key === null ? 0 : (numbering.get(key) ?? 0));
@@ -418,21 +541,15 @@ export function recompilePods(
       v4: familyAddr(np.pod.ips, 4),
       v6: familyAddr(np.pod.ips, 6),
     });
-  let tableMeta = compiled.meta.tables;
-  if ([...classDelta.values()].some((d) => d !== 0)) {
-    const copy = new Map(tableMeta);
-    for (const [k, d] of classDelta) {
-      if (d === 0) continue;
-      const t = tableNumbers.get(k) as number;
-      const m = copy.get(t) as TableMeta;
-      copy.set(t, { ...m, members: m.members + d });
-    }
-    tableMeta = copy;
-  }
-
   // ---- commit to the index (it now describes `next`)
-  for (const [k, d] of keyDelta) if (d !== 0) bump(index.keyCounts, k, d);
-  for (const [k, d] of classDelta) if (d !== 0) bump(index.classCounts, k, d);
+  update.commit(removedTables);
+  const settle = (m: Map<string, number>, k: string, d: number): void => {
+    const n = (m.get(k) ?? 0) + d;
+    if (n === 0) m.delete(k);
+    else m.set(k, n);
+  };
+  for (const [k, d] of keyDelta) if (d !== 0) settle(index.keyCounts, k, d);
+  for (const [k, d] of classDelta) if (d !== 0) settle(index.classCounts, k, d);
   for (const [k, d] of nodeDelta) if (d !== 0) bump(index.perNode, k, d);
   for (const n of released) index.owners.delete(n);
   for (const [n, id] of claimed) index.owners.set(n, id);
@@ -456,20 +573,37 @@ export function recompilePods(
   cache.live.current = next;
 
   const out: Compiled = {
-    encoded: { ...compiled.encoded, ipcache, endpoints },
-    meta: { ...compiled.meta, endpoints: addrMeta, tables: tableMeta },
-    allocation: compiled.allocation,
-    stats: { ...compiled.stats, ipcacheEntries: ipcache.length, endpoints: endpoints.length },
+    encoded: { ...compiled.encoded, ipcache, endpoints, tables: asm.tables },
+    meta: { endpoints: addrMeta, tables: asm.meta, identities: byNumber },
+    allocation: { ...compiled.allocation, identities: numbering, tables: tableNumbers },
+    stats: {
+      ...compiled.stats,
+      identities: identities.size,
+      ipcacheEntries: ipcache.length,
+      endpoints: endpoints.length,
+      tables: asm.tables.length,
+      policyEntries: asm.policyEntries,
+      maxTableEntries: asm.maxEntries,
+    },
   };
   return {
     compiled: out,
-    cache: { ...cache, world: next },
+    cache: {
+      ...cache,
+      world: next,
+      identities,
+      matchers: dep.matchers,
+      named: dep.named,
+      tables: dep.tables,
+    },
     index,
     delta: {
       ipcache: { upsert: upsertIpc, remove: removeIpc },
       endpoints: { upsert: upsertEp, remove: removeEp },
-      tables: { replace: [], remove: [] },
+      tables: { replace: asm.replace, remove: asm.remove },
     },
     podsRecomputed: newPods.length,
+    rebuiltTables: update.rebuilt.length,
+    matchersUpdated: update.pendingMatchers.size + update.pendingNamed.size,
   };
 }
