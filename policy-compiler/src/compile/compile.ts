@@ -184,8 +184,8 @@ export interface CompileCache {
   readonly nps: readonly CPolicy[];
   readonly L: Labelled;
   readonly classes: ClassBuilder;
-  /** Identities by key, as the sets below were computed for. */
-  readonly identities: ReadonlyMap<string, IdentityInfo>;
+  /** Identities by number, as the sets below were computed for. */
+  readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   readonly matchers: ReadonlyMap<string, MatchEntry>;
   readonly setTexts: SetTextCache;
   /**
@@ -381,12 +381,13 @@ export function compile(
   if (reuseSets) {
     const gone: number[] = [];
     const added: IdentityInfo[] = [];
-    for (const [k, old] of prevCache.identities) {
-      const now = ids.identities.get(k);
-      if (identityChanged(old, now)) gone.push(old.number);
+    const prevByKey = new Map<string, IdentityInfo>();
+    for (const old of prevCache.byNumber.values()) {
+      prevByKey.set(old.key, old);
+      if (identityChanged(old, ids.identities.get(old.key))) gone.push(old.number);
     }
     for (const [k, now] of ids.identities) {
-      if (identityChanged(prevCache.identities.get(k), now)) added.push(now);
+      if (identityChanged(prevByKey.get(k), now)) added.push(now);
     }
     changedIds = { gone, added };
   }
@@ -526,7 +527,7 @@ export function compile(
     nps,
     L,
     classes,
-    identities: ids.identities,
+    byNumber: ids.byNumber,
     matchers: matchMemo,
     setTexts: setTextCache,
     seed: { world, ids },

@@ -72,12 +72,14 @@ export function renumber(
   removed: readonly string[],
   added: readonly string[],
   first: number,
+  /** Whether a number is kept (default: computed from prev − removed). */
+  kept?: (n: number) => boolean,
 ): Numbering {
   if (removed.length === 0 && added.length === 0) return prev;
   const out = new Map(prev);
   for (const k of removed) out.delete(k);
   if (added.length === 0) return out;
-  const used = new Set<number>(out.values());
+  const used = kept === undefined ? new Set<number>(out.values()) : { has: kept };
   let candidate = first;
   for (const k of [...added].sort()) {
     while (used.has(candidate)) candidate++;
@@ -240,34 +242,40 @@ export class TableUpdate {
   commit(removed: Iterable<number>): void {
     const dep = this.dep;
     const goneFps: string[] = [];
+    // Sets whose readers may have dropped to none (the only ones to check below).
+    const touched = new Set<string>(this.pendingMatchers.keys());
+    const touchedNamed = new Set<string>(this.pendingNamed.keys());
+    const drop = (t: number): void => {
+      const old = dep.tables.get(t);
+      if (old === undefined) return;
+      for (const k of old.matchers) touched.add(k);
+      for (const k of old.named) touchedNamed.add(k);
+      dropReader(dep, t, old, goneFps);
+    };
     for (const [k, e] of this.pendingMatchers) dep.matchers.set(k, e);
     for (const [k, e] of this.pendingNamed) dep.named.set(k, e);
     for (const t of removed) {
-      const old = dep.tables.get(t);
-      if (old !== undefined) dropReader(dep, t, old, goneFps);
+      drop(t);
       dep.tables.delete(t);
     }
     for (const r of this.rebuilt) {
-      const old = dep.tables.get(r.table);
-      if (old !== undefined) dropReader(dep, r.table, old, goneFps);
+      drop(r.table);
       dep.tables.set(r.table, r.rec);
       addReader(dep, r.table, r.rec);
       this.memo.set(r.rec.fp, r.entries);
     }
     for (const fp of goneFps) if (!dep.fpCount.has(fp)) this.memo.delete(fp);
     // Sets no table reads any more are dropped (as compile() keeps only those it used).
-    for (const [k, s] of dep.readers)
-      if (s.size === 0) {
+    for (const k of touched)
+      if ((dep.readers.get(k)?.size ?? 0) === 0) {
         dep.readers.delete(k);
         dep.matchers.delete(k);
       }
-    for (const k of dep.matchers.keys()) if (!dep.readers.has(k)) dep.matchers.delete(k);
-    for (const [k, s] of dep.namedReaders)
-      if (s.size === 0) {
+    for (const k of touchedNamed)
+      if ((dep.namedReaders.get(k)?.size ?? 0) === 0) {
         dep.namedReaders.delete(k);
         dep.named.delete(k);
       }
-    for (const k of dep.named.keys()) if (!dep.namedReaders.has(k)) dep.named.delete(k);
   }
 }
 

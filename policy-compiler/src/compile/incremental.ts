@@ -29,8 +29,8 @@ import {
   type CompileWork,
   type TableMemo,
 } from './compile.js';
-import { recompilePods, type PodIndex } from './pod-changes.js';
-import { recompilePolicies } from './policy-changes.js';
+import { buildPodIndex, recompilePods, type PodIndex } from './pod-changes.js';
+import { policyKeyCounts, recompilePolicies } from './policy-changes.js';
 
 export interface CompilerState {
   readonly world: World;
@@ -161,9 +161,13 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
   if (!r.ok) return r;
   let reused = 0;
   for (const fp of memo.keys()) if (prev.memo.has(fp)) reused++;
+  // The fast paths' index, built now (O(world), like this compile) so that the
+  // next small change does not pay for it.
+  const podIndex = cache === undefined ? undefined : buildPodIndex(world, r.compiled, cache);
+  if (podIndex !== undefined) podIndex.policyKeys = policyKeyCounts(world);
   return {
     ok: true,
-    state: { world, options: prev.options, compiled: r.compiled, memo, cache },
+    state: { world, options: prev.options, compiled: r.compiled, memo, cache, podIndex },
     delta: diffTables(prev.compiled.encoded, r.compiled.encoded),
     reusedTables: reused,
     rebuiltTables: memo.size - reused,

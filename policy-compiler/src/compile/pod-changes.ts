@@ -18,7 +18,7 @@
  * changed pod's entries are computed with compile()'s formulas
  * (identities.ts PodKeyer, the same class builder).
  */
-import type { CompiledEndpoint, EncodedDelta, MapEntry } from '../compiled.js';
+import type { CompiledEndpoint, CompiledTable, EncodedDelta, MapEntry } from '../compiled.js';
 import { nodeId, podId, type EndpointId } from '../model/endpoint.js';
 import type { Pod, World } from '../model/world.js';
 import {
@@ -369,34 +369,32 @@ export function recompilePods(
     if (index.hostLookups.has(n) || index.fullPrefixes.has(n)) return null;
 
   // ---- identities appearing / vanishing, the sets that gain / lose them, the tables reading those
-  const numbering = renumber(prevNumbering, vanishedKeys, addedKeys, PAL.ID_FIRST_ALLOCATED);
-  const tableNumbers = renumber(prevTables, vanishedClasses, addedClasses, 0);
-  for (const k of addedClasses) if ((tableNumbers.get(k) as number) >= limits.tables) return null;
-  let identities = cache.identities;
   let byNumber = compiled.meta.identities;
   const addedInfos: IdentityInfo[] = [];
   const goneNums: number[] = [];
+  let numbering = prevNumbering;
   if (addedKeys.length + vanishedKeys.length > 0) {
-    const ids = new Map(identities);
     const bn = new Map(byNumber);
     for (const k of vanishedKeys) {
-      const info = ids.get(k);
-      if (info === undefined) return null;
-      ids.delete(k);
-      bn.delete(info.number);
-      goneNums.push(info.number);
+      const n = prevNumbering.get(k) as number;
+      bn.delete(n);
+      goneNums.push(n);
     }
+    // Numbers kept = those of the identities left (bn before the new ones go in).
+    numbering = renumber(prevNumbering, vanishedKeys, addedKeys, PAL.ID_FIRST_ALLOCATED, (n) =>
+      bn.has(n),
+    );
     for (const k of addedKeys) {
       const d = drafts.get(k);
       if (d === undefined) return null;
       const info: IdentityInfo = { ...d, number: numbering.get(k) as number };
-      ids.set(k, info);
       bn.set(info.number, info);
       addedInfos.push(info);
     }
-    identities = ids;
     byNumber = bn;
   }
+  const tableNumbers = renumber(prevTables, vanishedClasses, addedClasses, 0);
+  for (const k of addedClasses) if ((tableNumbers.get(k) as number) >= limits.tables) return null;
   const dep = index.dep;
   const update = new TableUpdate(dep, x.memo, byNumber, cache.setTexts, cache.keyCache);
   const dirty = new Set<number>();
@@ -435,25 +433,38 @@ export function recompilePods(
     const d = classDelta.get(k);
     return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
   };
-  const asm = assembleTables(
-    compiled.encoded.tables,
-    compiled.meta.tables,
-    update.rebuilt,
-    removedTables,
-    (r): TableMeta => {
-      const pr = r.rec.cls.program;
-      return {
-        table: r.table,
-        direction: pr.direction,
-        cluster: pr.cluster,
-        subject: r.rec.cls.key,
-        isolatedBy: pr.isolatedBy,
-        hasAudit: pr.hasAudit,
-        members: members(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
-      };
-    },
-    members,
-  );
+  const sameTables =
+    update.rebuilt.length === 0 &&
+    removedTables.size === 0 &&
+    [...classDelta.values()].every((d) => d === 0);
+  const asm = sameTables
+    ? {
+        tables: compiled.encoded.tables as CompiledTable[],
+        meta: compiled.meta.tables,
+        replace: [],
+        remove: [],
+        policyEntries: compiled.stats.policyEntries,
+        maxEntries: compiled.stats.maxTableEntries,
+      }
+    : assembleTables(
+        compiled.encoded.tables,
+        compiled.meta.tables,
+        update.rebuilt,
+        removedTables,
+        (r): TableMeta => {
+          const pr = r.rec.cls.program;
+          return {
+            table: r.table,
+            direction: pr.direction,
+            cluster: pr.cluster,
+            subject: r.rec.cls.key,
+            isolatedBy: pr.isolatedBy,
+            hasAudit: pr.hasAudit,
+            members: members(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
+          };
+        },
+        members,
+      );
 
   // ---- ipcache (copy on write, sorted by key bytes)
   const num = (key: string | null): number => (key === null ? 0 : (numbering.get(key) ?? 0));
@@ -525,22 +536,38 @@ export function recompilePods(
       nodeId: np.node === null ? 0 : (nodeNumbers?.get(np.node) ?? 0),
     };
   });
-  const endpoints = [...oldEps.slice(0, p), ...newEps, ...oldEps.slice(oldEps.length - s)];
+  const endpoints = oldEps.slice();
+  endpoints.splice(p, oldEps.length - s - p, ...newEps);
   const upsertEp = newEps.filter((e) => {
     const o = oldWinEps.get(e.endpoint);
     return o === undefined || !sameEndpoint(o, e);
   });
   const removeEp = [...oldWinEps.keys()].filter((id) => !newIds.has(id));
 
-  // ---- side metadata
-  const addrMeta = new Map<EndpointId, EndpointAddresses>(compiled.meta.endpoints);
-  for (const id of removeEp) addrMeta.delete(id);
-  for (const np of newPods)
-    addrMeta.set(np.id, {
-      kind: 'pod',
-      v4: familyAddr(np.pod.ips, 4),
-      v6: familyAddr(np.pod.ips, 6),
+  // ---- side metadata. Endpoint addresses are only read by id (simulator,
+  // datapath explanations), so their insertion order does not matter: changed
+  // pods' entries are set in a copy (at its end, where compile() has world
+  // order); when every changed pod kept its addresses the map is reused.
+  const addrs = newPods.map((np): EndpointAddresses => ({
+    kind: 'pod',
+    v4: familyAddr(np.pod.ips, 4),
+    v6: familyAddr(np.pod.ips, 6),
+  }));
+  const oldAddrs = compiled.meta.endpoints;
+  let addrMeta = oldAddrs;
+  const sameAddrs =
+    removeEp.length === 0 &&
+    newPods.every((np, i) => {
+      const o = oldAddrs.get(np.id);
+      const a = addrs[i] as EndpointAddresses;
+      return o !== undefined && o.kind === 'pod' && o.v4 === a.v4 && o.v6 === a.v6;
     });
+  if (!sameAddrs) {
+    const copy = new Map<EndpointId, EndpointAddresses>(oldAddrs);
+    for (const id of removeEp) copy.delete(id);
+    newPods.forEach((np, i) => copy.set(np.id, addrs[i] as EndpointAddresses));
+    addrMeta = copy;
+  }
   // ---- commit to the index (it now describes `next`)
   update.commit(removedTables);
   const settle = (m: Map<string, number>, k: string, d: number): void => {
@@ -578,7 +605,7 @@ export function recompilePods(
     allocation: { ...compiled.allocation, identities: numbering, tables: tableNumbers },
     stats: {
       ...compiled.stats,
-      identities: identities.size,
+      identities: byNumber.size,
       ipcacheEntries: ipcache.length,
       endpoints: endpoints.length,
       tables: asm.tables.length,
@@ -591,7 +618,7 @@ export function recompilePods(
     cache: {
       ...cache,
       world: next,
-      identities,
+      byNumber,
       matchers: dep.matchers,
       named: dep.named,
       tables: dep.tables,
