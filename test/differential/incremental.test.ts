@@ -249,6 +249,12 @@ describe('incremental compile', () => {
               return;
             }
             paths[inc.work.path] = (paths[inc.work.path] ?? 0) + 1;
+            // policy changes that add or remove a policy prefix (CIDR identities and ipcache entries change)
+            if (
+              inc.work.path === 'policies' &&
+              inc.delta.ipcache.upsert.length + inc.delta.ipcache.remove.length > 0
+            )
+              paths['policies+cidr'] = (paths['policies+cidr'] ?? 0) + 1;
             expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
             expect(inc.state.compiled.meta).toEqual(full.compiled.meta);
             expect(inc.state.compiled.allocation).toEqual(full.compiled.allocation);
@@ -270,6 +276,7 @@ describe('incremental compile', () => {
       { seed: 12, numRuns: 150 },
     );
     expect(paths['policies'] ?? 0).toBeGreaterThan(100);
+    expect(paths['policies+cidr'] ?? 0).toBeGreaterThan(10);
     expect(paths['general'] ?? 0).toBeGreaterThan(0);
     expect(paths['pods'] ?? 0).toBeGreaterThan(0);
   });

@@ -191,6 +191,37 @@ export class TableUpdate {
     return this.pendingNamed.get(k) ?? this.dep.named.get(k);
   }
 
+  /**
+   * Identities vanished (numbers) and appeared (with their new numbers):
+   * every matcher and named-target set that loses or gains one becomes
+   * pending (copy on write). Returns the tables reading a changed set.
+   */
+  identitiesChanged(gone: readonly number[], added: readonly IdentityInfo[]): Set<number> {
+    const dirty = new Set<number>();
+    if (gone.length + added.length === 0) return dirty;
+    const dep = this.dep;
+    for (const [k, e] of dep.matchers) {
+      let set = e.set;
+      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
+      for (const n of gone) if (set.has(n)) copy().delete(n);
+      for (const info of added) if (matcherMatches(e, info)) copy().add(info.number);
+      if (set === e.set) continue;
+      this.pendingMatchers.set(k, { ...e, set });
+      for (const t of dep.readers.get(k) ?? []) dirty.add(t);
+    }
+    if (!added.some((i) => i.kind === 'pod') && gone.length === 0) return dirty;
+    for (const [k, e] of dep.named) {
+      let set = e.set;
+      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
+      for (const n of gone) if (set.has(n)) copy().delete(n);
+      for (const info of added) if (namedMatches(e, info)) copy().add(info.number);
+      if (set === e.set) continue;
+      this.pendingNamed.set(k, { ...e, set });
+      for (const t of dep.namedReaders.get(k) ?? []) dirty.add(t);
+    }
+    return dirty;
+  }
+
   /** Plans (and builds unless memoized) table `table` for class `cls`. */
   rebuild(table: number, cls: SubjectClass): RebuiltTable {
     const cluster = cls.program.cluster;

@@ -186,7 +186,7 @@ export class PrefixSet {
   }
 }
 
-const sigText = (ps: readonly Prefix[]): string =>
+export const sigText = (ps: readonly Prefix[]): string =>
   ps
     .map((p) => p.text)
     .sort()
@@ -500,7 +500,7 @@ export type IdentityDraft = Omit<IdentityInfo, 'number'>;
 export class PodKeyer {
   private readonly keys: Set<string>;
   private readonly scope: { ns: Set<string>; cluster: Set<string> };
-  private readonly set: PrefixSet;
+  private set: PrefixSet;
   private readonly namedSet: PrefixSet;
   private readonly nsMemo = new Map<string, { key: string; draft: IdentityDraft }>();
   private readonly nsLabels = new Map<string, Labels>();
@@ -514,6 +514,10 @@ export class PodKeyer {
     this.scope = scopeSelectorKeys(world);
     this.set = new PrefixSet(policyPrefixes(world).values());
     this.namedSet = new PrefixSet(namedEgressPrefixes(world).values());
+  }
+  /** The policy prefixes changed (a policy recompile): CIDR keys of addresses follow them. */
+  setPrefixes(set: PrefixSet): void {
+    this.set = set;
   }
   private nsKey(cluster: string, ns: string): { key: string; draft: IdentityDraft } {
     const memoKey = `${cluster}/${ns}`;

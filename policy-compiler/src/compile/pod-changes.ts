@@ -28,7 +28,7 @@ import {
   type IpcacheValue,
 } from '../encode/codec.js';
 import { PAL } from '../encode/layout.js';
-import { addressBytes, parseAddress } from './addr.js';
+import { addressBytes, parseAddress, type Prefix } from './addr.js';
 import {
   DEFAULT_LIMITS,
   type Compiled,
@@ -45,15 +45,7 @@ import {
   type PodIdentityKeys,
 } from './identities.js';
 import type { SubjectClass } from './program.js';
-import {
-  assembleTables,
-  buildDepIndex,
-  matcherMatches,
-  namedMatches,
-  renumber,
-  TableUpdate,
-  type DepIndex,
-} from './deps.js';
+import { assembleTables, buildDepIndex, renumber, TableUpdate, type DepIndex } from './deps.js';
 import type { PolicyKeyCounts } from './policy-changes.js';
 
 /** What the index remembers of one pod. */
@@ -97,6 +89,9 @@ export interface PodIndex {
   readonly dep: DepIndex;
   /** Policy key-set counts of the policy path (built on its first use). */
   policyKeys?: PolicyKeyCounts;
+  /** Policy prefixes by canonical text, and the CIDR identity key of each. */
+  readonly prefixes: Map<string, Prefix>;
+  readonly prefixKeys: Map<string, string>;
 }
 
 const nsOf = (pod: Pod): string => `${pod.cluster}/${pod.namespace}`;
@@ -175,6 +170,8 @@ export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCa
     perNode,
     nsPods,
     dep: buildDepIndex(cache.tables, cache.matchers, cache.named),
+    prefixes: new Map(ids.prefixes),
+    prefixKeys: new Map([...ids.prefixKeys].filter((e): e is [string, string] => e[1] !== null)),
   };
 }
 
@@ -397,27 +394,7 @@ export function recompilePods(
   for (const k of addedClasses) if ((tableNumbers.get(k) as number) >= limits.tables) return null;
   const dep = index.dep;
   const update = new TableUpdate(dep, x.memo, byNumber, cache.setTexts, cache.keyCache);
-  const dirty = new Set<number>();
-  if (goneNums.length + addedInfos.length > 0) {
-    for (const [k, e] of dep.matchers) {
-      let set = e.set;
-      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
-      for (const n of goneNums) if (set.has(n)) copy().delete(n);
-      for (const info of addedInfos) if (matcherMatches(e, info)) copy().add(info.number);
-      if (set === e.set) continue;
-      update.pendingMatchers.set(k, { ...e, set });
-      for (const t of dep.readers.get(k) ?? []) dirty.add(t);
-    }
-    for (const [k, e] of dep.named) {
-      let set = e.set;
-      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
-      for (const n of goneNums) if (set.has(n)) copy().delete(n);
-      for (const info of addedInfos) if (namedMatches(e, info)) copy().add(info.number);
-      if (set === e.set) continue;
-      update.pendingNamed.set(k, { ...e, set });
-      for (const t of dep.namedReaders.get(k) ?? []) dirty.add(t);
-    }
-  }
+  const dirty = update.identitiesChanged(goneNums, addedInfos);
   const removedTables = new Set(vanishedClasses.map((k) => prevTables.get(k) as number));
   for (const t of dirty) {
     if (removedTables.has(t)) continue;

@@ -21,7 +21,7 @@
  * has the same program (the same CRule objects) and its table the same
  * fingerprint.
  */
-import type { CompiledEndpoint, EncodedDelta } from '../compiled.js';
+import type { CompiledEndpoint, EncodedDelta, MapEntry } from '../compiled.js';
 import type { RuleRef } from '../engine.js';
 import type { EndpointId } from '../model/endpoint.js';
 import { selectorMatches } from '../model/labels.js';
@@ -37,13 +37,32 @@ import {
   type TableMemo,
   type TableMeta,
 } from './compile.js';
-import { assembleTables, renumber, TableUpdate, type RebuiltTable } from './deps.js';
+import { assembleTables, renumber, sameBytes, TableUpdate, type RebuiltTable } from './deps.js';
 import {
   namedEgressPrefixes,
   podSelectorKeys,
   policyPrefixes,
+  PrefixSet,
   scopeSelectorKeys,
+  sigText,
+  type IdentityInfo,
 } from './identities.js';
+import {
+  addressBytes,
+  bytesToAddress,
+  coversV4Space,
+  mask,
+  parsePrefix,
+  type Prefix,
+} from './addr.js';
+import type { Numbering } from './allocate.js';
+import {
+  compareBytes,
+  decodeIpcacheKey,
+  decodeIpcacheValue,
+  encodeIpcacheKey,
+  encodeIpcacheValue,
+} from '../encode/codec.js';
 import { buildPodIndex, type PodIndex } from './pod-changes.js';
 import {
   classBuilder,
@@ -249,14 +268,24 @@ export function recompilePolicies(
   } catch {
     return null; // a bad prefix: compile() gives the error
   }
+  // Policy prefixes (set 3) may come and go: CIDR identities follow (below).
+  // The other sets change every pod or namespace identity key: the general path.
+  const addedPrefixes: Prefix[] = [];
+  const removedPrefixes: Prefix[] = [];
   for (let i = 0; i < 5; i++) {
     const have = index.policyKeys.counts[i] as Map<string, number>;
     for (const [k, d] of keyDelta[i] as Map<string, number>) {
       if (d === 0) continue;
       const before = have.get(k) ?? 0;
-      if (before === 0 || before + d <= 0) return null;
+      if (before + d < 0) return null;
+      if (before > 0 && before + d > 0) continue;
+      if (i !== 3) return null;
+      if (before === 0) addedPrefixes.push(parsePrefix(k));
+      else removedPrefixes.push(index.prefixes.get(k) as Prefix);
     }
   }
+  const cidr = cidrChanges(index, compiled, addedPrefixes, removedPrefixes);
+  if (cidr === 'fallback') return null;
 
   // ---- cookies: the changed policies' rule keys
   const scoped = (nps: NetworkPolicy[], cps: ClusterPolicy[]): World => ({
@@ -375,18 +404,29 @@ export function recompilePolicies(
   const update = new TableUpdate(
     index.dep,
     x.memo,
-    compiled.meta.identities,
+    cidr?.byNumber ?? compiled.meta.identities,
     cache.setTexts,
     cache.keyCache,
   );
+  const dirty = cidr === null ? new Set<number>() : update.identitiesChanged(cidr.gone, cidr.added);
   const vanishedSet = new Set(vanished);
+  const removedTables = new Set(vanished.map((k) => oldNumbers.get(k) as number));
+  const rebuiltNow = new Set<number>();
   for (const [k, cls] of seen) {
     if (vanishedSet.has(k)) continue;
-    if (!added.includes(k) && !classPolicies(k).some((id) => changedIds.has(id))) continue;
-    const t = update.rebuild(tableNumbers.get(k) as number, cls);
-    if (t.entries.length > limits.tableEntries) return null;
+    const t = tableNumbers.get(k) as number;
+    if (!added.includes(k) && !dirty.has(t) && !classPolicies(k).some((id) => changedIds.has(id)))
+      continue;
+    rebuiltNow.add(t);
+    if (update.rebuild(t, cls).entries.length > limits.tableEntries) return null;
   }
-  const removedTables = new Set(vanished.map((k) => oldNumbers.get(k) as number));
+  // Tables reading a CIDR set that changed (their programs are as they were).
+  for (const t of dirty) {
+    if (rebuiltNow.has(t) || removedTables.has(t)) continue;
+    const rec = index.dep.tables.get(t);
+    if (rec === undefined) return null;
+    if (update.rebuild(t, rec.cls).entries.length > limits.tableEntries) return null;
+  }
   const counts = (k: string): number | undefined => {
     const d = classDelta.get(k);
     return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
@@ -450,16 +490,34 @@ export function recompilePolicies(
     for (const [k, d] of keyDelta[i] as Map<string, number>)
       if (d !== 0) have.set(k, (have.get(k) ?? 0) + d);
   }
+  if (cidr !== null) {
+    for (const q of removedPrefixes) index.prefixes.delete(q.text);
+    for (const q of addedPrefixes) index.prefixes.set(q.text, q);
+    for (const [t, k] of cidr.prefixKeys) {
+      if (k === null) index.prefixKeys.delete(t);
+      else index.prefixKeys.set(t, k);
+    }
+    index.keyer.setPrefixes(cidr.set);
+  }
   index.world = next;
   cache.live.current = next;
 
   const eps = endpoints as CompiledEndpoint[];
+  const byNumber = cidr?.byNumber ?? compiled.meta.identities;
+  const ipcache = cidr?.ipcache ?? compiled.encoded.ipcache;
   const out: Compiled = {
-    encoded: { ...compiled.encoded, endpoints: eps, tables: asm.tables, cookies: refs },
-    meta: { ...compiled.meta, tables: asm.meta },
-    allocation: { ...compiled.allocation, tables: tableNumbers, cookies },
+    encoded: { ipcache, endpoints: eps, tables: asm.tables, cookies: refs },
+    meta: { ...compiled.meta, tables: asm.meta, identities: byNumber },
+    allocation: {
+      ...compiled.allocation,
+      identities: cidr?.numbering ?? compiled.allocation.identities,
+      tables: tableNumbers,
+      cookies,
+    },
     stats: {
       ...compiled.stats,
+      identities: byNumber.size,
+      ipcacheEntries: ipcache.length,
       tables: asm.tables.length,
       policyEntries: asm.policyEntries,
       maxTableEntries: asm.maxEntries,
@@ -473,6 +531,7 @@ export function recompilePolicies(
     cps,
     nps,
     classes,
+    byNumber,
     matchers: index.dep.matchers,
     named: index.dep.named,
     tables: index.dep.tables,
@@ -482,12 +541,189 @@ export function recompilePolicies(
     cache: newCache,
     index,
     delta: {
-      ipcache: { upsert: [], remove: [] },
+      ipcache: cidr?.delta ?? { upsert: [], remove: [] },
       endpoints: { upsert: upsertEp, remove: [] as EndpointId[] },
       tables: { replace: asm.replace, remove: asm.remove },
     },
     podsRecomputed: moved.length,
     rebuiltTables: update.rebuilt.length,
     matchersEvaluated: update.pendingMatchers.size,
+  };
+}
+
+interface CidrChanges {
+  readonly set: PrefixSet;
+  /** Prefix text → its new CIDR identity key (null: the prefix is gone). */
+  readonly prefixKeys: Map<string, string | null>;
+  readonly numbering: Numbering;
+  readonly byNumber: Map<number, IdentityInfo>;
+  readonly gone: number[];
+  readonly added: IdentityInfo[];
+  readonly ipcache: MapEntry[];
+  readonly delta: { upsert: MapEntry[]; remove: Uint8Array[] };
+}
+
+/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
+function search(entries: readonly MapEntry[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareBytes((entries[mid] as MapEntry).key, key);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
+}
+
+const within = (p: Prefix, q: Prefix): boolean =>
+  p.family === q.family && p.len >= q.len && (p.net & mask(q.len)) === q.net;
+
+/**
+ * Policy prefixes added or removed: the CIDR identities of the prefixes
+ * inside them change key (a CIDR identity is keyed by the prefixes
+ * containing it), and so may the CIDR identity of every address inside them
+ * (its longest named prefix). Computed with allocate()'s and buildIpcache()'s
+ * formulas; only the ipcache entries inside a changed prefix are looked at.
+ * 'fallback' for what this does not do: /128 (or IPv4 /32) prefixes (an
+ * address entry overrides them), prefixes covering the IPv4 block (the
+ * ::ffff:0:0/96 entry) and 0.0.0.0/0.
+ */
+function cidrChanges(
+  index: PodIndex,
+  compiled: Compiled,
+  addedPrefixes: readonly Prefix[],
+  removedPrefixes: readonly Prefix[],
+): CidrChanges | null | 'fallback' {
+  const changed = [...addedPrefixes, ...removedPrefixes];
+  if (changed.length === 0) return null;
+  for (const q of changed)
+    if (q.len === 128 || coversV4Space(q) || (q.family === 4 && q.len === 96)) return 'fallback';
+  const prefixes = new Map(index.prefixes);
+  for (const q of removedPrefixes) prefixes.delete(q.text);
+  for (const q of addedPrefixes) prefixes.set(q.text, q);
+  const set = new PrefixSet(prefixes.values());
+  // Prefixes inside a changed one: their keys (the prefixes containing them) change.
+  const prefixKeys = new Map<string, string | null>();
+  for (const q of removedPrefixes) prefixKeys.set(q.text, null);
+  for (const p of prefixes.values()) {
+    if (!changed.some((q) => within(p, q))) continue;
+    prefixKeys.set(p.text, `cidr|${sigText(set.containing(p.net, p.family, p.len))}`);
+  }
+  const oldKeys = new Set<string>();
+  const newKeys = new Set<string>();
+  for (const [t, k] of prefixKeys) {
+    const o = index.prefixKeys.get(t);
+    if (o !== undefined) oldKeys.add(o);
+    if (k !== null) newKeys.add(k);
+  }
+  const vanished = [...oldKeys].filter((k) => !newKeys.has(k));
+  const appeared = [...newKeys].filter((k) => !oldKeys.has(k));
+  const prevNumbering = compiled.allocation.identities;
+  if (appeared.some((k) => prevNumbering.has(k))) return 'fallback';
+  const byNumber = new Map(compiled.meta.identities);
+  const gone: number[] = [];
+  for (const k of vanished) {
+    const n = prevNumbering.get(k);
+    if (n === undefined) return 'fallback';
+    byNumber.delete(n);
+    gone.push(n);
+  }
+  const numbering = renumber(prevNumbering, vanished, appeared, PAL.ID_FIRST_ALLOCATED, (n) =>
+    byNumber.has(n),
+  );
+  const added: IdentityInfo[] = appeared.map((key) => {
+    const info: IdentityInfo = {
+      number: numbering.get(key) as number,
+      key,
+      kind: 'cidr',
+      cluster: null,
+      namespace: null,
+      labels: {},
+      nsLabels: {},
+      clusterLabels: {},
+      ports: [],
+      node: null,
+      cidrs: new Set(key.slice('cidr|'.length).split(',')),
+    };
+    byNumber.set(info.number, info);
+    return info;
+  });
+  const num = (key: string | undefined | null): number =>
+    key === undefined || key === null ? 0 : (numbering.get(key) ?? 0);
+  const keyOfPrefix = (text: string): string | undefined => {
+    const k = prefixKeys.get(text);
+    return k === null ? undefined : (k ?? index.prefixKeys.get(text));
+  };
+
+  // ---- ipcache: addresses inside a changed prefix (their longest named prefix may differ)
+  const old = compiled.encoded.ipcache;
+  const updates = new Map<number, MapEntry>();
+  for (const q of changed) {
+    const lo = search(old, encodeIpcacheKey({ prefixlen: 128, addr: addressBytes(q.net) }));
+    const hiKey = encodeIpcacheKey({
+      prefixlen: 128,
+      addr: addressBytes(q.net | (~mask(q.len) & ((1n << 128n) - 1n))),
+    });
+    for (let i = lo < 0 ? -lo - 1 : lo; i < old.length; i++) {
+      const e = old[i] as MapEntry;
+      if (compareBytes(e.key, hiKey) > 0) break;
+      if (updates.has(i)) continue;
+      const n = bytesToAddress(decodeIpcacheKey(e.key).addr);
+      const c = set.containing(n, q.family);
+      const longest = c[c.length - 1];
+      const cidrIdentity = longest === undefined ? 0 : num(keyOfPrefix(longest.text));
+      const v = decodeIpcacheValue(e.value);
+      if (v.cidrIdentity === cidrIdentity) continue;
+      updates.set(i, { key: e.key, value: encodeIpcacheValue({ ...v, cidrIdentity }) });
+    }
+  }
+  const ipcache = old.slice();
+  const upsert: MapEntry[] = [];
+  for (const [i, e] of updates) {
+    ipcache[i] = e;
+    upsert.push(e);
+  }
+  // ---- the prefixes' own entries (identity WORLD, their CIDR identity)
+  const remove: Uint8Array[] = [];
+  for (const [t, k] of prefixKeys) {
+    const p = (prefixes.get(t) ?? index.prefixes.get(t)) as Prefix;
+    const key = encodeIpcacheKey({ prefixlen: p.len, addr: addressBytes(p.net) });
+    const i = search(ipcache, key);
+    if (k === null) {
+      if (i < 0) return 'fallback';
+      ipcache.splice(i, 1);
+      remove.push(key);
+      continue;
+    }
+    const value = encodeIpcacheValue({
+      identity: PAL.ID_WORLD,
+      nsIdentity: 0,
+      cidrIdentity: num(k),
+      nodeId: 0,
+      flags: 0,
+    });
+    if (i >= 0) {
+      const e = ipcache[i] as MapEntry;
+      if (sameBytes(e.value, value)) continue;
+      const ne = { key: e.key, value };
+      ipcache[i] = ne;
+      upsert.push(ne);
+    } else {
+      const ne = { key, value };
+      ipcache.splice(-i - 1, 0, ne);
+      upsert.push(ne);
+    }
+  }
+  return {
+    set,
+    prefixKeys,
+    numbering,
+    byNumber,
+    gone,
+    added,
+    ipcache,
+    delta: { upsert, remove },
   };
 }
