@@ -26,7 +26,7 @@ import {
   type PeerMatcher,
   type SubjectClass,
 } from './program.js';
-import { planTable, type KeyCache, type SetTextCache, type Template } from './tables.js';
+import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
 import {
   matcherKey,
   namedKey,
@@ -369,11 +369,23 @@ export function compile(
 
   // ---- tables
   const byKind = new Map<string, IdentityInfo[]>();
+  // Pod identities per namespace, for matchers scoped to one (NetworkPolicy own-namespace peers).
+  const podsByNs = new Map<string, IdentityInfo[]>();
   for (const id of [...ids.identities.values()].sort((a, b) => a.number - b.number)) {
     const list = byKind.get(id.kind) ?? [];
     list.push(id);
     byKind.set(id.kind, list);
+    if (id.kind === 'pod') {
+      const k = `${id.cluster}/${id.namespace}`;
+      const l = podsByNs.get(k);
+      if (l === undefined) podsByNs.set(k, [id]);
+      else l.push(id);
+    }
   }
+  const candidates = (m: PeerMatcher): readonly IdentityInfo[] =>
+    m.scope === undefined
+      ? (byKind.get(m.kind) ?? [])
+      : (podsByNs.get(`${m.scope.cluster}/${m.scope.namespace}`) ?? []);
   // Peer matcher sets: with the same policies and scope, the previous
   // compile's sets updated for the identities that changed (copy on write).
   const matchMemo = new Map<string, MatchEntry>();
@@ -415,7 +427,7 @@ export function compile(
         } else {
           const set = new Set<number>();
           if (m.kind !== 'never')
-            for (const id of byKind.get(m.kind) ?? []) if (m.match(id, cluster)) set.add(id.number);
+            for (const id of candidates(m)) if (m.match(id, cluster)) set.add(id.number);
           if (work !== undefined) work.matchersEvaluated++;
           hit = { m, cluster, set };
         }
@@ -443,7 +455,7 @@ export function compile(
       }
       return hit.set;
     };
-  const templateCache = new Map<string, Map<string, readonly Template[]>>();
+  const templateCache: TemplateCache = new Map();
   // Texts of unchanged sets (same objects) stay valid: a set's text depends on
   // its numbers and their identities' named ports, both fixed by the keys.
   const setTextCache: SetTextCache =

@@ -10,7 +10,7 @@
 import type { CompiledTable, MapEntry } from '../compiled.js';
 import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
-import { planTable, type KeyCache, type SetTextCache, type Template } from './tables.js';
+import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
 import type { Numbering } from './allocate.js';
 
 /** A peer matcher's identity set, for one subject cluster. */
@@ -161,8 +161,8 @@ export class TableUpdate {
   readonly pendingMatchers = new Map<string, MatchEntry>();
   readonly pendingNamed = new Map<string, NamedEntry>();
   readonly rebuilt: RebuiltTable[] = [];
-  private readonly templateCache = new Map<string, Map<string, readonly Template[]>>();
-  private sorted: Map<IdentityKind, IdentityInfo[]> | null = null;
+  private readonly templateCache: TemplateCache = new Map();
+  private sorted: Map<string, IdentityInfo[]> | null = null;
   constructor(
     private readonly dep: DepIndex,
     private readonly memo: Map<string, CompiledTable['entries']>,
@@ -171,16 +171,28 @@ export class TableUpdate {
     private readonly keyCache: KeyCache,
   ) {}
 
-  private byKind(kind: IdentityKind): readonly IdentityInfo[] {
+  private byKind(kind: IdentityKind | string): readonly IdentityInfo[] {
     if (this.sorted === null) {
-      this.sorted = new Map();
+      const sorted = new Map<string, IdentityInfo[]>();
+      this.sorted = sorted;
+      const push = (k: string, id: IdentityInfo): void => {
+        const l = sorted.get(k);
+        if (l === undefined) sorted.set(k, [id]);
+        else l.push(id);
+      };
       for (const id of [...this.byNumber.values()].sort((a, b) => a.number - b.number)) {
-        let l = this.sorted.get(id.kind);
-        if (l === undefined) this.sorted.set(id.kind, (l = []));
-        l.push(id);
+        push(id.kind, id);
+        if (id.kind === 'pod') push(`pod:${id.cluster}/${id.namespace}`, id);
       }
     }
     return this.sorted.get(kind) ?? [];
+  }
+
+  /** The identities a matcher can match (its kind; its namespace when scoped). */
+  private candidates(m: PeerMatcher): readonly IdentityInfo[] {
+    return m.scope === undefined
+      ? this.byKind(m.kind)
+      : this.byKind(`pod:${m.scope.cluster}/${m.scope.namespace}`);
   }
 
   matcher(k: string): MatchEntry | undefined {
@@ -240,7 +252,7 @@ export class TableUpdate {
         if (e === undefined) {
           const set = new Set<number>();
           if (m.kind !== 'never')
-            for (const id of this.byKind(m.kind)) if (m.match(id, cluster)) set.add(id.number);
+            for (const id of this.candidates(m)) if (m.match(id, cluster)) set.add(id.number);
           e = { m, cluster, set };
           this.pendingMatchers.set(k, e);
         }

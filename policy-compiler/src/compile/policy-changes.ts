@@ -363,7 +363,8 @@ export function recompilePolicies(
   }
 
   // ---- their classes with the new policies
-  const classes = classBuilder(next, cps, nps, L);
+  // Pod selector keys are unchanged (checked above): the previous builder's.
+  const classes = classBuilder(next, cps, nps, L, cache.classes.keys);
   const classDelta = new Map<string, number>();
   const bump = (k: string, d: number): void => {
     classDelta.set(k, (classDelta.get(k) ?? 0) + d);

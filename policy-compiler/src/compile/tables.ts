@@ -247,11 +247,36 @@ function policyKey(
   return key;
 }
 
+/** Templates of one program by (rule list, destination ports): hash → candidates. */
+export type TemplateBucket = Map<
+  number,
+  { readonly rules: readonly number[]; readonly dst: string; readonly ts: readonly Template[] }[]
+>;
+
+/** Entries per (program text, key signature), shared across the tables of one compile. */
+export type TemplateCache = Map<string, TemplateBucket>;
+
+const NO_PORTS: readonly ContainerPort[] = [];
+
+// Text of a destination port list (identities' port arrays are immutable and shared).
+const dstTexts = new WeakMap<readonly ContainerPort[], string>();
+function dstText(dst: readonly ContainerPort[]): string {
+  let t = dstTexts.get(dst);
+  if (t === undefined) dstTexts.set(dst, (t = JSON.stringify(dst)));
+  return t;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export interface TableInput {
   readonly program: Program;
   readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   /** Entries per (program, key signature), shared across the tables of one compile. */
-  readonly templateCache?: Map<string, Map<string, readonly Template[]>>;
+  readonly templateCache?: TemplateCache;
   /** Identities (of the matcher's kind) each peer matcher selects, for the program's cluster. */
   readonly matched: (m: PeerMatcher) => ReadonlySet<number>;
   /**
@@ -342,11 +367,16 @@ function buildTable(
   const p = t.program;
   const egress = p.direction === 'Egress';
   // Rules (ascending indices) represented under each key; ANY = PAL_ID_ANY.
+  // A running hash of each list keys the template cache (no string per key).
   const byKey = new Map<number, number[]>();
+  const hashes = new Map<number, number>();
   const add = (n: number, i: number): void => {
     let list = byKey.get(n);
     if (list === undefined) byKey.set(n, (list = []));
-    if (list[list.length - 1] !== i) list.push(i);
+    if (list[list.length - 1] !== i) {
+      list.push(i);
+      hashes.set(n, (Math.imul(hashes.get(n) ?? 17, 31) + i + 1) | 0);
+    }
   };
   infos.forEach((info, i) => {
     const r = info.rule;
@@ -359,7 +389,7 @@ function buildTable(
 
   let cache = t.templateCache?.get(programText);
   if (cache === undefined) {
-    cache = new Map<string, readonly Template[]>();
+    cache = new Map();
     t.templateCache?.set(programText, cache);
   }
   const rows: { identity: number; ts: readonly Template[] }[] = [];
@@ -369,9 +399,12 @@ function buildTable(
     const rules = byKey.get(n) as number[];
     const id = n === PAL.ID_ANY ? undefined : t.byNumber.get(n);
     // Where named ports resolve: the subject (ingress) or the destination pod (egress).
-    const dst = egress ? (id?.kind === 'pod' ? id.ports : []) : p.dstPorts;
-    const sig = `${rules.join(',')}|${egress ? JSON.stringify(dst) : ''}`;
-    let ts = cache.get(sig);
+    const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
+    const dKey = egress ? dstText(dst) : '';
+    const h = hashes.get(n) as number;
+    let bucket = cache.get(h);
+    if (bucket === undefined) cache.set(h, (bucket = []));
+    let ts = bucket.find((b) => b.dst === dKey && sameList(b.rules, rules))?.ts;
     if (ts === undefined) {
       const runsByProto = new Map<Protocol, Run[]>();
       for (const proto of PROTOS) {
@@ -393,7 +426,7 @@ function buildTable(
         },
       });
       ts = list;
-      cache.set(sig, ts);
+      bucket.push({ rules, dst: dKey, ts });
     }
     if (ts.length > 0) withEntries++;
     rows.push({ identity: n, ts });
