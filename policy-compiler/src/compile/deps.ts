@@ -12,6 +12,7 @@ import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
 import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
 import type { Numbering } from './allocate.js';
+import { LayeredMap } from './layered-map.js';
 
 /** A peer matcher's identity set, for one subject cluster. */
 export interface MatchEntry {
@@ -72,20 +73,24 @@ export function renumber(
   removed: readonly string[],
   added: readonly string[],
   first: number,
-  /** Whether a number is kept (default: computed from prev − removed). */
+  /** Whether a number stays taken (default: computed from prev − removed). */
   kept?: (n: number) => boolean,
 ): Numbering {
   if (removed.length === 0 && added.length === 0) return prev;
-  const out = new Map(prev);
-  for (const k of removed) out.delete(k);
-  if (added.length === 0) return out;
-  const used = kept === undefined ? new Set<number>(out.values()) : { has: kept };
+  let taken = kept;
+  if (taken === undefined) {
+    const used = new Set<number>(prev.values());
+    for (const k of removed) used.delete(prev.get(k) as number);
+    taken = (n) => used.has(n);
+  }
+  const assigned: [string, number][] = [];
   let candidate = first;
   for (const k of [...added].sort()) {
-    while (used.has(candidate)) candidate++;
-    out.set(k, candidate++);
+    while (taken(candidate)) candidate++;
+    assigned.push([k, candidate++]);
   }
-  return out;
+  // A layer over prev, not a copy: the numbering has one entry per identity.
+  return LayeredMap.update(prev, assigned, removed);
 }
 
 /**

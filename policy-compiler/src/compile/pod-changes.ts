@@ -46,6 +46,7 @@ import {
 } from './identities.js';
 import type { SubjectClass } from './program.js';
 import { assembleTables, buildDepIndex, renumber, TableUpdate, type DepIndex } from './deps.js';
+import { LayeredMap } from './layered-map.js';
 import type { PolicyKeyCounts } from './policy-changes.js';
 
 /** What the index remembers of one pod. */
@@ -371,24 +372,26 @@ export function recompilePods(
   const goneNums: number[] = [];
   let numbering = prevNumbering;
   if (addedKeys.length + vanishedKeys.length > 0) {
-    const bn = new Map(byNumber);
-    for (const k of vanishedKeys) {
-      const n = prevNumbering.get(k) as number;
-      bn.delete(n);
-      goneNums.push(n);
-    }
-    // Numbers kept = those of the identities left (bn before the new ones go in).
-    numbering = renumber(prevNumbering, vanishedKeys, addedKeys, PAL.ID_FIRST_ALLOCATED, (n) =>
-      bn.has(n),
+    for (const k of vanishedKeys) goneNums.push(prevNumbering.get(k) as number);
+    const gone = new Set(goneNums);
+    // Numbers kept = those of the identities left.
+    numbering = renumber(
+      prevNumbering,
+      vanishedKeys,
+      addedKeys,
+      PAL.ID_FIRST_ALLOCATED,
+      (n) => byNumber.has(n) && !gone.has(n),
     );
     for (const k of addedKeys) {
       const d = drafts.get(k);
       if (d === undefined) return null;
-      const info: IdentityInfo = { ...d, number: numbering.get(k) as number };
-      bn.set(info.number, info);
-      addedInfos.push(info);
+      addedInfos.push({ ...d, number: numbering.get(k) as number });
     }
-    byNumber = bn;
+    byNumber = LayeredMap.update(
+      byNumber,
+      addedInfos.map((i) => [i.number, i] as const),
+      goneNums,
+    );
   }
   const tableNumbers = renumber(prevTables, vanishedClasses, addedClasses, 0);
   for (const k of addedClasses) if ((tableNumbers.get(k) as number) >= limits.tables) return null;
@@ -522,9 +525,10 @@ export function recompilePods(
   const removeEp = [...oldWinEps.keys()].filter((id) => !newIds.has(id));
 
   // ---- side metadata. Endpoint addresses are only read by id (simulator,
-  // datapath explanations), so their insertion order does not matter: changed
-  // pods' entries are set in a copy (at its end, where compile() has world
-  // order); when every changed pod kept its addresses the map is reused.
+  // datapath explanations), so their order does not matter: changed pods'
+  // entries go in a layer over the previous map (compile/layered-map.ts;
+  // iterated after the others, where compile() has world order); when every
+  // changed pod kept its addresses the map is reused as it is.
   const addrs = newPods.map((np): EndpointAddresses => ({
     kind: 'pod',
     v4: familyAddr(np.pod.ips, 4),
@@ -539,12 +543,12 @@ export function recompilePods(
       const a = addrs[i] as EndpointAddresses;
       return o !== undefined && o.kind === 'pod' && o.v4 === a.v4 && o.v6 === a.v6;
     });
-  if (!sameAddrs) {
-    const copy = new Map<EndpointId, EndpointAddresses>(oldAddrs);
-    for (const id of removeEp) copy.delete(id);
-    newPods.forEach((np, i) => copy.set(np.id, addrs[i] as EndpointAddresses));
-    addrMeta = copy;
-  }
+  if (!sameAddrs)
+    addrMeta = LayeredMap.update(
+      oldAddrs,
+      newPods.map((np, i) => [np.id, addrs[i] as EndpointAddresses] as const),
+      removeEp,
+    );
   // ---- commit to the index (it now describes `next`)
   update.commit(removedTables);
   const settle = (m: Map<string, number>, k: string, d: number): void => {

@@ -56,6 +56,7 @@ import {
   type Prefix,
 } from './addr.js';
 import type { Numbering } from './allocate.js';
+import { LayeredMap } from './layered-map.js';
 import {
   compareBytes,
   decodeIpcacheKey,
@@ -557,7 +558,7 @@ interface CidrChanges {
   /** Prefix text → its new CIDR identity key (null: the prefix is gone). */
   readonly prefixKeys: Map<string, string | null>;
   readonly numbering: Numbering;
-  readonly byNumber: Map<number, IdentityInfo>;
+  readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   readonly gone: number[];
   readonly added: IdentityInfo[];
   readonly ipcache: MapEntry[];
@@ -623,34 +624,38 @@ function cidrChanges(
   const appeared = [...newKeys].filter((k) => !oldKeys.has(k));
   const prevNumbering = compiled.allocation.identities;
   if (appeared.some((k) => prevNumbering.has(k))) return 'fallback';
-  const byNumber = new Map(compiled.meta.identities);
   const gone: number[] = [];
   for (const k of vanished) {
     const n = prevNumbering.get(k);
     if (n === undefined) return 'fallback';
-    byNumber.delete(n);
     gone.push(n);
   }
-  const numbering = renumber(prevNumbering, vanished, appeared, PAL.ID_FIRST_ALLOCATED, (n) =>
-    byNumber.has(n),
+  const goneSet = new Set(gone);
+  const numbering = renumber(
+    prevNumbering,
+    vanished,
+    appeared,
+    PAL.ID_FIRST_ALLOCATED,
+    (n) => compiled.meta.identities.has(n) && !goneSet.has(n),
   );
-  const added: IdentityInfo[] = appeared.map((key) => {
-    const info: IdentityInfo = {
-      number: numbering.get(key) as number,
-      key,
-      kind: 'cidr',
-      cluster: null,
-      namespace: null,
-      labels: {},
-      nsLabels: {},
-      clusterLabels: {},
-      ports: [],
-      node: null,
-      cidrs: new Set(key.slice('cidr|'.length).split(',')),
-    };
-    byNumber.set(info.number, info);
-    return info;
-  });
+  const added: IdentityInfo[] = appeared.map((key) => ({
+    number: numbering.get(key) as number,
+    key,
+    kind: 'cidr',
+    cluster: null,
+    namespace: null,
+    labels: {},
+    nsLabels: {},
+    clusterLabels: {},
+    ports: [],
+    node: null,
+    cidrs: new Set(key.slice('cidr|'.length).split(',')),
+  }));
+  const byNumber = LayeredMap.update(
+    compiled.meta.identities,
+    added.map((i) => [i.number, i] as const),
+    gone,
+  );
   const num = (key: string | undefined | null): number =>
     key === undefined || key === null ? 0 : (numbering.get(key) ?? 0);
   const keyOfPrefix = (text: string): string | undefined => {
