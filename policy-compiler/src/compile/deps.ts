@@ -241,6 +241,23 @@ export class TableUpdate {
 
   /** Plans (and builds unless memoized) table `table` for class `cls`. */
   rebuild(table: number, cls: SubjectClass): RebuiltTable {
+    return this.make(table, cls, null);
+  }
+
+  /**
+   * Table `table`, whose class and program are as they were, after only the
+   * identities in `changed` joined or left the sets it reads: its previous
+   * entries patched for those identities (unless memoized).
+   */
+  patch(table: number, cls: SubjectClass, changed: ReadonlySet<number>): RebuiltTable {
+    return this.make(table, cls, changed);
+  }
+
+  private make(
+    table: number,
+    cls: SubjectClass,
+    changed: ReadonlySet<number> | null,
+  ): RebuiltTable {
     const cluster = cls.program.cluster;
     const usedMatchers = new Set<string>();
     const usedNamed = new Set<string>();
@@ -276,7 +293,15 @@ export class TableUpdate {
       },
     });
     const fp = plan.fingerprint;
-    const entries = this.memo.get(fp) ?? plan.build().entries;
+    let entries = this.memo.get(fp);
+    if (entries === undefined) {
+      const prevFp = changed === null ? undefined : this.dep.tables.get(table)?.fp;
+      const old = prevFp === undefined ? undefined : this.memo.get(prevFp);
+      entries =
+        old !== undefined && changed !== null
+          ? plan.patch(old, changed).entries
+          : plan.build().entries;
+    }
     const out: RebuiltTable = {
       table,
       rec: { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] },

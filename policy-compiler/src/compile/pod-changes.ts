@@ -398,12 +398,13 @@ export function recompilePods(
   const dep = index.dep;
   const update = new TableUpdate(dep, x.memo, byNumber, cache.setTexts, cache.keyCache);
   const dirty = update.identitiesChanged(goneNums, addedInfos);
+  const changedNums = new Set<number>([...goneNums, ...addedInfos.map((i) => i.number)]);
   const removedTables = new Set(vanishedClasses.map((k) => prevTables.get(k) as number));
   for (const t of dirty) {
     if (removedTables.has(t)) continue;
     const rec = dep.tables.get(t);
     if (rec === undefined) return null;
-    if (update.rebuild(t, rec.cls).entries.length > limits.tableEntries) return null;
+    if (update.patch(t, rec.cls, changedNums).entries.length > limits.tableEntries) return null;
   }
   for (const k of addedClasses) {
     const t = update.rebuild(tableNumbers.get(k) as number, newClasses.get(k) as SubjectClass);

@@ -426,8 +426,9 @@ export function recompilePolicies(
   for (const t of dirty) {
     if (rebuiltNow.has(t) || removedTables.has(t)) continue;
     const rec = index.dep.tables.get(t);
-    if (rec === undefined) return null;
-    if (update.rebuild(t, rec.cls).entries.length > limits.tableEntries) return null;
+    if (rec === undefined || cidr === null) return null;
+    if (update.patch(t, rec.cls, cidr.changedNums).entries.length > limits.tableEntries)
+      return null;
   }
   const counts = (k: string): number | undefined => {
     const d = classDelta.get(k);
@@ -561,6 +562,8 @@ interface CidrChanges {
   readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   readonly gone: number[];
   readonly added: IdentityInfo[];
+  /** Numbers whose identity vanished, appeared or both. */
+  readonly changedNums: ReadonlySet<number>;
   readonly ipcache: MapEntry[];
   readonly delta: { upsert: MapEntry[]; remove: Uint8Array[] };
 }
@@ -729,6 +732,7 @@ function cidrChanges(
     byNumber,
     gone,
     added,
+    changedNums: new Set([...gone, ...added.map((i) => i.number)]),
     ipcache,
     delta: { upsert, remove },
   };

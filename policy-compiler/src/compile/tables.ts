@@ -17,8 +17,14 @@
  */
 import type { Direction } from '../model/policy.js';
 import type { ContainerPort, Protocol } from '../model/world.js';
-import { encodePolicyKey, encodePolicyValue, NO_MATCH, type TierMatch } from '../encode/codec.js';
-import { IPPROTO, PAL } from '../encode/layout.js';
+import {
+  compareBytes,
+  encodePolicyKey,
+  encodePolicyValue,
+  NO_MATCH,
+  type TierMatch,
+} from '../encode/codec.js';
+import { IPPROTO, LAYOUT, PAL } from '../encode/layout.js';
 import type { MapEntry } from '../compiled.js';
 import { portRangeCover, portRangeCoverSize } from './port-ranges.js';
 import type { IdentityInfo } from './identities.js';
@@ -305,6 +311,8 @@ export interface TablePlan {
    */
   readonly fingerprint: string;
   build(): CompiledTableEntries;
+  /** The entries when only `changed` identities' membership differs from `old`'s inputs (patchTable). */
+  patch(old: readonly MapEntry[], changed: ReadonlySet<number>): CompiledTableEntries;
 }
 
 const ruleText = (r: CRule): string =>
@@ -356,7 +364,127 @@ export function planTable(t: TableInput): TablePlan {
     })
     .join('\n');
   const fingerprint = `${program}\n${peerText}`;
-  return { fingerprint, build: () => buildTable(t, program, infos) };
+  return {
+    fingerprint,
+    build: () => buildTable(t, program, infos),
+    patch: (old, changed) => patchTable(t, program, infos, old, changed),
+  };
+}
+
+/** The entries (templates) of one key with these rules and destination ports, via the cache. */
+function templatesFor(
+  infos: readonly RuleInfo[],
+  cache: TemplateBucket,
+  rules: readonly number[],
+  h: number,
+  dst: readonly ContainerPort[],
+  dKey: string,
+): readonly Template[] {
+  let bucket = cache.get(h);
+  if (bucket === undefined) cache.set(h, (bucket = []));
+  const hit = bucket.find((b) => b.dst === dKey && sameList(b.rules, rules));
+  if (hit !== undefined) return hit.ts;
+  const runsByProto = new Map<Protocol, Run[]>();
+  for (const proto of PROTOS) {
+    const bs = boundaries(infos, rules, proto, dst);
+    const runs: Run[] = [];
+    bs.forEach((start, i) => {
+      const end = i + 1 < bs.length ? (bs[i + 1] as number) - 1 : 65535;
+      const val = evaluate(infos, rules, proto, start, dst);
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.val.text === val.text) last.end = end;
+      else runs.push({ start, end, val });
+    });
+    runsByProto.set(proto, runs);
+  }
+  const list: Template[] = [];
+  emitKey(evaluate(infos, rules, 'other', 0, dst), runsByProto, {
+    push(prefixlen, protocol, port, v) {
+      list.push({ prefixlen, protocol, port, value: v.bytes });
+    },
+  });
+  bucket.push({ rules, dst: dKey, ts: list });
+  return list;
+}
+
+function bucketOf(t: TableInput, programText: string): TemplateBucket {
+  let cache = t.templateCache?.get(programText);
+  if (cache === undefined) {
+    cache = new Map();
+    t.templateCache?.set(programText, cache);
+  }
+  return cache;
+}
+
+const ID_OFFSET = LAYOUT.pal_policy_key.fields.identity_be.offset;
+/** The identity of an encoded policy key (big endian in the key). */
+const keyIdentity = (k: Uint8Array): number =>
+  (((k[ID_OFFSET] as number) << 24) |
+    ((k[ID_OFFSET + 1] as number) << 16) |
+    ((k[ID_OFFSET + 2] as number) << 8) |
+    (k[ID_OFFSET + 3] as number)) >>>
+  0;
+
+/**
+ * The table's entries when only the identities in `changed` joined or left
+ * its sets (or took a freed number): `old` without their entries, plus
+ * their entries computed as buildTable() computes any key's. Exact because
+ * a key's entries depend only on the rules represented under it and its
+ * destination ports; key byte order is the numeric (prefixlen, identity,
+ * protocol, port) order buildTable() sorts by (prefixlen < 256).
+ */
+function patchTable(
+  t: TableInput,
+  programText: string,
+  infos: readonly RuleInfo[],
+  old: readonly MapEntry[],
+  changed: ReadonlySet<number>,
+): CompiledTableEntries {
+  const p = t.program;
+  const egress = p.direction === 'Egress';
+  const cache = bucketOf(t, programText);
+  const fresh: MapEntry[] = [];
+  for (const n of changed) {
+    if (n === PAL.ID_ANY) continue;
+    const rules: number[] = [];
+    let h = 17;
+    infos.forEach((info, i) => {
+      const r = info.rule;
+      if (info.tier === PAL.TIER_BASELINE && r.action === 'Pass') return;
+      const under =
+        (r.peers !== null && r.peers.some((m) => t.matched(m).has(n))) ||
+        (egress && r.usesNamedPorts && t.namedTargets(r).has(n));
+      if (!under) return;
+      rules.push(i);
+      h = (Math.imul(h, 31) + i + 1) | 0;
+    });
+    if (rules.length === 0) continue;
+    const id = t.byNumber.get(n);
+    const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
+    for (const x of templatesFor(infos, cache, rules, h, dst, egress ? dstText(dst) : ''))
+      fresh.push({
+        key: policyKey(t.keyCache, x.prefixlen, n, x.protocol, x.port),
+        value: x.value,
+      });
+  }
+  fresh.sort((a, b) => compareBytes(a.key, b.key));
+  const entries: MapEntry[] = [];
+  let j = 0;
+  for (const e of old) {
+    if (changed.has(keyIdentity(e.key))) continue;
+    while (j < fresh.length && compareBytes((fresh[j] as MapEntry).key, e.key) < 0)
+      entries.push(fresh[j++] as MapEntry);
+    entries.push(e);
+  }
+  while (j < fresh.length) entries.push(fresh[j++] as MapEntry);
+  let keys = 0;
+  let last = -1;
+  for (const e of entries) {
+    const n = keyIdentity(e.key);
+    if (n !== last) keys++;
+    last = n;
+  }
+  return { entries, keysWithEntries: keys };
 }
 
 function buildTable(
@@ -387,11 +515,7 @@ function buildTable(
     if (egress && r.usesNamedPorts) for (const n of t.namedTargets(r)) add(n, i);
   });
 
-  let cache = t.templateCache?.get(programText);
-  if (cache === undefined) {
-    cache = new Map();
-    t.templateCache?.set(programText, cache);
-  }
+  const cache = bucketOf(t, programText);
   const rows: { identity: number; ts: readonly Template[] }[] = [];
   let withEntries = 0;
   const keys = [...byKey.keys()].sort((a, b) => a - b);
@@ -402,32 +526,7 @@ function buildTable(
     const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
     const dKey = egress ? dstText(dst) : '';
     const h = hashes.get(n) as number;
-    let bucket = cache.get(h);
-    if (bucket === undefined) cache.set(h, (bucket = []));
-    let ts = bucket.find((b) => b.dst === dKey && sameList(b.rules, rules))?.ts;
-    if (ts === undefined) {
-      const runsByProto = new Map<Protocol, Run[]>();
-      for (const proto of PROTOS) {
-        const bs = boundaries(infos, rules, proto, dst);
-        const runs: Run[] = [];
-        bs.forEach((start, i) => {
-          const end = i + 1 < bs.length ? (bs[i + 1] as number) - 1 : 65535;
-          const val = evaluate(infos, rules, proto, start, dst);
-          const last = runs[runs.length - 1];
-          if (last !== undefined && last.val.text === val.text) last.end = end;
-          else runs.push({ start, end, val });
-        });
-        runsByProto.set(proto, runs);
-      }
-      const list: Template[] = [];
-      emitKey(evaluate(infos, rules, 'other', 0, dst), runsByProto, {
-        push(prefixlen, protocol, port, v) {
-          list.push({ prefixlen, protocol, port, value: v.bytes });
-        },
-      });
-      ts = list;
-      bucket.push({ rules, dst: dKey, ts });
-    }
+    const ts = templatesFor(infos, cache, rules, h, dst, dKey);
     if (ts.length > 0) withEntries++;
     rows.push({ identity: n, ts });
   }
