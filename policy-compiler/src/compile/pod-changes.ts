@@ -414,14 +414,22 @@ export function recompilePods(
     const d = classDelta.get(k);
     return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
   };
-  const sameTables =
-    update.rebuilt.length === 0 &&
-    removedTables.size === 0 &&
-    [...classDelta.values()].every((d) => d === 0);
+  // No table rebuilt or removed (the common case): the tables stay, only the
+  // member counts of the classes pods left or joined change (a layer over the metadata).
+  const sameTables = update.rebuilt.length === 0 && removedTables.size === 0;
   const asm = sameTables
     ? {
         tables: compiled.encoded.tables as CompiledTable[],
-        meta: compiled.meta.tables,
+        meta: LayeredMap.update(
+          compiled.meta.tables,
+          [...classDelta]
+            .filter(([, d]) => d !== 0)
+            .map(([k, d]) => {
+              const t = prevTables.get(k) as number;
+              const m = compiled.meta.tables.get(t) as TableMeta;
+              return [t, { ...m, members: m.members + d }] as const;
+            }),
+        ),
         replace: [],
         remove: [],
         policyEntries: compiled.stats.policyEntries,
