@@ -287,6 +287,7 @@ export function recompilePolicies(
   }
   const cidr = cidrChanges(index, compiled, addedPrefixes, removedPrefixes);
   if (cidr === 'fallback') return null;
+  if (cidr !== null && cidr.ipcache.length > limits.ipcache) return null; // compile() gives the error
 
   // ---- cookies: the changed policies' rule keys
   const scoped = (nps: NetworkPolicy[], cps: ClusterPolicy[]): World => ({
