@@ -112,8 +112,8 @@ function runChanges(
 
 const sizes = arg('sizes', '1000,10000,50000').split(',').map(Number);
 const changes = Number(arg('changes', '1000'));
-// Policy changes still take the general path (~1 s each at 10k pods): a separate count keeps
-// a 1,000-change pod run affordable.
+// A separate count for policy changes (those that fall back to the general path cost a full
+// compile each).
 const policyChanges = Number(arg('policy-changes', String(changes)));
 if (sizes.length > 1) {
   // One process per size, so peak RSS is that size's own.

@@ -17,8 +17,24 @@ import {
   type WorldChange,
 } from '../../policy-compiler/src/compile/incremental.js';
 import { hex } from '../../policy-compiler/src/encode/codec.js';
-import type { Pod, World } from '../../policy-compiler/src/model/index.js';
+import type {
+  ClusterPolicy,
+  NetworkPolicy,
+  Pod,
+  World,
+} from '../../policy-compiler/src/model/index.js';
 import { arbWorld } from '../support/random-world.js';
+
+/** Meta or allocation with each map as a plain Map (fast paths hand out layered maps, compile/layered-map.ts). */
+const plain = (x: object): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.entries(x).map(([k, v]: [string, unknown]) => [
+      k,
+      v instanceof Object && !Array.isArray(v) && Symbol.iterator in v
+        ? new Map(v as Iterable<[unknown, unknown]>)
+        : v,
+    ]),
+  );
 
 function bytes(t: EncodedTables): unknown {
   return {
@@ -120,8 +136,10 @@ function changesFrom(donor: World, picks: number[]): WorldChange[] {
 /**
  * Pod-only changes, the kind the pod-only path (compile/pod-changes.ts)
  * takes: relabel a pod to another pod's labels, clone a pod (new name, a
- * fresh address), remove a pod, move a pod's address to a fresh one. Some
- * create or delete identities or classes (the general path), most do not.
+ * fresh address), remove a pod, move a pod's address to a fresh one. Many
+ * create or delete identities or classes (the pod path renumbers and rebuilds
+ * the tables reading the sets they join or leave); a few need the general
+ * path (hostNetwork pods, address conflicts).
  */
 function podChange(w: World, n: number, step: number): World {
   const pods = w.pods;
@@ -152,10 +170,132 @@ function podChange(w: World, n: number, step: number): World {
   }
 }
 
+/**
+ * Policy-only changes, the kind the policy path (compile/policy-changes.ts)
+ * takes: a NetworkPolicy gets another's rules, selector or policy types, is
+ * cloned under a new name (possibly into another namespace) or removed; a
+ * cluster policy gets another action, priority or mode, is cloned or
+ * removed. Most keep every label key and prefix in use (the policy path);
+ * some remove the last use of one (the general path).
+ */
+function policyChange(w: World, n: number, step: number): World {
+  const nps = w.networkPolicies;
+  const cps = w.clusterPolicies;
+  const kind = (n >> 6) % 8;
+  if (kind < 5 && nps.length > 0) {
+    const p = nps[n % nps.length] as NetworkPolicy;
+    const q = nps[(n >> 3) % nps.length] as NetworkPolicy;
+    const set = (np: NetworkPolicy): World =>
+      applyChange(w, { kind: 'upsertNetworkPolicy', policy: np });
+    switch (kind) {
+      case 0:
+        return set({ ...p, ingress: q.ingress, egress: q.egress, revision: `r${step}` });
+      case 1:
+        return set({ ...p, podSelector: q.podSelector });
+      case 2:
+        return set({
+          ...p,
+          policyTypes: { ingress: !p.policyTypes.ingress, egress: p.policyTypes.ingress },
+        });
+      case 3:
+        return set({ ...p, name: `${p.name}-c${step}`, namespace: q.namespace });
+      default:
+        return applyChange(w, {
+          kind: 'removeNetworkPolicy',
+          cluster: p.cluster,
+          namespace: p.namespace,
+          name: p.name,
+        });
+    }
+  }
+  if (cps.length === 0) return w;
+  const p = cps[n % cps.length] as ClusterPolicy;
+  const set = (cp: ClusterPolicy): World =>
+    applyChange(w, { kind: 'upsertClusterPolicy', policy: cp });
+  switch (n % 5) {
+    case 0:
+      return set({
+        ...p,
+        ingress: p.ingress.map((r) => ({
+          ...r,
+          action: r.action === 'Accept' ? 'Deny' : 'Accept',
+        })),
+      });
+    case 1:
+      return set({ ...p, priority: (p.priority + 7) % 50 });
+    case 2:
+      return set({ ...p, mode: p.mode === 'Audit' ? 'Enforce' : 'Audit' });
+    case 3:
+      return set({ ...p, name: `${p.name}-c${step}` });
+    default:
+      return applyChange(w, {
+        kind: 'removeClusterPolicy',
+        policyKind: p.kind,
+        cluster: p.cluster,
+        name: p.name,
+      });
+  }
+}
+
 describe('incremental compile', () => {
-  it('pod-only changes: the pod path equals the full compile (tables, metadata, numbering), its delta is exact, and it is taken', () => {
+  it('policy and pod changes: the policy path equals the full compile (tables, metadata, numbering), its delta is exact and minimal, and it is taken', () => {
+    const paths: Record<string, number> = {};
+    fc.assert(
+      fc.property(
+        arbWorld(),
+        fc.array(fc.nat(1 << 12), { minLength: 1, maxLength: 10 }),
+        (w0, picks) => {
+          const init = initialState(w0);
+          if (!init.ok) return;
+          let state: CompilerState = init.state;
+          picks.forEach((n, step) => {
+            // Mostly policy changes, some pod changes between them (the index carries over).
+            const world =
+              n % 4 === 3 ? podChange(state.world, n, step) : policyChange(state.world, n, step);
+            const full = compile(world, { previous: state.compiled.allocation });
+            const inc = recompile(state, world);
+            expect(inc.ok).toBe(full.ok);
+            if (!inc.ok || !full.ok) {
+              if (!inc.ok && !full.ok) expect(inc.error).toEqual(full.error);
+              return;
+            }
+            paths[inc.work.path] = (paths[inc.work.path] ?? 0) + 1;
+            // policy changes that add or remove a policy prefix (CIDR identities and ipcache entries change)
+            if (
+              inc.work.path === 'policies' &&
+              inc.delta.ipcache.upsert.length + inc.delta.ipcache.remove.length > 0
+            )
+              paths['policies+cidr'] = (paths['policies+cidr'] ?? 0) + 1;
+            expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
+            expect(plain(inc.state.compiled.meta)).toEqual(plain(full.compiled.meta));
+            expect(plain(inc.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
+            expect(inc.state.compiled.stats).toEqual(full.compiled.stats);
+            expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(
+              normal(inc.state.compiled.encoded),
+            );
+            for (const t of inc.delta.tables.replace) {
+              const before = state.compiled.encoded.tables.find((x) => x.table === t.table);
+              if (before !== undefined)
+                expect(bytes({ ...state.compiled.encoded, tables: [before] })).not.toEqual(
+                  bytes({ ...state.compiled.encoded, tables: [t] }),
+                );
+            }
+            state = inc.state;
+          });
+        },
+      ),
+      { seed: 12, numRuns: 150 },
+    );
+    expect(paths['policies'] ?? 0).toBeGreaterThan(100);
+    expect(paths['policies+cidr'] ?? 0).toBeGreaterThan(10);
+    expect(paths['general'] ?? 0).toBeGreaterThan(0);
+    expect(paths['pods'] ?? 0).toBeGreaterThan(0);
+  });
+
+  it('pod-only changes: the pod path equals the full compile (tables, metadata, numbering), its delta is exact, and it is taken, also when identities or classes appear or vanish', () => {
     let pods = 0;
     let general = 0;
+    let created = 0;
     fc.assert(
       fc.property(
         arbWorld(),
@@ -173,11 +313,18 @@ describe('incremental compile', () => {
               if (!inc.ok && !full.ok) expect(inc.error).toEqual(full.error);
               return;
             }
-            if (inc.work.path === 'pods') pods++;
-            else general++;
+            if (inc.work.path === 'pods') {
+              pods++;
+              if (
+                inc.state.compiled.stats.identities !== state.compiled.stats.identities ||
+                inc.state.compiled.stats.tables !== state.compiled.stats.tables ||
+                inc.rebuiltTables > 0
+              )
+                created++;
+            } else general++;
             expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
-            expect(inc.state.compiled.meta).toEqual(full.compiled.meta);
-            expect(inc.state.compiled.allocation).toEqual(full.compiled.allocation);
+            expect(plain(inc.state.compiled.meta)).toEqual(plain(full.compiled.meta));
+            expect(plain(inc.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
             expect(inc.state.compiled.stats).toEqual(full.compiled.stats);
             expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(
               normal(inc.state.compiled.encoded),
@@ -190,6 +337,8 @@ describe('incremental compile', () => {
     );
     // Both paths are exercised (a silent fallback everywhere would make the first count 0).
     expect(pods).toBeGreaterThan(100);
+    // ... including changes that create or delete identities or classes
+    expect(created).toBeGreaterThan(50);
     expect(general).toBeGreaterThan(0);
   });
 

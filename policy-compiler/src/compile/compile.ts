@@ -26,7 +26,15 @@ import {
   type PeerMatcher,
   type SubjectClass,
 } from './program.js';
-import { planTable, type KeyCache, type SetTextCache, type Template } from './tables.js';
+import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
+import {
+  matcherKey,
+  namedKey,
+  namedNames,
+  type MatchEntry,
+  type NamedEntry,
+  type TableRecord,
+} from './deps.js';
 
 /** Map sizes the compiler must fit in (defaults: bpf/include/palisade.h). */
 export interface Limits {
@@ -176,8 +184,8 @@ export interface CompileCache {
   readonly nps: readonly CPolicy[];
   readonly L: Labelled;
   readonly classes: ClassBuilder;
-  /** Identities by key, as the sets below were computed for. */
-  readonly identities: ReadonlyMap<string, IdentityInfo>;
+  /** Identities by number, as the sets below were computed for. */
+  readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   readonly matchers: ReadonlyMap<string, MatchEntry>;
   readonly setTexts: SetTextCache;
   /**
@@ -186,12 +194,18 @@ export interface CompileCache {
    * A pod-only recompile keeps it as it was, so it never describes a later world.
    */
   readonly seed: { readonly world: World; readonly ids: IdentityResult };
-}
-
-interface MatchEntry {
-  readonly m: PeerMatcher;
-  readonly cluster: string;
-  readonly set: Set<number>;
+  /** Per table: its class, fingerprint and the matcher / named-target sets it reads. */
+  readonly tables: ReadonlyMap<number, TableRecord>;
+  /** Named-port target sets of egress rules, by namedKey(). */
+  readonly named: ReadonlyMap<string, NamedEntry>;
+  /** Encoded policy keys shared by all tables (keys are never mutated). */
+  readonly keyCache: KeyCache;
+  /**
+   * The world the shared mutable parts (matchers, named, tables, kept by the
+   * fast paths' index) describe now. A cache whose `world` is not
+   * `live.current` is an older state's: compile() does not reuse its sets.
+   */
+  readonly live: { current: World };
 }
 
 /** Counts of work a compile did (tests check that a small change does little). */
@@ -200,8 +214,11 @@ export interface CompileWork {
   matchersUpdated: number;
   matchersReused: number;
   policiesReused: boolean;
-  /** 'pods': the pod-only path (compile/pod-changes.ts); 'general': compile() with reuse. */
-  path: 'pods' | 'general';
+  /**
+   * 'pods': the pod path (compile/pod-changes.ts); 'policies': the policy path
+   * (compile/policy-changes.ts); 'general': compile() with reuse.
+   */
+  path: 'pods' | 'policies' | 'general';
   /** Pods the pod-only path recomputed (0 on the general path). */
   podsRecomputed: number;
 }
@@ -246,6 +263,9 @@ export function compile(
     prevCache !== undefined &&
     sameScope(prevCache.world, world) &&
     previous?.cookies === prevCache.cookies;
+  // The matcher sets (and their texts) are kept up to date by the fast paths
+  // for the newest state only.
+  const reuseSets = reusePolicies && prevCache.live.current === prevCache.world;
   const canon = (text: string): string => parsePrefix(text).text;
   const L = reusePolicies ? prevCache.L : labelLookups(world, canon);
   const cookies = reusePolicies ? prevCache.cookies : allocateCookies(world, previous?.cookies);
@@ -349,32 +369,46 @@ export function compile(
 
   // ---- tables
   const byKind = new Map<string, IdentityInfo[]>();
+  // Pod identities per namespace, for matchers scoped to one (NetworkPolicy own-namespace peers).
+  const podsByNs = new Map<string, IdentityInfo[]>();
   for (const id of [...ids.identities.values()].sort((a, b) => a.number - b.number)) {
     const list = byKind.get(id.kind) ?? [];
     list.push(id);
     byKind.set(id.kind, list);
+    if (id.kind === 'pod') {
+      const k = `${id.cluster}/${id.namespace}`;
+      const l = podsByNs.get(k);
+      if (l === undefined) podsByNs.set(k, [id]);
+      else l.push(id);
+    }
   }
+  const candidates = (m: PeerMatcher): readonly IdentityInfo[] =>
+    m.scope === undefined
+      ? (byKind.get(m.kind) ?? [])
+      : (podsByNs.get(`${m.scope.cluster}/${m.scope.namespace}`) ?? []);
   // Peer matcher sets: with the same policies and scope, the previous
   // compile's sets updated for the identities that changed (copy on write).
   const matchMemo = new Map<string, MatchEntry>();
   let changedIds: { gone: number[]; added: IdentityInfo[] } | null = null;
-  if (reusePolicies) {
+  if (reuseSets) {
     const gone: number[] = [];
     const added: IdentityInfo[] = [];
-    for (const [k, old] of prevCache.identities) {
-      const now = ids.identities.get(k);
-      if (identityChanged(old, now)) gone.push(old.number);
+    const prevByKey = new Map<string, IdentityInfo>();
+    for (const old of prevCache.byNumber.values()) {
+      prevByKey.set(old.key, old);
+      if (identityChanged(old, ids.identities.get(old.key))) gone.push(old.number);
     }
     for (const [k, now] of ids.identities) {
-      if (identityChanged(prevCache.identities.get(k), now)) added.push(now);
+      if (identityChanged(prevByKey.get(k), now)) added.push(now);
     }
     changedIds = { gone, added };
   }
   const work = memo?.work;
   const matchedFor =
-    (cluster: string) =>
+    (cluster: string, used: Set<string>) =>
     (m: PeerMatcher): ReadonlySet<number> => {
-      const k = m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
+      const k = matcherKey(m, cluster);
+      used.add(k);
       let hit = matchMemo.get(k);
       if (hit === undefined) {
         const prev = changedIds === null ? undefined : prevCache?.matchers.get(k);
@@ -393,7 +427,7 @@ export function compile(
         } else {
           const set = new Set<number>();
           if (m.kind !== 'never')
-            for (const id of byKind.get(m.kind) ?? []) if (m.match(id, cluster)) set.add(id.number);
+            for (const id of candidates(m)) if (m.match(id, cluster)) set.add(id.number);
           if (work !== undefined) work.matchersEvaluated++;
           hit = { m, cluster, set };
         }
@@ -402,31 +436,32 @@ export function compile(
       return hit.set;
     };
   // Egress rules with named ports: pod identities they match with a port of one of their names.
-  const namedMemo = new Map<string, Set<number>>();
+  const namedMemo = new Map<string, NamedEntry>();
   const namedTargetsFor =
-    (cluster: string) =>
+    (cluster: string, used: Set<string>) =>
     (r: CRule): ReadonlySet<number> => {
-      const names = new Set<string>();
-      if (r.ports !== 'all') for (const pm of r.ports) if (pm.kind === 'named') names.add(pm.name);
-      const peersKey = r.peers === null ? '*' : r.peers.map((m) => m.key).join('\u0001');
-      const k = `${cluster}\u0000${peersKey}\u0000${[...names].sort().join(',')}`;
+      const k = namedKey(r, cluster);
+      used.add(k);
       let hit = namedMemo.get(k);
       if (hit === undefined) {
-        hit = new Set();
+        const names = namedNames(r);
+        const set = new Set<number>();
         for (const id of byKind.get('pod') ?? []) {
           if (!id.ports.some((cp) => cp.name !== null && names.has(cp.name))) continue;
-          if (r.peers === null || r.peers.some((m) => m.matchPod(id, cluster))) hit.add(id.number);
+          if (r.peers === null || r.peers.some((m) => m.matchPod(id, cluster))) set.add(id.number);
         }
+        hit = { cluster, names, peers: r.peers, set };
         namedMemo.set(k, hit);
       }
-      return hit;
+      return hit.set;
     };
-  const templateCache = new Map<string, Map<string, readonly Template[]>>();
+  const templateCache: TemplateCache = new Map();
   // Texts of unchanged sets (same objects) stay valid: a set's text depends on
   // its numbers and their identities' named ports, both fixed by the keys.
   const setTextCache: SetTextCache =
-    reusePolicies && changedIds !== null ? prevCache.setTexts : new WeakMap();
-  const keyCache: KeyCache = new Map();
+    reuseSets && changedIds !== null ? prevCache.setTexts : new WeakMap();
+  const keyCache: KeyCache = reuseSets ? prevCache.keyCache : new Map();
+  const tableRecs = new Map<number, TableRecord>();
   const tables: CompiledTable[] = [];
   const tableMeta = new Map<number, TableMeta>();
   let policyEntries = 0;
@@ -436,16 +471,19 @@ export function compile(
   );
   for (const cls of sortedClasses) {
     const table = tableNumbers.get(cls.key) as number;
+    const usedMatchers = new Set<string>();
+    const usedNamed = new Set<string>();
     const plan = planTable({
       program: cls.program,
       byNumber: ids.byNumber,
       templateCache,
       setTextCache,
       keyCache,
-      matched: matchedFor(cls.program.cluster),
-      namedTargets: namedTargetsFor(cls.program.cluster),
+      matched: matchedFor(cls.program.cluster, usedMatchers),
+      namedTargets: namedTargetsFor(cls.program.cluster, usedNamed),
     });
     const fp = plan.fingerprint;
+    tableRecs.set(table, { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] });
     let entries = memo?.read?.get(fp);
     if (entries === undefined) entries = plan.build().entries;
     memo?.write.set(fp, entries);
@@ -501,10 +539,14 @@ export function compile(
     nps,
     L,
     classes,
-    identities: ids.identities,
+    byNumber: ids.byNumber,
     matchers: matchMemo,
     setTexts: setTextCache,
     seed: { world, ids },
+    tables: tableRecs,
+    named: namedMemo,
+    keyCache,
+    live: { current: world },
   });
   return {
     ok: true,

@@ -186,7 +186,7 @@ export class PrefixSet {
   }
 }
 
-const sigText = (ps: readonly Prefix[]): string =>
+export const sigText = (ps: readonly Prefix[]): string =>
   ps
     .map((p) => p.text)
     .sort()
@@ -486,7 +486,11 @@ export interface PodIdentityKeys {
   readonly nsKey: string;
   /** Distinct keys the pod creates (as IdentityResult.podKeys). */
   readonly keys: readonly string[];
+  /** The identity (without its number) of each of `keys`, as allocate() builds it. */
+  readonly drafts: ReadonlyMap<string, IdentityDraft>;
 }
+
+export type IdentityDraft = Omit<IdentityInfo, 'number'>;
 
 /**
  * Computes identity keys of single pods with allocate()'s formulas, for a
@@ -496,9 +500,9 @@ export interface PodIdentityKeys {
 export class PodKeyer {
   private readonly keys: Set<string>;
   private readonly scope: { ns: Set<string>; cluster: Set<string> };
-  private readonly set: PrefixSet;
+  private set: PrefixSet;
   private readonly namedSet: PrefixSet;
-  private readonly nsMemo = new Map<string, string>();
+  private readonly nsMemo = new Map<string, { key: string; draft: IdentityDraft }>();
   private readonly nsLabels = new Map<string, Labels>();
   private readonly clusterLabels = new Map<string, Labels>();
   constructor(world: World) {
@@ -511,7 +515,11 @@ export class PodKeyer {
     this.set = new PrefixSet(policyPrefixes(world).values());
     this.namedSet = new PrefixSet(namedEgressPrefixes(world).values());
   }
-  private nsKey(cluster: string, ns: string): string {
+  /** The policy prefixes changed (a policy recompile): CIDR keys of addresses follow them. */
+  setPrefixes(set: PrefixSet): void {
+    this.set = set;
+  }
+  private nsKey(cluster: string, ns: string): { key: string; draft: IdentityDraft } {
     const memoKey = `${cluster}/${ns}`;
     const hit = this.nsMemo.get(memoKey);
     if (hit !== undefined) return hit;
@@ -524,12 +532,48 @@ export class PodKeyer {
       this.scope.cluster,
     );
     const key = namespaceIdentityKey(cluster, nl, cl);
-    this.nsMemo.set(memoKey, key);
-    return key;
+    const out = {
+      key,
+      draft: {
+        key,
+        kind: 'namespace' as const,
+        cluster,
+        namespace: null,
+        labels: {},
+        nsLabels: nl,
+        clusterLabels: cl,
+        ports: [],
+        node: null,
+        cidrs: new Set<string>(),
+      },
+    };
+    this.nsMemo.set(memoKey, out);
+    return out;
   }
   keysOf(pod: Pod): PodIdentityKeys {
-    const base = podKeyBase(pod, projectLabels(pod.labels, this.keys), namedPorts(pod));
-    const nsKey = this.nsKey(pod.cluster, pod.namespace);
+    const labels = projectLabels(pod.labels, this.keys);
+    const ports = namedPorts(pod);
+    const base = podKeyBase(pod, labels, ports);
+    const ns = this.nsKey(pod.cluster, pod.namespace);
+    const nsKey = ns.key;
+    const drafts = new Map<string, IdentityDraft>([[nsKey, ns.draft]]);
+    const podDraft = (sig: string): string => {
+      const key = `${base}|${sig}`;
+      if (!drafts.has(key))
+        drafts.set(key, {
+          key,
+          kind: 'pod',
+          cluster: pod.cluster,
+          namespace: pod.namespace,
+          labels,
+          nsLabels: {},
+          clusterLabels: {},
+          ports,
+          node: null,
+          cidrs: new Set(sig === '' ? [] : sig.split(',')),
+        });
+      return key;
+    };
     const addresses = pod.ips.map((text) => {
       const a = parseAddress(text);
       const c = this.set.containing(a.n, a.family);
@@ -541,13 +585,13 @@ export class PodKeyer {
       return {
         n: a.n,
         family: a.family,
-        key: `${base}|${sigText(this.namedSet.containing(a.n, a.family))}`,
+        key: podDraft(sigText(this.namedSet.containing(a.n, a.family))),
         cidrKey,
       };
     });
-    const primary = addresses[0]?.key ?? `${base}|`;
+    const primary = addresses[0]?.key ?? podDraft('');
     const keys = new Set<string>([nsKey, primary]);
     for (const a of addresses) keys.add(a.key);
-    return { addresses, primary, nsKey, keys: [...keys] };
+    return { addresses, primary, nsKey, keys: [...keys], drafts };
   }
 }

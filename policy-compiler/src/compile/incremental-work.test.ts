@@ -23,6 +23,17 @@ import type { World } from '../model/world.js';
 import { compile } from './compile.js';
 import { applyChange, initialState, recompile } from './incremental.js';
 
+/** Meta or allocation with each map as a plain Map (fast paths hand out layered maps, compile/layered-map.ts). */
+const plain = (x: object): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.entries(x).map(([k, v]: [string, unknown]) => [
+      k,
+      v instanceof Object && !Array.isArray(v) && Symbol.iterator in v
+        ? new Map(v as Iterable<[unknown, unknown]>)
+        : v,
+    ]),
+  );
+
 const apps = ['web', 'api', 'db', 'cache'];
 const world: World = buildWorld({
   namespaces: Array.from({ length: 6 }, (_, i) => namespace(`ns${i}`, { team: `t${i % 3}` })),
@@ -52,7 +63,7 @@ const world: World = buildWorld({
 });
 
 describe('recompile work for a single-pod change', () => {
-  it('reuses policies and classes, evaluates no matcher from scratch, updates only sets the new identity joins', () => {
+  it('a pod relabelled to a new identity takes the pod path: the new identity gets the lowest free number, only the sets it joins change and only the tables reading them are rebuilt', () => {
     const init = initialState(world);
     if (!init.ok) throw new Error(init.error.message);
     const p = world.pods[7];
@@ -65,21 +76,31 @@ describe('recompile work for a single-pod change', () => {
     });
     const r = recompile(init.state, changed);
     if (!r.ok) throw new Error(r.error.message);
-    expect(r.work.policiesReused).toBe(true);
-    // a new identity: the pod-only path does not take it (docs/compiler.md)
-    expect(r.work.path).toBe('general');
-    expect(r.work.matchersEvaluated).toBe(0);
-    // the api matcher gains the new identity; the web and the namespace-wide
-    // sets are the same objects as before
+    expect(r.work.path).toBe('pods');
+    expect(r.work.podsRecomputed).toBe(1);
+    // the api matcher of the db policies (api pods of any namespace) gains the
+    // new identity; the web and the namespace-wide sets stay as they were
     expect(r.work.matchersUpdated).toBe(1);
-    expect(r.work.matchersReused).toBeGreaterThanOrEqual(1);
     // only the tables reading the api set are rebuilt: the db ingress tables
     // (db pods live in ns0, ns2, ns4)
     expect(r.rebuiltTables).toBe(3);
-    expect(r.reusedTables).toBeGreaterThan(0);
+    expect(r.delta.tables.replace.length).toBe(3);
+    const used = new Set(init.state.compiled.allocation.identities.values());
+    let lowest = 1;
+    while (used.has(lowest) || lowest < Math.min(...used)) lowest++;
+    const id = r.state.compiled.encoded.endpoints.find((e) => e.endpoint === podId(p))?.identity;
+    expect(id).toBe(lowest);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plain(r.state.compiled.meta)).toEqual(plain(full.compiled.meta));
+    expect(plain(r.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
+    // and back: the identity vanishes, its number is free again, the table is as it was
+    const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
+    if (!back.ok) throw new Error(back.error.message);
+    expect(back.work.path).toBe('pods');
+    expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
+    expect(plain(back.state.compiled.allocation)).toEqual(plain(init.state.compiled.allocation));
   });
 
   it('a pod relabelled to an existing identity takes the pod path: one pod recomputed, no table or set touched, the delta is its own entries', () => {
@@ -105,7 +126,7 @@ describe('recompile work for a single-pod change', () => {
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
-    expect(r.state.compiled.meta).toEqual(full.compiled.meta);
+    expect(plain(r.state.compiled.meta)).toEqual(plain(full.compiled.meta));
     // and the next change from this state takes it again (the index carries over)
     const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
     if (!back.ok) throw new Error(back.error.message);
@@ -113,22 +134,89 @@ describe('recompile work for a single-pod change', () => {
     expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
   });
 
-  it('a policy change compiles the policies and matchers afresh (and still equals the full compile)', () => {
+  it('a single-policy change takes the policy path: only the tables of its subjects are rebuilt, no endpoint or ipcache entry changes', () => {
     const init = initialState(world);
     if (!init.ok) throw new Error(init.error.message);
+    // ns0/db isolates the db pods of ns0 for ingress: one table (their ingress class).
     const changed = applyChange(world, {
       kind: 'upsertNetworkPolicy',
-      policy: np('ns1/db', {
+      policy: np('ns0/db', {
         podSelector: sel({ app: 'db' }),
+        ingress: [{ peers: [npPods(sel({ app: 'api' }), ALL)], ports: [tcp(5433)] }],
+      }),
+    });
+    const r = recompile(init.state, changed);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.work.path).toBe('policies');
+    // the peer is the same matcher as before: no set evaluated
+    expect(r.work.matchersEvaluated).toBe(0);
+    expect(r.rebuiltTables).toBe(1);
+    const dbIngress = init.state.compiled.encoded.endpoints.filter((e) =>
+      e.endpoint.includes('/ns0/'),
+    );
+    const dbTables = new Set(
+      [...init.state.compiled.meta.tables.values()]
+        .filter((m) => m.subject.includes('/ns0/db'))
+        .map((m) => m.table),
+    );
+    expect(dbTables.size).toBe(1);
+    expect(r.delta.tables.replace.map((t) => t.table)).toEqual([...dbTables]);
+    expect(r.delta.tables.remove).toEqual([]);
+    expect(r.delta.endpoints.upsert.length + r.delta.endpoints.remove.length).toBe(0);
+    expect(r.delta.ipcache.upsert.length + r.delta.ipcache.remove.length).toBe(0);
+    expect(dbIngress.length).toBeGreaterThan(0);
+    const full = compile(changed, { previous: init.state.compiled.allocation });
+    if (!full.ok) throw new Error(full.error.message);
+    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plain(r.state.compiled.meta)).toEqual(plain(full.compiled.meta));
+  });
+
+  it('a policy change with a new peer evaluates that one set; pods move to another class (member counts follow); the general path follows correctly', () => {
+    const init = initialState(world);
+    if (!init.ok) throw new Error(init.error.message);
+    // ns0/db now also selects the web pods and admits web pods (a new set).
+    const changed = applyChange(world, {
+      kind: 'upsertNetworkPolicy',
+      policy: np('ns0/db', {
+        podSelector: {
+          matchLabels: {},
+          matchExpressions: [{ key: 'app', operator: 'In', values: ['db', 'web'] }],
+        },
         ingress: [{ peers: [npPods(sel({ app: 'web' }), ALL)], ports: [tcp(5432)] }],
       }),
     });
     const r = recompile(init.state, changed);
     if (!r.ok) throw new Error(r.error.message);
-    expect(r.work.policiesReused).toBe(false);
-    expect(r.work.matchersEvaluated).toBeGreaterThan(0);
+    expect(r.work.path).toBe('policies');
+    expect(r.work.matchersEvaluated).toBe(1);
+    // the ns0 web pods join the db pods' ingress class (the same policies select
+    // them now): that table is rebuilt; the class they leave keeps the ns3 pods
+    expect(r.rebuiltTables).toBe(1);
+    expect(r.delta.tables.remove).toEqual([]);
+    const members = (s: typeof init.state, sub: string): number =>
+      [...s.compiled.meta.tables.values()].find((m) => m.subject === sub)?.members ?? 0;
+    const left = 'Ingress|default|A:ClusterNetworkPolicy/default/team-t0|N:|B:|ports:';
+    const joined =
+      'Ingress|default|A:ClusterNetworkPolicy/default/team-t0|N:NetworkPolicy/default/ns0/db|B:|ports:';
+    const movedPods = r.delta.endpoints.upsert.length;
+    expect(members(r.state, left)).toBe(members(init.state, left) - movedPods);
+    expect(members(r.state, joined)).toBe(members(init.state, joined) + movedPods);
+    expect(r.delta.endpoints.upsert.length).toBeGreaterThan(0);
+    expect(r.delta.endpoints.upsert.every((e) => e.endpoint.includes('/ns0/'))).toBe(true);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plain(r.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
+    // a namespace change next (the general path) from this state equals the full compile too
+    const ns = applyChange(changed, {
+      kind: 'upsertNamespace',
+      namespace: namespace('ns0', { team: 't2' }),
+    });
+    const g = recompile(r.state, ns);
+    if (!g.ok) throw new Error(g.error.message);
+    expect(g.work.path).toBe('general');
+    const full2 = compile(ns, { previous: r.state.compiled.allocation });
+    if (!full2.ok) throw new Error(full2.error.message);
+    expect(g.state.compiled.encoded).toEqual(full2.compiled.encoded);
   });
 });

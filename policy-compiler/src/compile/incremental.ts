@@ -30,7 +30,8 @@ import {
   type CompileWork,
   type TableMemo,
 } from './compile.js';
-import { recompilePods, type PodIndex } from './pod-changes.js';
+import { buildPodIndex, recompilePods, type PodIndex } from './pod-changes.js';
+import { policyKeyCounts, recompilePolicies } from './policy-changes.js';
 
 export interface CompilerState {
   readonly world: World;
@@ -80,10 +81,10 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
     prev.cache === undefined
       ? null
       : recompilePods(prev.world, world, {
-          world,
           compiled: prev.compiled,
           cache: prev.cache,
           index: prev.podIndex,
+          memo: prev.memo,
           ...(prev.options.limits !== undefined ? { limits: prev.options.limits } : {}),
           localCluster: prev.options.localCluster ?? null,
         });
@@ -99,15 +100,49 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
         podIndex: fast.index,
       },
       delta: fast.delta,
-      reusedTables: fast.compiled.encoded.tables.length,
-      rebuiltTables: 0,
+      reusedTables: fast.compiled.encoded.tables.length - fast.rebuiltTables,
+      rebuiltTables: fast.rebuiltTables,
       work: {
         matchersEvaluated: 0,
-        matchersUpdated: 0,
+        matchersUpdated: fast.matchersUpdated,
         matchersReused: 0,
         policiesReused: true,
         path: 'pods',
         podsRecomputed: fast.podsRecomputed,
+      },
+    };
+  }
+  const pol =
+    prev.cache === undefined
+      ? null
+      : recompilePolicies(prev.world, world, {
+          compiled: prev.compiled,
+          cache: prev.cache,
+          index: prev.podIndex,
+          memo: prev.memo,
+          ...(prev.options.limits !== undefined ? { limits: prev.options.limits } : {}),
+        });
+  if (pol !== null) {
+    return {
+      ok: true,
+      state: {
+        world,
+        options: prev.options,
+        compiled: pol.compiled,
+        memo: prev.memo,
+        cache: pol.cache,
+        podIndex: pol.index,
+      },
+      delta: pol.delta,
+      reusedTables: pol.compiled.encoded.tables.length - pol.rebuiltTables,
+      rebuiltTables: pol.rebuiltTables,
+      work: {
+        matchersEvaluated: pol.matchersEvaluated,
+        matchersUpdated: 0,
+        matchersReused: 0,
+        policiesReused: false,
+        path: 'policies',
+        podsRecomputed: pol.podsRecomputed,
       },
     };
   }
@@ -129,9 +164,13 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
   if (!r.ok) return r;
   let reused = 0;
   for (const fp of memo.keys()) if (prev.memo.has(fp)) reused++;
+  // The fast paths' index, built now (O(world), like this compile) so that the
+  // next small change does not pay for it.
+  const podIndex = cache === undefined ? undefined : buildPodIndex(world, r.compiled, cache);
+  if (podIndex !== undefined) podIndex.policyKeys = policyKeyCounts(world);
   return {
     ok: true,
-    state: { world, options: prev.options, compiled: r.compiled, memo, cache },
+    state: { world, options: prev.options, compiled: r.compiled, memo, cache, podIndex },
     delta: diffTables(prev.compiled.encoded, r.compiled.encoded),
     reusedTables: reused,
     rebuiltTables: memo.size - reused,

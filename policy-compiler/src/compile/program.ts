@@ -23,7 +23,7 @@ import type {
 import { CLUSTER_NAME_LABEL, NAMESPACE_NAME_LABEL, type Pod, type World } from '../model/world.js';
 import { PAL } from '../encode/layout.js';
 import { allocateNumbers, type Numbering } from './allocate.js';
-import type { IdentityInfo } from './identities.js';
+import { podSelectorKeys, type IdentityInfo } from './identities.js';
 import { compareClusterPolicies } from '../model/order.js';
 
 /** The kind of policy key a rule peer is represented under (docs/compiler.md). */
@@ -36,6 +36,8 @@ export interface PeerMatcher {
   readonly subjectCluster?: boolean;
   /** Identities of this kind are the keys this peer's entries are under. */
   readonly kind: KeyKind;
+  /** Only pod identities of this namespace can match (evaluation skips the others). */
+  readonly scope?: { readonly cluster: string; readonly namespace: string };
   /** Whether the peer matches an identity of `kind`. */
   match(id: IdentityInfo, subjectCluster: string): boolean;
   /**
@@ -138,6 +140,7 @@ function npPeer(np: NetworkPolicy, peer: NetworkPolicyPeer, L: Labelled): PeerMa
     return {
       key: `np-own|${np.cluster}|${np.namespace}|${selectorKey(ps)}`,
       kind: 'pod',
+      scope: { cluster: np.cluster, namespace: np.namespace },
       match: m,
       matchPod: m,
     };
@@ -324,7 +327,7 @@ export interface SubjectClass {
   readonly program: Program;
 }
 
-function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
+export function selectsCp(cp: ClusterPolicy, pod: Pod, L: Labelled): boolean {
   return (
     (cp.cluster === null || pod.cluster === cp.cluster) &&
     (cp.subject.clusters === null ||
@@ -340,6 +343,8 @@ export interface ClassBuilder {
   size(): number;
   /** The class of endpoints no policy applies to (hostNetwork pods), per cluster. */
   unpoliced(cluster: string, dir: Direction): SubjectClass;
+  /** The label keys pod selectors use (what a pod's selection depends on). */
+  readonly keys: ReadonlySet<string>;
 }
 
 export function classBuilder(
@@ -347,7 +352,10 @@ export function classBuilder(
   cps: readonly CPolicy[],
   nps: readonly CPolicy[],
   L: Labelled,
+  /** podSelectorKeys(world), when the caller has it. */
+  selectorKeys?: ReadonlySet<string>,
 ): ClassBuilder {
+  const keys = selectorKeys ?? podSelectorKeys(world);
   const npsByNs = new Map<string, CPolicy[]>();
   for (const p of nps) {
     const np = p.np as NetworkPolicy;
@@ -356,7 +364,29 @@ export function classBuilder(
     list.push(p);
     npsByNs.set(k, list);
   }
-  // Which policies select a pod depends on (cluster, namespace, labels) only.
+  // The cluster policies whose cluster, cluster selector and namespace
+  // selector admit a namespace (their pod selectors are checked per label set).
+  const cpsByNs = new Map<string, CPolicy[]>();
+  const cpsOf = (cluster: string, ns: string): CPolicy[] => {
+    const k = `${cluster}/${ns}`;
+    let hit = cpsByNs.get(k);
+    if (hit === undefined) {
+      const nsLabels = L.namespaceLabels(cluster, ns);
+      const clusterLabels = L.clusterLabels(cluster);
+      hit = cps.filter((p) => {
+        const cp = p.cp as ClusterPolicy;
+        return (
+          (cp.cluster === null || cluster === cp.cluster) &&
+          (cp.subject.clusters === null || selectorMatches(cp.subject.clusters, clusterLabels)) &&
+          selectorMatches(cp.subject.namespaceSelector, nsLabels)
+        );
+      });
+      cpsByNs.set(k, hit);
+    }
+    return hit;
+  };
+  // Which policies select a pod depends on (cluster, namespace, and its labels
+  // restricted to the keys pod selectors use) only.
   const selMemo = new Map<string, { cps: CPolicy[]; nps: CPolicy[] }>();
   // Pod objects are immutable inputs: an unchanged pod (the same object in
   // the next world) skips building its label-set key.
@@ -364,11 +394,15 @@ export function classBuilder(
   const selected = (pod: Pod): { cps: CPolicy[]; nps: CPolicy[] } => {
     const known = byPod.get(pod);
     if (known !== undefined) return known;
-    const k = `${pod.cluster}|${pod.namespace}|${JSON.stringify(Object.entries(pod.labels).sort())}`;
+    let k = `${pod.cluster}|${pod.namespace}|`;
+    for (const l of Object.keys(pod.labels).sort())
+      if (keys.has(l)) k += `${JSON.stringify(l)}=${JSON.stringify(pod.labels[l])},`;
     let hit = selMemo.get(k);
     if (hit === undefined) {
       hit = {
-        cps: cps.filter((p) => selectsCp(p.cp as ClusterPolicy, pod, L)),
+        cps: cpsOf(pod.cluster, pod.namespace).filter((p) =>
+          selectorMatches((p.cp as ClusterPolicy).subject.podSelector, pod.labels),
+        ),
         nps: (npsByNs.get(`${pod.cluster}/${pod.namespace}`) ?? []).filter((p) =>
           selectorMatches((p.np as NetworkPolicy).podSelector, pod.labels),
         ),
@@ -378,6 +412,8 @@ export function classBuilder(
     byPod.set(pod, hit);
     return hit;
   };
+  const memo = new Map<string, SubjectClass>();
+  // The class key first (cheap); the program only for a key not seen yet.
   const build = (
     dir: Direction,
     cluster: string,
@@ -389,15 +425,30 @@ export function classBuilder(
     const isolating = sel.nps.filter((p) =>
       dir === 'Ingress' ? p.np?.policyTypes.ingress : p.np?.policyTypes.egress,
     );
-    const rules = (ps: CPolicy[]): CRule[] => ps.flatMap((p) => p.rules[dir]);
-    const enforced = (ps: CPolicy[]): CPolicy[] => ps.filter((p) => !p.audit);
-    const hasAudit = sel.cps.some((p) => p.audit && p.rules[dir].length > 0);
     const named =
       dir === 'Ingress' &&
       [...adminAll, ...isolating, ...baseAll].some((p) =>
         p.rules.Ingress.some((r) => r.usesNamedPorts),
       );
     const dstPorts = named && pod !== null ? pod.ports : [];
+    const portsKey = dstPorts
+      .filter((p) => p.name !== null)
+      .map((p) => `${p.name}/${p.protocol}/${p.containerPort}`)
+      .sort()
+      .join(',');
+    const key = [
+      dir,
+      cluster,
+      `A:${adminAll.map((p) => p.id).join(',')}`,
+      `N:${isolating.map((p) => p.id).join(',')}`,
+      `B:${baseAll.map((p) => p.id).join(',')}`,
+      `ports:${portsKey}`,
+    ].join('|');
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const rules = (ps: CPolicy[]): CRule[] => ps.flatMap((p) => p.rules[dir]);
+    const enforced = (ps: CPolicy[]): CPolicy[] => ps.filter((p) => !p.audit);
+    const hasAudit = sel.cps.some((p) => p.audit && p.rules[dir].length > 0);
     const program: Program = {
       direction: dir,
       cluster,
@@ -413,22 +464,10 @@ export function classBuilder(
       hasAudit,
       dstPorts,
     };
-    const portsKey = dstPorts
-      .filter((p) => p.name !== null)
-      .map((p) => `${p.name}/${p.protocol}/${p.containerPort}`)
-      .sort()
-      .join(',');
-    const key = [
-      dir,
-      cluster,
-      `A:${adminAll.map((p) => p.id).join(',')}`,
-      `N:${isolating.map((p) => p.id).join(',')}`,
-      `B:${baseAll.map((p) => p.id).join(',')}`,
-      `ports:${portsKey}`,
-    ].join('|');
-    return { key, program };
+    const sc = { key, program };
+    memo.set(key, sc);
+    return sc;
   };
-  const memo = new Map<string, SubjectClass>();
   // A class depends on (direction, cluster, selected policies) and, when an
   // ingress rule of those uses named ports, the pod's ports: memoized per
   // selection (one object per cluster/namespace/label set) so pods sharing
@@ -436,6 +475,7 @@ export function classBuilder(
   const bySelection = new WeakMap<object, Map<string, SubjectClass>>();
   const classOfPod = new WeakMap<Pod, Partial<Record<Direction, SubjectClass>>>();
   return {
+    keys,
     size: () => selMemo.size + memo.size,
     classOf(pod, dir) {
       const mine = classOfPod.get(pod);
@@ -450,9 +490,7 @@ export function classBuilder(
       const k = named ? `${dir}|${JSON.stringify(pod.ports)}` : dir;
       let hit = per.get(k);
       if (hit === undefined) {
-        const sc = build(dir, pod.cluster, sel, pod);
-        hit = memo.get(sc.key) ?? sc;
-        memo.set(sc.key, hit);
+        hit = build(dir, pod.cluster, sel, pod);
         per.set(k, hit);
       }
       if (mine === undefined) classOfPod.set(pod, { [dir]: hit });
@@ -460,11 +498,7 @@ export function classBuilder(
       return hit;
     },
     unpoliced(cluster, dir) {
-      const sc = build(dir, cluster, { cps: [], nps: [] }, null);
-      const hit = memo.get(sc.key);
-      if (hit !== undefined) return hit;
-      memo.set(sc.key, sc);
-      return sc;
+      return build(dir, cluster, { cps: [], nps: [] }, null);
     },
   };
 }

@@ -17,8 +17,14 @@
  */
 import type { Direction } from '../model/policy.js';
 import type { ContainerPort, Protocol } from '../model/world.js';
-import { encodePolicyKey, encodePolicyValue, NO_MATCH, type TierMatch } from '../encode/codec.js';
-import { IPPROTO, PAL } from '../encode/layout.js';
+import {
+  compareBytes,
+  encodePolicyKey,
+  encodePolicyValue,
+  NO_MATCH,
+  type TierMatch,
+} from '../encode/codec.js';
+import { IPPROTO, LAYOUT, PAL } from '../encode/layout.js';
 import type { MapEntry } from '../compiled.js';
 import { portRangeCover, portRangeCoverSize } from './port-ranges.js';
 import type { IdentityInfo } from './identities.js';
@@ -247,11 +253,36 @@ function policyKey(
   return key;
 }
 
+/** Templates of one program by (rule list, destination ports): hash → candidates. */
+export type TemplateBucket = Map<
+  number,
+  { readonly rules: readonly number[]; readonly dst: string; readonly ts: readonly Template[] }[]
+>;
+
+/** Entries per (program text, key signature), shared across the tables of one compile. */
+export type TemplateCache = Map<string, TemplateBucket>;
+
+const NO_PORTS: readonly ContainerPort[] = [];
+
+// Text of a destination port list (identities' port arrays are immutable and shared).
+const dstTexts = new WeakMap<readonly ContainerPort[], string>();
+function dstText(dst: readonly ContainerPort[]): string {
+  let t = dstTexts.get(dst);
+  if (t === undefined) dstTexts.set(dst, (t = JSON.stringify(dst)));
+  return t;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export interface TableInput {
   readonly program: Program;
   readonly byNumber: ReadonlyMap<number, IdentityInfo>;
   /** Entries per (program, key signature), shared across the tables of one compile. */
-  readonly templateCache?: Map<string, Map<string, readonly Template[]>>;
+  readonly templateCache?: TemplateCache;
   /** Identities (of the matcher's kind) each peer matcher selects, for the program's cluster. */
   readonly matched: (m: PeerMatcher) => ReadonlySet<number>;
   /**
@@ -280,6 +311,8 @@ export interface TablePlan {
    */
   readonly fingerprint: string;
   build(): CompiledTableEntries;
+  /** The entries when only `changed` identities' membership differs from `old`'s inputs (patchTable). */
+  patch(old: readonly MapEntry[], changed: ReadonlySet<number>): CompiledTableEntries;
 }
 
 const ruleText = (r: CRule): string =>
@@ -331,7 +364,127 @@ export function planTable(t: TableInput): TablePlan {
     })
     .join('\n');
   const fingerprint = `${program}\n${peerText}`;
-  return { fingerprint, build: () => buildTable(t, program, infos) };
+  return {
+    fingerprint,
+    build: () => buildTable(t, program, infos),
+    patch: (old, changed) => patchTable(t, program, infos, old, changed),
+  };
+}
+
+/** The entries (templates) of one key with these rules and destination ports, via the cache. */
+function templatesFor(
+  infos: readonly RuleInfo[],
+  cache: TemplateBucket,
+  rules: readonly number[],
+  h: number,
+  dst: readonly ContainerPort[],
+  dKey: string,
+): readonly Template[] {
+  let bucket = cache.get(h);
+  if (bucket === undefined) cache.set(h, (bucket = []));
+  const hit = bucket.find((b) => b.dst === dKey && sameList(b.rules, rules));
+  if (hit !== undefined) return hit.ts;
+  const runsByProto = new Map<Protocol, Run[]>();
+  for (const proto of PROTOS) {
+    const bs = boundaries(infos, rules, proto, dst);
+    const runs: Run[] = [];
+    bs.forEach((start, i) => {
+      const end = i + 1 < bs.length ? (bs[i + 1] as number) - 1 : 65535;
+      const val = evaluate(infos, rules, proto, start, dst);
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.val.text === val.text) last.end = end;
+      else runs.push({ start, end, val });
+    });
+    runsByProto.set(proto, runs);
+  }
+  const list: Template[] = [];
+  emitKey(evaluate(infos, rules, 'other', 0, dst), runsByProto, {
+    push(prefixlen, protocol, port, v) {
+      list.push({ prefixlen, protocol, port, value: v.bytes });
+    },
+  });
+  bucket.push({ rules, dst: dKey, ts: list });
+  return list;
+}
+
+function bucketOf(t: TableInput, programText: string): TemplateBucket {
+  let cache = t.templateCache?.get(programText);
+  if (cache === undefined) {
+    cache = new Map();
+    t.templateCache?.set(programText, cache);
+  }
+  return cache;
+}
+
+const ID_OFFSET = LAYOUT.pal_policy_key.fields.identity_be.offset;
+/** The identity of an encoded policy key (big endian in the key). */
+const keyIdentity = (k: Uint8Array): number =>
+  (((k[ID_OFFSET] as number) << 24) |
+    ((k[ID_OFFSET + 1] as number) << 16) |
+    ((k[ID_OFFSET + 2] as number) << 8) |
+    (k[ID_OFFSET + 3] as number)) >>>
+  0;
+
+/**
+ * The table's entries when only the identities in `changed` joined or left
+ * its sets (or took a freed number): `old` without their entries, plus
+ * their entries computed as buildTable() computes any key's. Exact because
+ * a key's entries depend only on the rules represented under it and its
+ * destination ports; key byte order is the numeric (prefixlen, identity,
+ * protocol, port) order buildTable() sorts by (prefixlen < 256).
+ */
+function patchTable(
+  t: TableInput,
+  programText: string,
+  infos: readonly RuleInfo[],
+  old: readonly MapEntry[],
+  changed: ReadonlySet<number>,
+): CompiledTableEntries {
+  const p = t.program;
+  const egress = p.direction === 'Egress';
+  const cache = bucketOf(t, programText);
+  const fresh: MapEntry[] = [];
+  for (const n of changed) {
+    if (n === PAL.ID_ANY) continue;
+    const rules: number[] = [];
+    let h = 17;
+    infos.forEach((info, i) => {
+      const r = info.rule;
+      if (info.tier === PAL.TIER_BASELINE && r.action === 'Pass') return;
+      const under =
+        (r.peers !== null && r.peers.some((m) => t.matched(m).has(n))) ||
+        (egress && r.usesNamedPorts && t.namedTargets(r).has(n));
+      if (!under) return;
+      rules.push(i);
+      h = (Math.imul(h, 31) + i + 1) | 0;
+    });
+    if (rules.length === 0) continue;
+    const id = t.byNumber.get(n);
+    const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
+    for (const x of templatesFor(infos, cache, rules, h, dst, egress ? dstText(dst) : ''))
+      fresh.push({
+        key: policyKey(t.keyCache, x.prefixlen, n, x.protocol, x.port),
+        value: x.value,
+      });
+  }
+  fresh.sort((a, b) => compareBytes(a.key, b.key));
+  const entries: MapEntry[] = [];
+  let j = 0;
+  for (const e of old) {
+    if (changed.has(keyIdentity(e.key))) continue;
+    while (j < fresh.length && compareBytes((fresh[j] as MapEntry).key, e.key) < 0)
+      entries.push(fresh[j++] as MapEntry);
+    entries.push(e);
+  }
+  while (j < fresh.length) entries.push(fresh[j++] as MapEntry);
+  let keys = 0;
+  let last = -1;
+  for (const e of entries) {
+    const n = keyIdentity(e.key);
+    if (n !== last) keys++;
+    last = n;
+  }
+  return { entries, keysWithEntries: keys };
 }
 
 function buildTable(
@@ -342,11 +495,16 @@ function buildTable(
   const p = t.program;
   const egress = p.direction === 'Egress';
   // Rules (ascending indices) represented under each key; ANY = PAL_ID_ANY.
+  // A running hash of each list keys the template cache (no string per key).
   const byKey = new Map<number, number[]>();
+  const hashes = new Map<number, number>();
   const add = (n: number, i: number): void => {
     let list = byKey.get(n);
     if (list === undefined) byKey.set(n, (list = []));
-    if (list[list.length - 1] !== i) list.push(i);
+    if (list[list.length - 1] !== i) {
+      list.push(i);
+      hashes.set(n, (Math.imul(hashes.get(n) ?? 17, 31) + i + 1) | 0);
+    }
   };
   infos.forEach((info, i) => {
     const r = info.rule;
@@ -357,11 +515,7 @@ function buildTable(
     if (egress && r.usesNamedPorts) for (const n of t.namedTargets(r)) add(n, i);
   });
 
-  let cache = t.templateCache?.get(programText);
-  if (cache === undefined) {
-    cache = new Map<string, readonly Template[]>();
-    t.templateCache?.set(programText, cache);
-  }
+  const cache = bucketOf(t, programText);
   const rows: { identity: number; ts: readonly Template[] }[] = [];
   let withEntries = 0;
   const keys = [...byKey.keys()].sort((a, b) => a - b);
@@ -369,32 +523,10 @@ function buildTable(
     const rules = byKey.get(n) as number[];
     const id = n === PAL.ID_ANY ? undefined : t.byNumber.get(n);
     // Where named ports resolve: the subject (ingress) or the destination pod (egress).
-    const dst = egress ? (id?.kind === 'pod' ? id.ports : []) : p.dstPorts;
-    const sig = `${rules.join(',')}|${egress ? JSON.stringify(dst) : ''}`;
-    let ts = cache.get(sig);
-    if (ts === undefined) {
-      const runsByProto = new Map<Protocol, Run[]>();
-      for (const proto of PROTOS) {
-        const bs = boundaries(infos, rules, proto, dst);
-        const runs: Run[] = [];
-        bs.forEach((start, i) => {
-          const end = i + 1 < bs.length ? (bs[i + 1] as number) - 1 : 65535;
-          const val = evaluate(infos, rules, proto, start, dst);
-          const last = runs[runs.length - 1];
-          if (last !== undefined && last.val.text === val.text) last.end = end;
-          else runs.push({ start, end, val });
-        });
-        runsByProto.set(proto, runs);
-      }
-      const list: Template[] = [];
-      emitKey(evaluate(infos, rules, 'other', 0, dst), runsByProto, {
-        push(prefixlen, protocol, port, v) {
-          list.push({ prefixlen, protocol, port, value: v.bytes });
-        },
-      });
-      ts = list;
-      cache.set(sig, ts);
-    }
+    const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
+    const dKey = egress ? dstText(dst) : '';
+    const h = hashes.get(n) as number;
+    const ts = templatesFor(infos, cache, rules, h, dst, dKey);
     if (ts.length > 0) withEntries++;
     rows.push({ identity: n, ts });
   }

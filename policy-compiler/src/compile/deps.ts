@@ -1,0 +1,451 @@
+/**
+ * Dependencies between the parts of a compile, for the fast recompile paths
+ * (compile/policy-changes.ts, compile/pod-changes.ts): which matcher sets and
+ * named-target sets each table reads, and the tables reading each set. A fast
+ * path that changes a set, a class's program or the classes in use rebuilds
+ * exactly the tables that depend on them (`TableUpdate`), with compile()'s
+ * own formulas (planTable, the same fingerprints and the same memo), so the
+ * result stays byte-identical to a full compile.
+ */
+import type { CompiledTable, MapEntry } from '../compiled.js';
+import type { IdentityInfo, IdentityKind } from './identities.js';
+import type { CRule, PeerMatcher, SubjectClass } from './program.js';
+import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
+import type { Numbering } from './allocate.js';
+import { LayeredMap } from './layered-map.js';
+
+/** A peer matcher's identity set, for one subject cluster. */
+export interface MatchEntry {
+  readonly m: PeerMatcher;
+  readonly cluster: string;
+  readonly set: Set<number>;
+}
+
+/** The pod identities an egress rule with named ports is also represented under. */
+export interface NamedEntry {
+  readonly cluster: string;
+  readonly names: ReadonlySet<string>;
+  readonly peers: readonly PeerMatcher[] | null;
+  readonly set: Set<number>;
+}
+
+/** What a compile knows of one table: its class, fingerprint and the sets it reads. */
+export interface TableRecord {
+  readonly cls: SubjectClass;
+  readonly fp: string;
+  readonly matchers: readonly string[];
+  readonly named: readonly string[];
+}
+
+export const matcherKey = (m: PeerMatcher, cluster: string): string =>
+  m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
+
+export function namedNames(r: CRule): Set<string> {
+  const names = new Set<string>();
+  if (r.ports !== 'all') for (const pm of r.ports) if (pm.kind === 'named') names.add(pm.name);
+  return names;
+}
+
+export function namedKey(r: CRule, cluster: string): string {
+  const peersKey = r.peers === null ? '*' : r.peers.map((m) => m.key).join('\u0001');
+  return `${cluster}\u0000${peersKey}\u0000${[...namedNames(r)].sort().join(',')}`;
+}
+
+/** Whether a named-target set includes pod identity `id` (compile()'s formula). */
+export function namedMatches(e: NamedEntry, id: IdentityInfo): boolean {
+  if (id.kind !== 'pod') return false;
+  if (!id.ports.some((cp) => cp.name !== null && e.names.has(cp.name))) return false;
+  return e.peers === null || e.peers.some((m) => m.matchPod(id, e.cluster));
+}
+
+/** Whether a matcher set includes identity `id` (compile()'s formula). */
+export const matcherMatches = (e: MatchEntry, id: IdentityInfo): boolean =>
+  e.m.kind !== 'never' && id.kind === e.m.kind && e.m.match(id, e.cluster);
+
+/**
+ * The numbering allocateNumbers() gives for (previous keys − removed + added)
+ * given `prev`: kept keys keep their numbers, added keys (not in prev), in
+ * sorted order, take the lowest numbers not kept. Returns `prev` itself when
+ * nothing is removed or added.
+ */
+export function renumber(
+  prev: Numbering,
+  removed: readonly string[],
+  added: readonly string[],
+  first: number,
+  /** Whether a number stays taken (default: computed from prev − removed). */
+  kept?: (n: number) => boolean,
+): Numbering {
+  if (removed.length === 0 && added.length === 0) return prev;
+  let taken = kept;
+  if (taken === undefined) {
+    const used = new Set<number>(prev.values());
+    for (const k of removed) used.delete(prev.get(k) as number);
+    taken = (n) => used.has(n);
+  }
+  const assigned: [string, number][] = [];
+  let candidate = first;
+  for (const k of [...added].sort()) {
+    while (taken(candidate)) candidate++;
+    assigned.push([k, candidate++]);
+  }
+  // A layer over prev, not a copy: the numbering has one entry per identity.
+  return LayeredMap.update(prev, assigned, removed);
+}
+
+/**
+ * The dependency state of the newest compile. Mutable, owned by the newest
+ * state (like PodIndex): fast paths compute everything first and commit only
+ * on success, so a fallback leaves it as it was.
+ */
+export interface DepIndex {
+  readonly tables: Map<number, TableRecord>;
+  readonly matchers: Map<string, MatchEntry>;
+  readonly named: Map<string, NamedEntry>;
+  /** Matcher key → tables reading it. */
+  readonly readers: Map<string, Set<number>>;
+  /** Named key → tables reading it. */
+  readonly namedReaders: Map<string, Set<number>>;
+  /** Fingerprint → tables with it (the memo keeps the fingerprints in use). */
+  readonly fpCount: Map<string, number>;
+}
+
+export function buildDepIndex(
+  tables: ReadonlyMap<number, TableRecord>,
+  matchers: ReadonlyMap<string, MatchEntry>,
+  named: ReadonlyMap<string, NamedEntry>,
+): DepIndex {
+  const dep: DepIndex = {
+    tables: new Map(tables),
+    matchers: new Map(matchers),
+    named: new Map(named),
+    readers: new Map(),
+    namedReaders: new Map(),
+    fpCount: new Map(),
+  };
+  for (const [t, rec] of tables) addReader(dep, t, rec);
+  return dep;
+}
+
+function addTo(m: Map<string, Set<number>>, k: string, t: number): void {
+  let s = m.get(k);
+  if (s === undefined) m.set(k, (s = new Set()));
+  s.add(t);
+}
+
+function addReader(dep: DepIndex, t: number, rec: TableRecord): void {
+  for (const k of rec.matchers) addTo(dep.readers, k, t);
+  for (const k of rec.named) addTo(dep.namedReaders, k, t);
+  dep.fpCount.set(rec.fp, (dep.fpCount.get(rec.fp) ?? 0) + 1);
+}
+
+/** Drops table t's reads; returns fingerprints no table has any more. */
+function dropReader(dep: DepIndex, t: number, rec: TableRecord, goneFps: string[]): void {
+  for (const k of rec.matchers) dep.readers.get(k)?.delete(t);
+  for (const k of rec.named) dep.namedReaders.get(k)?.delete(t);
+  const c = (dep.fpCount.get(rec.fp) ?? 0) - 1;
+  if (c <= 0) {
+    dep.fpCount.delete(rec.fp);
+    goneFps.push(rec.fp);
+  } else dep.fpCount.set(rec.fp, c);
+}
+
+export interface RebuiltTable {
+  readonly table: number;
+  readonly rec: TableRecord;
+  readonly entries: CompiledTable['entries'];
+}
+
+/**
+ * One fast-path update of tables: replans the given tables against the
+ * current sets (pending ones first), then commits. Nothing is changed before
+ * commit().
+ */
+export class TableUpdate {
+  /** Matcher / named sets this update replaces or adds (copy on write). */
+  readonly pendingMatchers = new Map<string, MatchEntry>();
+  readonly pendingNamed = new Map<string, NamedEntry>();
+  readonly rebuilt: RebuiltTable[] = [];
+  private readonly templateCache: TemplateCache = new Map();
+  private sorted: Map<string, IdentityInfo[]> | null = null;
+  constructor(
+    private readonly dep: DepIndex,
+    private readonly memo: Map<string, CompiledTable['entries']>,
+    private readonly byNumber: ReadonlyMap<number, IdentityInfo>,
+    private readonly setTexts: SetTextCache,
+    private readonly keyCache: KeyCache,
+  ) {}
+
+  private byKind(kind: IdentityKind | string): readonly IdentityInfo[] {
+    if (this.sorted === null) {
+      const sorted = new Map<string, IdentityInfo[]>();
+      this.sorted = sorted;
+      const push = (k: string, id: IdentityInfo): void => {
+        const l = sorted.get(k);
+        if (l === undefined) sorted.set(k, [id]);
+        else l.push(id);
+      };
+      for (const id of [...this.byNumber.values()].sort((a, b) => a.number - b.number)) {
+        push(id.kind, id);
+        if (id.kind === 'pod') push(`pod:${id.cluster}/${id.namespace}`, id);
+      }
+    }
+    return this.sorted.get(kind) ?? [];
+  }
+
+  /** The identities a matcher can match (its kind; its namespace when scoped). */
+  private candidates(m: PeerMatcher): readonly IdentityInfo[] {
+    return m.scope === undefined
+      ? this.byKind(m.kind)
+      : this.byKind(`pod:${m.scope.cluster}/${m.scope.namespace}`);
+  }
+
+  matcher(k: string): MatchEntry | undefined {
+    return this.pendingMatchers.get(k) ?? this.dep.matchers.get(k);
+  }
+
+  namedEntry(k: string): NamedEntry | undefined {
+    return this.pendingNamed.get(k) ?? this.dep.named.get(k);
+  }
+
+  /**
+   * Identities vanished (numbers) and appeared (with their new numbers):
+   * every matcher and named-target set that loses or gains one becomes
+   * pending (copy on write). Returns the tables reading a changed set.
+   */
+  identitiesChanged(gone: readonly number[], added: readonly IdentityInfo[]): Set<number> {
+    const dirty = new Set<number>();
+    if (gone.length + added.length === 0) return dirty;
+    const dep = this.dep;
+    for (const [k, e] of dep.matchers) {
+      let set = e.set;
+      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
+      for (const n of gone) if (set.has(n)) copy().delete(n);
+      for (const info of added) if (matcherMatches(e, info)) copy().add(info.number);
+      if (set === e.set) continue;
+      this.pendingMatchers.set(k, { ...e, set });
+      for (const t of dep.readers.get(k) ?? []) dirty.add(t);
+    }
+    if (!added.some((i) => i.kind === 'pod') && gone.length === 0) return dirty;
+    for (const [k, e] of dep.named) {
+      let set = e.set;
+      const copy = (): Set<number> => (set === e.set ? (set = new Set(e.set)) : set);
+      for (const n of gone) if (set.has(n)) copy().delete(n);
+      for (const info of added) if (namedMatches(e, info)) copy().add(info.number);
+      if (set === e.set) continue;
+      this.pendingNamed.set(k, { ...e, set });
+      for (const t of dep.namedReaders.get(k) ?? []) dirty.add(t);
+    }
+    return dirty;
+  }
+
+  /** Plans (and builds unless memoized) table `table` for class `cls`. */
+  rebuild(table: number, cls: SubjectClass): RebuiltTable {
+    return this.make(table, cls, null);
+  }
+
+  /**
+   * Table `table`, whose class and program are as they were, after only the
+   * identities in `changed` joined or left the sets it reads: its previous
+   * entries patched for those identities (unless memoized).
+   */
+  patch(table: number, cls: SubjectClass, changed: ReadonlySet<number>): RebuiltTable {
+    return this.make(table, cls, changed);
+  }
+
+  private make(
+    table: number,
+    cls: SubjectClass,
+    changed: ReadonlySet<number> | null,
+  ): RebuiltTable {
+    const cluster = cls.program.cluster;
+    const usedMatchers = new Set<string>();
+    const usedNamed = new Set<string>();
+    const plan = planTable({
+      program: cls.program,
+      byNumber: this.byNumber,
+      templateCache: this.templateCache,
+      setTextCache: this.setTexts,
+      keyCache: this.keyCache,
+      matched: (m) => {
+        const k = matcherKey(m, cluster);
+        usedMatchers.add(k);
+        let e = this.matcher(k);
+        if (e === undefined) {
+          const set = new Set<number>();
+          if (m.kind !== 'never')
+            for (const id of this.candidates(m)) if (m.match(id, cluster)) set.add(id.number);
+          e = { m, cluster, set };
+          this.pendingMatchers.set(k, e);
+        }
+        return e.set;
+      },
+      namedTargets: (r) => {
+        const k = namedKey(r, cluster);
+        usedNamed.add(k);
+        let e = this.namedEntry(k);
+        if (e === undefined) {
+          e = { cluster, names: namedNames(r), peers: r.peers, set: new Set() };
+          for (const id of this.byKind('pod')) if (namedMatches(e, id)) e.set.add(id.number);
+          this.pendingNamed.set(k, e);
+        }
+        return e.set;
+      },
+    });
+    const fp = plan.fingerprint;
+    let entries = this.memo.get(fp);
+    if (entries === undefined) {
+      const prevFp = changed === null ? undefined : this.dep.tables.get(table)?.fp;
+      const old = prevFp === undefined ? undefined : this.memo.get(prevFp);
+      entries =
+        old !== undefined && changed !== null
+          ? plan.patch(old, changed).entries
+          : plan.build().entries;
+    }
+    const out: RebuiltTable = {
+      table,
+      rec: { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] },
+      entries,
+    };
+    this.rebuilt.push(out);
+    return out;
+  }
+
+  /** Applies the update to the index and the memo (tables in `removed` are gone). */
+  commit(removed: Iterable<number>): void {
+    const dep = this.dep;
+    const goneFps: string[] = [];
+    // Sets whose readers may have dropped to none (the only ones to check below).
+    const touched = new Set<string>(this.pendingMatchers.keys());
+    const touchedNamed = new Set<string>(this.pendingNamed.keys());
+    const drop = (t: number): void => {
+      const old = dep.tables.get(t);
+      if (old === undefined) return;
+      for (const k of old.matchers) touched.add(k);
+      for (const k of old.named) touchedNamed.add(k);
+      dropReader(dep, t, old, goneFps);
+    };
+    for (const [k, e] of this.pendingMatchers) dep.matchers.set(k, e);
+    for (const [k, e] of this.pendingNamed) dep.named.set(k, e);
+    for (const t of removed) {
+      drop(t);
+      dep.tables.delete(t);
+    }
+    for (const r of this.rebuilt) {
+      drop(r.table);
+      dep.tables.set(r.table, r.rec);
+      addReader(dep, r.table, r.rec);
+      this.memo.set(r.rec.fp, r.entries);
+    }
+    for (const fp of goneFps) if (!dep.fpCount.has(fp)) this.memo.delete(fp);
+    // Sets no table reads any more are dropped (as compile() keeps only those it used).
+    for (const k of touched)
+      if ((dep.readers.get(k)?.size ?? 0) === 0) {
+        dep.readers.delete(k);
+        dep.matchers.delete(k);
+      }
+    for (const k of touchedNamed)
+      if ((dep.namedReaders.get(k)?.size ?? 0) === 0) {
+        dep.namedReaders.delete(k);
+        dep.named.delete(k);
+      }
+  }
+}
+
+export function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as MapEntry;
+    const y = b[i] as MapEntry;
+    if (!sameBytes(x.key, y.key) || !sameBytes(x.value, y.value)) return false;
+  }
+  return true;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Side metadata of one table (compile.ts TableMeta), without importing compile.ts. */
+interface MetaLike {
+  readonly table: number;
+  readonly subject: string;
+  readonly members: number;
+}
+
+/**
+ * The tables array, table metadata and table delta after an update:
+ * `rebuilt` tables replace (or add) theirs, `removed` ones go, every other
+ * table keeps its entries; metadata of tables whose class gained or lost
+ * members gets the new count. Arrays and maps come out in table order, as
+ * compile() builds them.
+ */
+export function assembleTables<M extends MetaLike>(
+  oldTables: readonly CompiledTable[],
+  oldMeta: ReadonlyMap<number, M>,
+  rebuilt: readonly RebuiltTable[],
+  removed: ReadonlySet<number>,
+  metaOf: (r: RebuiltTable) => M,
+  members: (classKey: string) => number | undefined,
+): {
+  tables: CompiledTable[];
+  meta: Map<number, M>;
+  replace: CompiledTable[];
+  remove: number[];
+  policyEntries: number;
+  maxEntries: number;
+} {
+  const byTable = new Map<number, RebuiltTable>(rebuilt.map((r) => [r.table, r]));
+  const tables: CompiledTable[] = [];
+  const meta = new Map<number, M>();
+  const replace: CompiledTable[] = [];
+  const remove: number[] = [];
+  let policyEntries = 0;
+  let maxEntries = 0;
+  const push = (t: CompiledTable, m: M): void => {
+    tables.push(t);
+    meta.set(t.table, m);
+    policyEntries += t.entries.length;
+    if (t.entries.length > maxEntries) maxEntries = t.entries.length;
+  };
+  const fresh = rebuilt
+    .filter((r) => !oldMeta.has(r.table) || removed.has(r.table))
+    .sort((a, b) => a.table - b.table);
+  let f = 0;
+  const addFresh = (upTo: number): void => {
+    while (f < fresh.length && (fresh[f] as RebuiltTable).table < upTo) {
+      const r = fresh[f++] as RebuiltTable;
+      const t = { table: r.table, entries: r.entries };
+      push(t, metaOf(r));
+      replace.push(t);
+    }
+  };
+  for (const old of oldTables) {
+    addFresh(old.table);
+    const r = byTable.get(old.table);
+    if (removed.has(old.table)) {
+      // A number freed and taken again by a new class in the same update: compared as diffTables does.
+      if (r !== undefined && f < fresh.length && (fresh[f] as RebuiltTable).table === old.table) {
+        f++;
+        const t = { table: r.table, entries: r.entries };
+        push(t, metaOf(r));
+        if (!sameEntries(old.entries, r.entries)) replace.push(t);
+      } else remove.push(old.table);
+      continue;
+    }
+    if (r !== undefined) {
+      const t = sameEntries(old.entries, r.entries) ? old : { table: r.table, entries: r.entries };
+      push(t, metaOf(r));
+      if (t !== old) replace.push(t);
+      continue;
+    }
+    const m = oldMeta.get(old.table) as M;
+    const n = members(m.subject);
+    push(old, n === undefined || n === m.members ? m : { ...m, members: n });
+  }
+  addFresh(Infinity);
+  return { tables, meta, replace, remove, policyEntries, maxEntries };
+}
