@@ -256,7 +256,7 @@ describe('reconcile loop', () => {
     expect(r.status()).toMatchObject({ lastError: null, lastRound: { sync: 'full' } });
   });
 
-  it('a pod-only change takes the compiler pod path; its delta is the full diff', async () => {
+  it('pod-only and policy-only changes take the compiler fast paths; the pod delta is the full diff', async () => {
     const applier = new DeltaApplier();
     const { r } = setup(undefined, applier);
     r.submit(snap({ ...base, 'np.yaml': np(1) }));
@@ -291,13 +291,23 @@ describe('reconcile loop', () => {
     expect(comparableDelta(d)).toEqual(
       comparableDelta(diffTables(before.encoded, after.compiled.encoded)),
     );
-    // A policy change takes the general path.
+    // A policy change takes the policy path; a namespace relabel the general one.
     r.submit(
       snap({ ...base, 'np.yaml': np(2, 8080), 'api2.yaml': pod('api-2', 'api', '10.0.0.3') }),
     );
     await r.flush();
+    expect(r.status().lastRound).toMatchObject({ compilePath: 'policies', sync: 'delta' });
+    r.submit(
+      snap({
+        ...base,
+        'ns.yaml': ns.replace('{name: shop}', '{name: shop, labels: {team: a}}'),
+        'np.yaml': np(2, 8080),
+        'api2.yaml': pod('api-2', 'api', '10.0.0.3'),
+      }),
+    );
+    await r.flush();
     expect(r.status().lastRound).toMatchObject({ compilePath: 'general', sync: 'delta' });
-    expect(applier.syncs).toEqual(['full', 'delta', 'delta']);
+    expect(applier.syncs).toEqual(['full', 'delta', 'delta', 'delta']);
   });
 
   it('reports the stages of each round in status and palisade_reconcile_stage_seconds', async () => {

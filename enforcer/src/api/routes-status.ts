@@ -29,7 +29,7 @@ const lastRoundSchema = {
     },
     sync: { type: 'string', enum: ['delta', 'full', 'none'] },
     outcome: { type: 'string', enum: ['applied', 'rejected'] },
-    compilePath: { type: 'string', enum: ['full', 'general', 'pods'] },
+    compilePath: { type: 'string', enum: ['full', 'general', 'pods', 'policies'] },
   },
 } as const;
 

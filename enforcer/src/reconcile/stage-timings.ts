@@ -9,6 +9,7 @@
  *  - publish: status, metrics and the onApplied hook (attachments, flow attribution)
  */
 import { Histogram, type Registry } from 'prom-client';
+import type { CompileWork } from '../../../policy-compiler/src/compile/index.js';
 
 export const RECONCILE_STAGES = ['queued', 'load', 'compile', 'apply', 'publish'] as const;
 export type ReconcileStage = (typeof RECONCILE_STAGES)[number];
@@ -25,10 +26,11 @@ export interface RoundTimings {
   readonly sync: 'delta' | 'full' | 'none';
   /**
    * How the compiler got there, when it ran: 'full' (no previous compile in
-   * this process), 'general' (recompile reusing unchanged tables), 'pods'
-   * (the pod-only path: work proportional to the changed pods).
+   * this process), 'general' (recompile reusing unchanged tables), 'pods' /
+   * 'policies' (the compiler's fast paths: work proportional to the changed
+   * pods, or to the changed policies' subjects).
    */
-  readonly compilePath?: 'full' | 'general' | 'pods';
+  readonly compilePath?: 'full' | CompileWork['path'];
   readonly outcome: 'applied' | 'rejected';
 }
 
