@@ -693,6 +693,29 @@ static __always_inline void lookup_peer(const struct pkt *p, __u8 dir, struct ve
 	v->peer_identity = peer->identity;
 }
 
+/* Clock of conntrack last_seen_ns: CLOCK_MONOTONIC at tick resolution. A
+ * last-seen time needs no more, and the coarse clock is a read of the
+ * timekeeper's base where bpf_ktime_get_ns reads the clocksource (rdtsc
+ * plus pvclock arithmetic in a VM) on every packet. */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* Per-packet bookkeeping of an established connection passing. */
+static __always_inline int ct_pass(struct pal_ct_value *ct, const struct pkt *p, __u8 scope,
+				   __u8 dir)
+{
+	ct->last_seen_ns = ct_now();
+	ct->packets++;
+	ct->bytes += p->len;
+	if (scope != dir && !(ct->flags & PAL_CT_F_SEEN_REPLY))
+		ct->flags |= PAL_CT_F_SEEN_REPLY;
+	count_rule(ct->cookie, p->len);
+	frag_record(p, dir, PAL_VERDICT_ALLOW);
+	return TC_ACT_OK;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 zero = 0;
@@ -701,11 +724,46 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct pkt p = {};
 	struct verdict_info v = {};
 	__u16 eth_proto = 0;
+	__u8 other = dir == PAL_DIR_EGRESS ? PAL_DIR_INGRESS : PAL_DIR_EGRESS;
+	__u32 ifindex = skb->ifindex;
 
-	/* 1. endpoint: missing or not ready = fail closed */
-	struct pal_endpoint_key ek = { .ifindex = skb->ifindex };
-	const struct pal_endpoint_value *ep = bpf_map_lookup_elem(&pal_endpoints, &ek);
 	int parsed = parse(skb, &p, &eth_proto);
+
+	/* 1. conntrack, first: this hook's own connections (scope = dir,
+	 *    forward) and replies of connections this endpoint admitted in the
+	 *    other direction (scope = other, reversed tuple). Lookups only; what
+	 *    a hit means is decided below. */
+	struct pal_ct_key ck;
+	struct pal_ct_value *ct = 0;
+	__u8 scope = dir;
+	__u16 ct_port = p.policy_port_be;
+	if (parsed == PARSE_OK && !p.bypass && !p.frag_later && !p.no_ct) {
+		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
+		ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
+		if (!ct) {
+			ct_key(&ck, p.daddr, p.saddr, p.dport_be, p.sport_be, p.protocol, other);
+			ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
+			if (ct) {
+				scope = other;
+				/* the policy port of the original direction */
+				ct_port = (p.protocol == IPPROTO_ICMP || p.protocol == IPPROTO_ICMPV6_)
+						  ? 0
+						  : p.sport_be;
+			}
+		}
+		/* Fast path: checked at the current revision on this interface.
+		 * The entry was created or re-checked with this interface's
+		 * endpoint present and ready at that revision, and every write
+		 * of pal_endpoints is followed by a revision bump (Datapath
+		 * applyFull/applyDelta), so the endpoint lookup would say the
+		 * same: skip it, and the ipcache and policy lookups with it. */
+		if (ct && ct->revision == revision && ct->ifindex == ifindex)
+			return ct_pass(ct, &p, scope, dir);
+	}
+
+	/* 2. endpoint: missing or not ready = fail closed */
+	struct pal_endpoint_key ek = { .ifindex = ifindex };
+	const struct pal_endpoint_value *ep = bpf_map_lookup_elem(&pal_endpoints, &ek);
 	if (!ep || !(ep->flags & PAL_EP_F_POLICY_READY)) {
 		v.reason = PAL_DROP_NO_ENDPOINT_POLICY;
 		return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
@@ -718,7 +776,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (p.bypass)
 		return TC_ACT_OK;
 
-	/* 2. peer identity from the ipcache (WORLD when unknown): looked up
+	/* 3. peer identity from the ipcache (WORLD when unknown): looked up
 	 *    only where a decision or an event needs it, not for packets of
 	 *    established connections (an LPM walk per packet saved) */
 	struct peer_info peer; /* every field set by lookup_peer before use */
@@ -748,30 +806,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	__u32 table = dir == PAL_DIR_EGRESS ? ep->egress_table : ep->ingress_table;
-	__u8 other = dir == PAL_DIR_EGRESS ? PAL_DIR_INGRESS : PAL_DIR_EGRESS;
 
-	/* 3. conntrack: this hook's own connections (scope = dir, forward) and
-	 *    replies of connections this endpoint admitted in the other
-	 *    direction (scope = other, reversed tuple). */
-	struct pal_ct_key ck;
-	struct pal_ct_value *ct = 0;
-	__u8 scope = dir;
-	__u16 ct_port = p.policy_port_be;
-	if (!p.no_ct) {
-		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
-		ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
-		if (!ct) {
-			ct_key(&ck, p.daddr, p.saddr, p.dport_be, p.sport_be, p.protocol, other);
-			ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
-			if (ct) {
-				scope = other;
-				/* the policy port of the original direction */
-				ct_port = (p.protocol == IPPROTO_ICMP || p.protocol == IPPROTO_ICMPV6_)
-						  ? 0
-						  : p.sport_be;
-			}
-		}
-	}
+	/* 4. an established connection not on the fast path: stale revision
+	 *    (re-check), or checked on another interface / by an older program
+	 *    (ifindex not stamped): passes as before and is stamped with this
+	 *    interface, whose endpoint is ready. */
 	if (ct) {
 		if (ct->revision != revision) {
 			/* policy changed since this connection was checked: re-check it */
@@ -792,17 +831,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			ct->revision = revision;
 			ct->cookie = cd.cookie;
 		}
-		ct->last_seen_ns = bpf_ktime_get_ns();
-		ct->packets++;
-		ct->bytes += p.len;
-		if (scope != dir && !(ct->flags & PAL_CT_F_SEEN_REPLY))
-			ct->flags |= PAL_CT_F_SEEN_REPLY;
-		count_rule(ct->cookie, p.len);
-		frag_record(&p, dir, PAL_VERDICT_ALLOW);
-		return TC_ACT_OK;
+		ct->ifindex = ifindex;
+		return ct_pass(ct, &p, scope, dir);
 	}
 
-	/* 4. policy of this endpoint for this direction */
+	/* 5. policy of this endpoint for this direction */
 	lookup_peer(&p, dir, &v, &peer);
 	struct tier_best tb = {};
 	struct decision d = {};
@@ -843,11 +876,12 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	v.verdict = PAL_VERDICT_ALLOW;
 	if (!p.no_ct && !(p.protocol == IPPROTO_TCP && (p.tcp_flags & 0x04 /* RST */))) {
 		struct pal_ct_value nv = {
-			.last_seen_ns = bpf_ktime_get_ns(),
+			.last_seen_ns = ct_now(),
 			.packets = 1,
 			.bytes = p.len,
 			.revision = revision,
 			.cookie = d.cookie,
+			.ifindex = ifindex,
 		};
 		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
 		bpf_map_update_elem(&pal_conntrack, &ck, &nv, BPF_ANY);
