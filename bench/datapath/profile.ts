@@ -108,6 +108,10 @@ interface Profile {
    * no-filter round's (other BPF on the host runs there too)
    */
   filterNs?: number;
+  /** filterNs of every round (the same definition), for the median and spread */
+  filterNsRounds?: number[];
+  /** median of filterNsRounds: robust to one round hit by other jobs' cache pressure */
+  filterNsMedian?: number;
 }
 
 /** perf report lines "  12.34%  comm  [k] symbol" of the commands doing the path's work. */
@@ -280,19 +284,25 @@ async function main(): Promise<void> {
       }
       const none = medianOf(rounds['none']!);
       const ipt1 = rounds['iptables'] ? medianOf(rounds['iptables']) : undefined;
+      const g = (p: Profile, k: string): number => p.nsPerPacket[k] ?? 0;
+      /** ns in the filter: Palisade's programs, tc hook and maps/helpers above no filter's */
+      const filterOf = (config: string, p: Profile): number =>
+        config.startsWith('palisade')
+          ? +(
+              g(p, 'bpf programs') +
+              g(p, 'tc hook') +
+              g(p, 'bpf maps and helpers') -
+              g(none, 'bpf maps and helpers')
+            ).toFixed(1)
+          : g(p, 'netfilter (iptables-nft, nftables)');
       for (const [config, ps] of Object.entries(rounds)) {
         const m = medianOf(ps);
         const total = m.nsPerPacket['total']!;
         m.cpuRatio = +(none.nsPerPacket['total']! / total).toFixed(3);
-        const g = (p: Profile, k: string): number => p.nsPerPacket[k] ?? 0;
-        m.filterNs = config.startsWith('palisade')
-          ? +(
-              g(m, 'bpf programs') +
-              g(m, 'tc hook') +
-              g(m, 'bpf maps and helpers') -
-              g(none, 'bpf maps and helpers')
-            ).toFixed(1)
-          : g(m, 'netfilter (iptables-nft, nftables)');
+        m.filterNs = filterOf(config, m);
+        m.filterNsRounds = ps.map((p) => filterOf(config, p));
+        const sorted = [...m.filterNsRounds].sort((a, b) => a - b);
+        m.filterNsMedian = sorted[Math.floor((sorted.length - 1) / 2)]!;
         if (config.startsWith('palisade') && ipt1)
           m.vsIptables = +(ipt1.nsPerPacket['total']! / total).toFixed(3);
         profiles.push(m);
@@ -329,6 +339,8 @@ async function main(): Promise<void> {
           nsPerPacket: p.nsPerPacket['total'],
           cpuRatio: p.cpuRatio,
           filterNs: p.filterNs,
+          filterNsMedian: p.filterNsMedian,
+          filterNsRounds: p.filterNsRounds,
           ...(p.vsIptables !== undefined ? { vsIptables: p.vsIptables } : {}),
         })),
       },
