@@ -8,7 +8,9 @@
  *             (the pod's INGRESS policy, peer = source address).
  * Every struct and the lookup sequence live in include/palisade.h; the
  * design (conntrack scopes, revisions, fragments, events) is in
- * docs/datapath.md.
+ * docs/datapath.md. Each program is fast_path (established connections:
+ * one conntrack lookup) and, when that does not decide, handle() (the
+ * full sequence).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
