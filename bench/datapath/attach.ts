@@ -19,7 +19,13 @@ export class AttachChild {
       } else this.lines.push(l);
     });
   }
-  static async start(ns: string, pinDir: string, ifindexes: number[]): Promise<AttachChild> {
+  /** `objectPath`: a BPF object other than the build's (a same-run reference); same maps. */
+  static async start(
+    ns: string,
+    pinDir: string,
+    ifindexes: number[],
+    objectPath?: string,
+  ): Promise<AttachChild> {
     const self = fileURLToPath(import.meta.url);
     const ext = extname(self);
     const child = join(dirname(self), `attach-child${ext}`);
@@ -36,7 +42,14 @@ export class AttachChild {
     // nsenter keeps /sys (and the bpffs pins) visible, unlike `ip netns exec`
     const proc = spawn(
       'nsenter',
-      [`--net=/run/netns/${ns}`, process.execPath, ...nodeArgs, pinDir, ifindexes.join(',')],
+      [
+        `--net=/run/netns/${ns}`,
+        process.execPath,
+        ...nodeArgs,
+        pinDir,
+        ifindexes.join(','),
+        ...(objectPath ? [objectPath] : []),
+      ],
       {
         stdio: ['pipe', 'pipe', 'inherit'],
       },

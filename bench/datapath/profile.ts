@@ -9,15 +9,20 @@
  *
  * Run as root after a build:
  *   node dist/bench/datapath/profile.js [--n 1000,100000] [--seconds 3] [--repeat 3]
+ *     [--ref-object OLD.bpf.o] [--configs none,iptables,nftables,palisade,palisade-ref]
  * Per N, REPEAT rounds of (no filter, iptables, nftables, Palisade); each
  * configuration's profile is the round with the median total, and
  * cpuRatio = no-filter ns per packet / this configuration's (the packets/s
  * ratio when the path has the CPU to itself).
+ * --ref-object adds "palisade-ref": the same tables and maps run by another
+ * build of the programs (e.g. the previous commit's), in the same rounds,
+ * so a change is measured against its reference under the same load.
+ * --configs runs only the listed configurations (none is always run).
  * Prints JSON (stdout) and a summary (stderr). Same topology and filters as
  * run.ts; everything it creates is removed at the end.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -51,6 +56,26 @@ function ints(name: string, fallback: string, min: number, max: number): number[
 const NS = ints('n', '1000,100000', 2, 200_000);
 const SECONDS = ints('seconds', '3', 1, 30)[0]!;
 const REPEAT = ints('repeat', '3', 1, 9)[0]!;
+const REF_OBJECT = arg('ref-object', '');
+if (REF_OBJECT && !existsSync(REF_OBJECT))
+  throw new Error(`--ref-object ${REF_OBJECT}: no such file`);
+const ALL_CONFIGS = ['none', 'iptables', 'nftables', 'palisade', 'palisade-ref'] as const;
+type Config = (typeof ALL_CONFIGS)[number];
+const CONFIGS: ReadonlySet<string> = (() => {
+  const raw = arg(
+    'configs',
+    REF_OBJECT ? ALL_CONFIGS.join(',') : 'none,iptables,nftables,palisade',
+  );
+  const xs = raw.split(',');
+  const bad = xs.filter((x) => !(ALL_CONFIGS as readonly string[]).includes(x));
+  if (bad.length > 0)
+    throw new Error(
+      `--configs ${raw}: unknown ${bad.join(', ')} (one of ${ALL_CONFIGS.join(', ')})`,
+    );
+  if (xs.includes('palisade-ref') && !REF_OBJECT)
+    throw new Error('--configs palisade-ref needs --ref-object');
+  return new Set(['none', ...xs]);
+})();
 
 /** What a kernel symbol is part of (first match wins). */
 const GROUPS: readonly [string, RegExp][] = [
@@ -83,6 +108,10 @@ interface Profile {
    * no-filter round's (other BPF on the host runs there too)
    */
   filterNs?: number;
+  /** filterNs of every round (the same definition), for the median and spread */
+  filterNsRounds?: number[];
+  /** median of filterNsRounds: robust to one round hit by other jobs' cache pressure */
+  filterNsMedian?: number;
 }
 
 /** perf report lines "  12.34%  comm  [k] symbol" of the commands doing the path's work. */
@@ -139,6 +168,7 @@ async function main(): Promise<void> {
   const topo = await PodTopology.create('bp', 2);
   let tools: Palbench | undefined;
   let child: AttachChild | undefined;
+  let refChild: AttachChild | undefined;
   let dp: Datapath | undefined;
   const profiles: Profile[] = [];
   try {
@@ -151,6 +181,13 @@ async function main(): Promise<void> {
       pinDir,
       topo.pods.map((p) => p.ifindex),
     );
+    if (CONFIGS.has('palisade-ref'))
+      refChild = await AttachChild.start(
+        topo.nodeNs,
+        pinDir,
+        topo.pods.map((p) => p.ifindex),
+        REF_OBJECT,
+      );
     const idx = new Map(topo.pods.map((p, i) => [`p${i}`, p.ifindex]));
     const run = async (config: string, n: number): Promise<Profile> => {
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -212,47 +249,69 @@ async function main(): Promise<void> {
       const nft = join(work, `nft-${n}`);
       writeFileSync(nft, nftRules(n));
       dp.applyFull(palisadeTables(n, topo.pods), (id) => idx.get(id));
-      const rounds: Record<string, Profile[]> = {
-        none: [],
-        iptables: [],
-        nftables: [],
-        palisade: [],
+      const rounds: Record<string, Profile[]> = {};
+      for (const c of ALL_CONFIGS) if (CONFIGS.has(c)) rounds[c] = [];
+      const round = async (c: Config, on: () => Promise<void>, off: () => Promise<void>) => {
+        if (!CONFIGS.has(c)) return;
+        await on();
+        rounds[c]!.push(await run(c, n));
+        await off();
       };
+      const flush = async (): Promise<void> =>
+        void (await topo.exec(topo.nodeNs, 'nft', ['flush', 'ruleset']));
       for (let i = 0; i < REPEAT; i++) {
         rounds['none']!.push(await run('none', n));
-        await topo.exec(topo.nodeNs, 'iptables-restore', [ipt], 600_000);
-        rounds['iptables']!.push(await run('iptables', n));
-        await topo.exec(topo.nodeNs, 'nft', ['flush', 'ruleset']);
-        await topo.exec(topo.nodeNs, 'nft', ['-f', nft], 600_000);
-        rounds['nftables']!.push(await run('nftables', n));
-        await topo.exec(topo.nodeNs, 'nft', ['flush', 'ruleset']);
-        await child.cmd('attach');
-        rounds['palisade']!.push(await run('palisade', n));
-        await child.cmd('detach');
+        await round(
+          'iptables',
+          async () => void (await topo.exec(topo.nodeNs, 'iptables-restore', [ipt], 600_000)),
+          flush,
+        );
+        await round(
+          'nftables',
+          async () => void (await topo.exec(topo.nodeNs, 'nft', ['-f', nft], 600_000)),
+          flush,
+        );
+        await round(
+          'palisade',
+          () => child!.cmd('attach'),
+          () => child!.cmd('detach'),
+        );
+        await round(
+          'palisade-ref',
+          () => refChild!.cmd('attach'),
+          () => refChild!.cmd('detach'),
+        );
       }
       const none = medianOf(rounds['none']!);
-      const ipt1 = medianOf(rounds['iptables']!);
+      const ipt1 = rounds['iptables'] ? medianOf(rounds['iptables']) : undefined;
+      const g = (p: Profile, k: string): number => p.nsPerPacket[k] ?? 0;
+      /** ns in the filter: Palisade's programs, tc hook and maps/helpers above no filter's */
+      const filterOf = (config: string, p: Profile): number =>
+        config.startsWith('palisade')
+          ? +(
+              g(p, 'bpf programs') +
+              g(p, 'tc hook') +
+              g(p, 'bpf maps and helpers') -
+              g(none, 'bpf maps and helpers')
+            ).toFixed(1)
+          : g(p, 'netfilter (iptables-nft, nftables)');
       for (const [config, ps] of Object.entries(rounds)) {
         const m = medianOf(ps);
         const total = m.nsPerPacket['total']!;
         m.cpuRatio = +(none.nsPerPacket['total']! / total).toFixed(3);
-        const g = (p: Profile, k: string): number => p.nsPerPacket[k] ?? 0;
-        m.filterNs =
-          config === 'palisade'
-            ? +(
-                g(m, 'bpf programs') +
-                g(m, 'tc hook') +
-                g(m, 'bpf maps and helpers') -
-                g(none, 'bpf maps and helpers')
-              ).toFixed(1)
-            : g(m, 'netfilter (iptables-nft, nftables)');
-        if (config === 'palisade') m.vsIptables = +(ipt1.nsPerPacket['total']! / total).toFixed(3);
+        m.filterNs = filterOf(config, m);
+        m.filterNsRounds = ps.map((p) => filterOf(config, p));
+        const sorted = [...m.filterNsRounds].sort((a, b) => a - b);
+        m.filterNsMedian = sorted[Math.floor((sorted.length - 1) / 2)]!;
+        if (config.startsWith('palisade') && ipt1)
+          m.vsIptables = +(ipt1.nsPerPacket['total']! / total).toFixed(3);
         profiles.push(m);
       }
     }
   } finally {
     tools?.stop();
     child?.stop();
+    refChild?.stop();
     dp?.close();
     Datapath.removePins(pinDir);
     await topo.cleanup();
@@ -266,6 +325,7 @@ async function main(): Promise<void> {
         secondsPerProfile: SECONDS,
         repeat: REPEAT,
         perfFrequencyHz: FREQ,
+        ...(REF_OBJECT ? { refObject: REF_OBJECT } : {}),
         iptables: execFileSync('iptables', ['-V'], { encoding: 'utf8' }).trim(),
         notes: [
           `perf record -a -C ${SENDER_CPU} -F ${FREQ} while the C sender runs there; samples of the sender (comm palbench, perf-exec or ip: perf misses some exec comm events) and ksoftirqd/0 only (these may also carry a little of other jobs' work)`,
@@ -279,6 +339,8 @@ async function main(): Promise<void> {
           nsPerPacket: p.nsPerPacket['total'],
           cpuRatio: p.cpuRatio,
           filterNs: p.filterNs,
+          filterNsMedian: p.filterNsMedian,
+          filterNsRounds: p.filterNsRounds,
           ...(p.vsIptables !== undefined ? { vsIptables: p.vsIptables } : {}),
         })),
       },

@@ -11,12 +11,16 @@
  *
  * Run as root after a build:
  *   node dist/bench/datapath/run.js [--n 10,1000,10000,100000] [--seconds 1] [--repeat 3]
+ *     [--ref-object OLD.bpf.o] [--configs iptables,nftables,palisade,palisade-ref]
+ * --ref-object adds "palisade-ref" rows: the same tables and maps run by
+ * another build of the programs, in rounds of its own within the same run.
+ * --configs runs only the listed filters (the no-filter rounds always run).
  * Each metric is the median of --repeat runs; senders/clients run on CPU 0
  * (where the whole veth path runs, in their softirq), receivers on CPU 1.
  * Every rule lives in the namespaces this creates; all are removed at the end.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -44,6 +48,22 @@ const NS = intList('n', '10,1000,10000,100000', 2, 200_000);
 const SECONDS = intList('seconds', '1', 1, 30)[0]!;
 const REPEAT = intList('repeat', '3', 1, 9)[0]!;
 const RR_COUNT = 20_000;
+const REF_OBJECT = arg('ref-object', '');
+if (REF_OBJECT && !existsSync(REF_OBJECT))
+  throw new Error(`--ref-object ${REF_OBJECT}: no such file`);
+const ALL_FILTERS = ['iptables', 'nftables', 'palisade', 'palisade-ref'] as const;
+const FILTERS: ReadonlySet<string> = (() => {
+  const raw = arg('configs', REF_OBJECT ? ALL_FILTERS.join(',') : 'iptables,nftables,palisade');
+  const xs = raw.split(',');
+  const bad = xs.filter((x) => !(ALL_FILTERS as readonly string[]).includes(x));
+  if (bad.length > 0)
+    throw new Error(
+      `--configs ${raw}: unknown ${bad.join(', ')} (one of ${ALL_FILTERS.join(', ')})`,
+    );
+  if (xs.includes('palisade-ref') && !REF_OBJECT)
+    throw new Error('--configs palisade-ref needs --ref-object');
+  return new Set(xs);
+})();
 
 /** One metric, or null with the reason on stderr (a filter too slow for the time limit). */
 async function metric<T>(name: string, f: () => Promise<T>): Promise<T | null> {
@@ -112,6 +132,7 @@ async function main(): Promise<void> {
   const pinDir = `/sys/fs/bpf/palisade-bench-${process.pid}`;
   const topo = await PodTopology.create('bn', 2);
   let child: AttachChild | undefined;
+  let refChild: AttachChild | undefined;
   let dp: Datapath | undefined;
   let tools: Palbench | undefined;
   const rows: Row[] = [];
@@ -140,7 +161,11 @@ async function main(): Promise<void> {
     const paired = async (
       on: () => Promise<void>,
       off: () => Promise<void>,
-    ): Promise<{ m: Measure; base: Measure }> => {
+    ): Promise<{
+      m: Measure;
+      base: Measure;
+      pairs: Pick<Row, 'udpPairRatios' | 'udpPairRatioMedian'>;
+    }> => {
       const ms: Measure[] = [];
       const bs: Measure[] = [];
       for (let i = 0; i < REPEAT; i++) {
@@ -150,7 +175,15 @@ async function main(): Promise<void> {
         await off();
       }
       baselines.push(...bs);
-      return { m: median(ms), base: median(bs) };
+      const pr = ms
+        .map((m, i) => div(m.udpPps, bs[i]!.udpPps))
+        .filter((x): x is number => x !== null)
+        .sort((a, b) => a - b);
+      const pairs = {
+        udpPairRatios: pr,
+        udpPairRatioMedian: pr.length === 0 ? null : pr[Math.floor((pr.length - 1) / 2)]!,
+      };
+      return { m: median(ms), base: median(bs), pairs };
     };
 
     dp = Datapath.open({ pinDir, adopt: false, sizes: { ipcache: 262144, tableEntries: 131072 } });
@@ -159,70 +192,89 @@ async function main(): Promise<void> {
       pinDir,
       topo.pods.map((p) => p.ifindex),
     );
+    if (FILTERS.has('palisade-ref'))
+      refChild = await AttachChild.start(
+        node,
+        pinDir,
+        topo.pods.map((p) => p.ifindex),
+        REF_OBJECT,
+      );
 
     for (const n of NS) {
-      // iptables: n-1 rules that do not match, then the ACCEPT that does
-      const ipt = join(work, `ipt-${n}`);
-      writeFileSync(ipt, iptablesRules(n));
-      let iptLoad = 0;
-      const ipt2 = await paired(
-        async () => {
-          iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
-        },
-        async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
-      );
-      rows.push({
-        config: 'iptables',
-        n,
-        loadMs: +iptLoad.toFixed(1),
-        ...ipt2.m,
-        ratio: ratio(ipt2.m, ipt2.base),
-      });
-
-      // nftables: one set lookup whatever n
-      const nft = join(work, `nft-${n}`);
-      writeFileSync(nft, nftRules(n));
-      let nftLoad = 0;
-      const nft2 = await paired(
-        async () => {
-          nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
-        },
-        async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
-      );
-      rows.push({
-        config: 'nftables',
-        n,
-        loadMs: +nftLoad.toFixed(1),
-        ...nft2.m,
-        ratio: ratio(nft2.m, nft2.base),
-      });
-
+      if (FILTERS.has('iptables')) {
+        // iptables: n-1 rules that do not match, then the ACCEPT that does
+        const ipt = join(work, `ipt-${n}`);
+        writeFileSync(ipt, iptablesRules(n));
+        let iptLoad = 0;
+        const ipt2 = await paired(
+          async () => {
+            iptLoad = await timed(() => topo.exec(node, 'iptables-restore', [ipt], 600_000));
+          },
+          async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
+        );
+        rows.push({
+          config: 'iptables',
+          n,
+          loadMs: +iptLoad.toFixed(1),
+          ...ipt2.m,
+          ratio: ratio(ipt2.m, ipt2.base),
+          ...ipt2.pairs,
+        });
+      }
+      if (FILTERS.has('nftables')) {
+        // nftables: one set lookup whatever n
+        const nft = join(work, `nft-${n}`);
+        writeFileSync(nft, nftRules(n));
+        let nftLoad = 0;
+        const nft2 = await paired(
+          async () => {
+            nftLoad = await timed(() => topo.exec(node, 'nft', ['-f', nft], 600_000));
+          },
+          async () => void (await topo.exec(node, 'nft', ['flush', 'ruleset'])),
+        );
+        rows.push({
+          config: 'nftables',
+          n,
+          loadMs: +nftLoad.toFixed(1),
+          ...nft2.m,
+          ratio: ratio(nft2.m, nft2.base),
+          ...nft2.pairs,
+        });
+      }
       // Palisade: n policy entries per enforced direction, n ipcache entries
       const tables = palisadeTables(n, topo.pods);
       const idx = new Map(topo.pods.map((p, i) => [`p${i}`, p.ifindex]));
       const palLoad = await timed(() => dp!.applyFull(tables, (id) => idx.get(id)));
-      const allowedBefore = dp.ruleCounter(ALLOW_COOKIE).packets;
-      const pal2 = await paired(
-        () => child!.cmd('attach'),
-        () => child!.cmd('detach'),
-      );
-      // the programs decided the measured connections (cookie 1 = the allow
-      // of the benchmark's peer), so this row measured the filter
-      if (dp.ruleCounter(ALLOW_COOKIE).packets === allowedBefore)
-        throw new Error(`palisade n=${n}: the programs saw no new connection`);
-      rows.push({
-        config: 'palisade',
-        n,
-        loadMs: +palLoad.toFixed(1),
-        ...pal2.m,
-        ratio: ratio(pal2.m, pal2.base),
-      });
+      for (const [config, c] of [
+        ['palisade', child],
+        ['palisade-ref', refChild],
+      ] as const) {
+        if (!FILTERS.has(config) || !c) continue;
+        const allowedBefore = dp.ruleCounter(ALLOW_COOKIE).packets;
+        const pal2 = await paired(
+          () => c.cmd('attach'),
+          () => c.cmd('detach'),
+        );
+        // the programs decided the measured connections (cookie 1 = the allow
+        // of the benchmark's peer), so this row measured the filter
+        if (dp.ruleCounter(ALLOW_COOKIE).packets === allowedBefore)
+          throw new Error(`${config} n=${n}: the programs saw no new connection`);
+        rows.push({
+          config,
+          n,
+          loadMs: +palLoad.toFixed(1),
+          ...pal2.m,
+          ratio: ratio(pal2.m, pal2.base),
+          ...pal2.pairs,
+        });
+      }
       process.stderr.write(`[bench] n=${n} done\n`);
     }
     rows.unshift({ config: 'none', n: 0, loadMs: 0, ...median(baselines) });
   } finally {
     tools?.stop();
     child?.stop();
+    refChild?.stop();
     dp?.close();
     Datapath.removePins(pinDir);
     await topo.cleanup();
@@ -240,7 +292,7 @@ async function main(): Promise<void> {
   // Palisade against iptables at the same N: each side relative to its own
   // interleaved no-filter rounds (robust to drift), and of the raw medians
   const withVsIptables = rows.map((r) =>
-    r.config === 'palisade'
+    r.config === 'palisade' || r.config === 'palisade-ref'
       ? {
           ...r,
           vsIptables: {
@@ -258,6 +310,7 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         secondsPerTest: SECONDS,
         repeat: REPEAT,
+        ...(REF_OBJECT ? { refObject: REF_OBJECT } : {}),
         iptables: execFileSync('iptables', ['-V'], { encoding: 'utf8' }).trim(),
         notes: [
           'udp: 64-byte datagrams from a C sendmmsg sender (batches of 64) on CPU 0 for the test time, counted by a recvmmsg sink in the receiving pod on CPU 1; pps = received / sending time',
@@ -266,14 +319,28 @@ async function main(): Promise<void> {
           'nftables: one set of n IPv4 elements looked up per packet',
           'palisade: tc programs on both host-side veths, tables with n entries for the enforced directions, n ipcache entries; conntrack passes established packets',
           'ratios: each configuration ran REPEAT rounds of (no filter, filter) back to back; ratio = median(filter) / median(its no-filter runs)',
+          'udpPairRatios: per round, filter pps / the no-filter round just before it (sorted); udpPairRatioMedian = their median',
           'vsIptables.udpPpsOfRatios = palisade ratio / iptables ratio at the same n (each against its own baselines); vsIptables.udpPps = ratio of the raw medians',
           'null = did not complete within the time limit (see stderr); each value is the median of `repeat` runs',
         ],
         results: withVsIptables,
         targets: {
           [`palisadeUdpPpsVsNoFilterAtN${maxN}`]: pal?.ratio?.udpPps ?? null,
+          [`palisadeUdpPpsVsNoFilterAtN${maxN}PairMedian`]: pal?.udpPairRatioMedian ?? null,
           [`palisadeUdpPpsVsIptablesAtN${at1k}`]: div(palAt?.ratio?.udpPps, ipt?.ratio?.udpPps),
           [`palisadeUdpPpsVsIptablesAtN${at1k}Raw`]: div(palAt?.udpPps, ipt?.udpPps),
+          ...(REF_OBJECT
+            ? {
+                [`refUdpPpsVsNoFilterAtN${maxN}`]:
+                  find('palisade-ref', maxN)?.ratio?.udpPps ?? null,
+                [`refUdpPpsVsNoFilterAtN${maxN}PairMedian`]:
+                  find('palisade-ref', maxN)?.udpPairRatioMedian ?? null,
+                [`refUdpPpsVsIptablesAtN${at1k}`]: div(
+                  find('palisade-ref', at1k)?.ratio?.udpPps,
+                  ipt?.ratio?.udpPps,
+                ),
+              }
+            : {}),
         },
       },
       null,

@@ -10,10 +10,12 @@
  *
  * Lookup sequence for one packet and one direction (egress at the source
  * pod's from-pod hook, ingress at the destination pod's to-pod hook):
+ *   0. conntrack(5-tuple)          -> checked at the current revision on this
+ *                                     ifindex: pass, nothing else looked up
  *   1. endpoints[ifindex]          -> local identity, policy tables, node, flags
  *   2. ipcache LPM(peer address)   -> peer identity, namespace identity,
  *                                     CIDR identity, node number (WORLD/0 if no entry)
- *   3. conntrack(5-tuple)          -> established and revision current: pass
+ *   3. conntrack hit otherwise     -> stale revision: re-check (4.); else pass
  *   4. policy[table_id] (inner LPM) looked up at most four times:
  *        (peer identity), (namespace identity if != 0), (CIDR identity if != 0),
  *        (ANY), each with (proto, port); per tier the match with the lowest
@@ -164,13 +166,13 @@ struct pal_ct_key {
 };
 
 struct pal_ct_value {
-	__u64 last_seen_ns;
+	__u64 last_seen_ns; /* CLOCK_MONOTONIC at tick resolution (bpf_ktime_get_coarse_ns) */
 	__u64 packets;
 	__u64 bytes;
 	__u32 revision; /* config.revision when last (re)checked; stale = re-evaluate */
 	__u32 cookie;   /* rule that allowed the connection */
 	__u32 flags;    /* PAL_CT_F_* */
-	__u32 pad;
+	__u32 ifindex;  /* interface whose ready endpoint last checked it (0 = none) */
 };
 #define PAL_CT_F_SEEN_REPLY (1u << 0)
 

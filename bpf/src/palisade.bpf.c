@@ -8,7 +8,9 @@
  *             (the pod's INGRESS policy, peer = source address).
  * Every struct and the lookup sequence live in include/palisade.h; the
  * design (conntrack scopes, revisions, fragments, events) is in
- * docs/datapath.md.
+ * docs/datapath.md. Each program is fast_path (established connections:
+ * one conntrack lookup) and, when that does not decide, handle() (the
+ * full sequence).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -693,6 +695,29 @@ static __always_inline void lookup_peer(const struct pkt *p, __u8 dir, struct ve
 	v->peer_identity = peer->identity;
 }
 
+/* Clock of conntrack last_seen_ns: CLOCK_MONOTONIC at tick resolution. A
+ * last-seen time needs no more, and the coarse clock is a read of the
+ * timekeeper's base where bpf_ktime_get_ns reads the clocksource (rdtsc
+ * plus pvclock arithmetic in a VM) on every packet. */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* Per-packet bookkeeping of an established connection passing. */
+static __always_inline int ct_pass(struct pal_ct_value *ct, const struct pkt *p, __u8 scope,
+				   __u8 dir)
+{
+	ct->last_seen_ns = ct_now();
+	ct->packets++;
+	ct->bytes += p->len;
+	if (scope != dir && !(ct->flags & PAL_CT_F_SEEN_REPLY))
+		ct->flags |= PAL_CT_F_SEEN_REPLY;
+	count_rule(ct->cookie, p->len);
+	frag_record(p, dir, PAL_VERDICT_ALLOW);
+	return TC_ACT_OK;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 zero = 0;
@@ -701,11 +726,46 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct pkt p = {};
 	struct verdict_info v = {};
 	__u16 eth_proto = 0;
+	__u8 other = dir == PAL_DIR_EGRESS ? PAL_DIR_INGRESS : PAL_DIR_EGRESS;
+	__u32 ifindex = skb->ifindex;
 
-	/* 1. endpoint: missing or not ready = fail closed */
-	struct pal_endpoint_key ek = { .ifindex = skb->ifindex };
-	const struct pal_endpoint_value *ep = bpf_map_lookup_elem(&pal_endpoints, &ek);
 	int parsed = parse(skb, &p, &eth_proto);
+
+	/* 1. conntrack, first: this hook's own connections (scope = dir,
+	 *    forward) and replies of connections this endpoint admitted in the
+	 *    other direction (scope = other, reversed tuple). Lookups only; what
+	 *    a hit means is decided below. */
+	struct pal_ct_key ck;
+	struct pal_ct_value *ct = 0;
+	__u8 scope = dir;
+	__u16 ct_port = p.policy_port_be;
+	if (parsed == PARSE_OK && !p.bypass && !p.frag_later && !p.no_ct) {
+		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
+		ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
+		if (!ct) {
+			ct_key(&ck, p.daddr, p.saddr, p.dport_be, p.sport_be, p.protocol, other);
+			ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
+			if (ct) {
+				scope = other;
+				/* the policy port of the original direction */
+				ct_port = (p.protocol == IPPROTO_ICMP || p.protocol == IPPROTO_ICMPV6_)
+						  ? 0
+						  : p.sport_be;
+			}
+		}
+		/* Fast path: checked at the current revision on this interface.
+		 * The entry was created or re-checked with this interface's
+		 * endpoint present and ready at that revision, and every write
+		 * of pal_endpoints is followed by a revision bump (Datapath
+		 * applyFull/applyDelta), so the endpoint lookup would say the
+		 * same: skip it, and the ipcache and policy lookups with it. */
+		if (ct && ct->revision == revision && ct->ifindex == ifindex)
+			return ct_pass(ct, &p, scope, dir);
+	}
+
+	/* 2. endpoint: missing or not ready = fail closed */
+	struct pal_endpoint_key ek = { .ifindex = ifindex };
+	const struct pal_endpoint_value *ep = bpf_map_lookup_elem(&pal_endpoints, &ek);
 	if (!ep || !(ep->flags & PAL_EP_F_POLICY_READY)) {
 		v.reason = PAL_DROP_NO_ENDPOINT_POLICY;
 		return drop(skb, dir, &p, &v, cfg, PAL_EVENT_DENY);
@@ -718,7 +778,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (p.bypass)
 		return TC_ACT_OK;
 
-	/* 2. peer identity from the ipcache (WORLD when unknown): looked up
+	/* 3. peer identity from the ipcache (WORLD when unknown): looked up
 	 *    only where a decision or an event needs it, not for packets of
 	 *    established connections (an LPM walk per packet saved) */
 	struct peer_info peer; /* every field set by lookup_peer before use */
@@ -748,30 +808,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	__u32 table = dir == PAL_DIR_EGRESS ? ep->egress_table : ep->ingress_table;
-	__u8 other = dir == PAL_DIR_EGRESS ? PAL_DIR_INGRESS : PAL_DIR_EGRESS;
 
-	/* 3. conntrack: this hook's own connections (scope = dir, forward) and
-	 *    replies of connections this endpoint admitted in the other
-	 *    direction (scope = other, reversed tuple). */
-	struct pal_ct_key ck;
-	struct pal_ct_value *ct = 0;
-	__u8 scope = dir;
-	__u16 ct_port = p.policy_port_be;
-	if (!p.no_ct) {
-		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
-		ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
-		if (!ct) {
-			ct_key(&ck, p.daddr, p.saddr, p.dport_be, p.sport_be, p.protocol, other);
-			ct = bpf_map_lookup_elem(&pal_conntrack, &ck);
-			if (ct) {
-				scope = other;
-				/* the policy port of the original direction */
-				ct_port = (p.protocol == IPPROTO_ICMP || p.protocol == IPPROTO_ICMPV6_)
-						  ? 0
-						  : p.sport_be;
-			}
-		}
-	}
+	/* 4. an established connection not on the fast path: stale revision
+	 *    (re-check), or checked on another interface / by an older program
+	 *    (ifindex not stamped): passes as before and is stamped with this
+	 *    interface, whose endpoint is ready. */
 	if (ct) {
 		if (ct->revision != revision) {
 			/* policy changed since this connection was checked: re-check it */
@@ -792,17 +833,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			ct->revision = revision;
 			ct->cookie = cd.cookie;
 		}
-		ct->last_seen_ns = bpf_ktime_get_ns();
-		ct->packets++;
-		ct->bytes += p.len;
-		if (scope != dir && !(ct->flags & PAL_CT_F_SEEN_REPLY))
-			ct->flags |= PAL_CT_F_SEEN_REPLY;
-		count_rule(ct->cookie, p.len);
-		frag_record(&p, dir, PAL_VERDICT_ALLOW);
-		return TC_ACT_OK;
+		ct->ifindex = ifindex;
+		return ct_pass(ct, &p, scope, dir);
 	}
 
-	/* 4. policy of this endpoint for this direction */
+	/* 5. policy of this endpoint for this direction */
 	lookup_peer(&p, dir, &v, &peer);
 	struct tier_best tb = {};
 	struct decision d = {};
@@ -843,11 +878,12 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	v.verdict = PAL_VERDICT_ALLOW;
 	if (!p.no_ct && !(p.protocol == IPPROTO_TCP && (p.tcp_flags & 0x04 /* RST */))) {
 		struct pal_ct_value nv = {
-			.last_seen_ns = bpf_ktime_get_ns(),
+			.last_seen_ns = ct_now(),
 			.packets = 1,
 			.bytes = p.len,
 			.revision = revision,
 			.cookie = d.cookie,
+			.ifindex = ifindex,
 		};
 		ct_key(&ck, p.saddr, p.daddr, p.sport_be, p.dport_be, p.protocol, dir);
 		bpf_map_update_elem(&pal_conntrack, &ck, &nv, BPF_ANY);
@@ -859,14 +895,163 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	return TC_ACT_OK;
 }
 
+/* ------------------------------------------------------------ fast path */
+/*
+ * Most packets belong to an established TCP, UDP or SCTP connection over
+ * IPv4 or IPv6 without extension headers, in the linear part of the skb.
+ * fast_path reads just what the conntrack key needs, straight into the key,
+ * and passes the packet when its entry was checked at the current revision
+ * on this interface; anything else (no entry, stale, fragments, options it
+ * does not read, ICMP, ARP, short or non-linear headers) goes to handle(),
+ * which decides exactly as before. For the packets fast_path passes,
+ * handle() would have taken the same entry (same keys, same lookup order)
+ * and passed with the same bookkeeping; headers too short for handle()'s
+ * parse (TCP needs 14 bytes for the flags) are left to handle() too.
+ * handle() sits behind a call (noinline) so its stack and register use do
+ * not leak into this path: inlined together, clang zeroed the whole parse
+ * state on every branch of the header checks.
+ */
+#define FAST_MISS (-1)
+
+/* (s, d, sport, dport) -> (d, s, dport, sport) with the given scope. */
+static __always_inline void ct_key_reverse(struct pal_ct_key *k, __u8 scope)
+{
+	__u64 s0, s1, d0, d1;
+	__builtin_memcpy(&s0, k->saddr, 8);
+	__builtin_memcpy(&s1, k->saddr + 8, 8);
+	__builtin_memcpy(&d0, k->daddr, 8);
+	__builtin_memcpy(&d1, k->daddr + 8, 8);
+	__builtin_memcpy(k->saddr, &d0, 8);
+	__builtin_memcpy(k->saddr + 8, &d1, 8);
+	__builtin_memcpy(k->daddr, &s0, 8);
+	__builtin_memcpy(k->daddr + 8, &s1, 8);
+	__u16 p = k->sport_be;
+	k->sport_be = k->dport_be;
+	k->dport_be = p;
+	k->pad[PAL_CT_KEY_SCOPE_BYTE] = scope;
+}
+
+static __always_inline int fast_path(struct __sk_buff *skb, __u8 dir)
+{
+	void *data = SKB_FIELD(skb, data);
+	void *end = SKB_FIELD(skb, data_end);
+	__u8 *eth = data;
+	struct pal_ct_key k;
+	__u8 proto;
+	__u8 *l4;
+
+	if ((void *)(eth + ETH_HLEN_ + sizeof(struct iphdr)) > end)
+		return FAST_MISS;
+	__u16 eth_proto = *(__u16 *)(eth + 12);
+	if (eth_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + ETH_HLEN_);
+		__u8 vihl = *(__u8 *)ip;
+		if ((vihl & 0xf0) != 0x40 || (vihl & 0x0f) < 5)
+			return FAST_MISS;
+		if (ip->frag_off & bpf_htons(0x3fff)) /* any fragment: frag_record */
+			return FAST_MISS;
+		proto = ip->protocol;
+		l4 = (__u8 *)ip + (vihl & 0x0f) * 4;
+		__u64 z = 0;
+		__u32 mapped = bpf_htonl(0x0000ffff); /* ::ffff:a.b.c.d */
+		__builtin_memcpy(k.saddr, &z, 8);
+		__builtin_memcpy(k.saddr + 8, &mapped, 4);
+		__builtin_memcpy(k.saddr + 12, &ip->saddr, 4);
+		__builtin_memcpy(k.daddr, &z, 8);
+		__builtin_memcpy(k.daddr + 8, &mapped, 4);
+		__builtin_memcpy(k.daddr + 12, &ip->daddr, 4);
+	} else if (eth_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + ETH_HLEN_);
+		if ((void *)(ip6 + 1) > end)
+			return FAST_MISS;
+		if ((*(__u8 *)ip6 & 0xf0) != 0x60)
+			return FAST_MISS;
+		proto = ip6->nexthdr; /* extension headers: not one of the three below */
+		l4 = (__u8 *)(ip6 + 1);
+		__builtin_memcpy(k.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(k.daddr, &ip6->daddr, 16);
+	} else {
+		return FAST_MISS;
+	}
+	__u32 l4len;
+	if (proto == IPPROTO_TCP)
+		l4len = 14; /* what parse_l4 reads: the flags byte included */
+	else if (proto == IPPROTO_UDP || proto == IPPROTO_SCTP)
+		l4len = 4;
+	else
+		return FAST_MISS;
+	if ((void *)(l4 + l4len) > end)
+		return FAST_MISS;
+	__u16 sport = ((__u16 *)l4)[0], dport = ((__u16 *)l4)[1];
+	k.sport_be = sport;
+	k.dport_be = dport;
+	k.protocol = proto;
+	k.pad[PAL_CT_KEY_SCOPE_BYTE] = dir;
+	k.pad[1] = 0;
+	k.pad[2] = 0;
+
+	/* One key on the stack (the slow path's frame comes on top of this
+	 * one, within the 512 bytes): reversed in place for the reply lookup. */
+	__u8 scope = dir;
+	struct pal_ct_value *ct = bpf_map_lookup_elem(&pal_conntrack, &k);
+	if (!ct) {
+		scope = dir == PAL_DIR_EGRESS ? PAL_DIR_INGRESS : PAL_DIR_EGRESS;
+		ct_key_reverse(&k, scope);
+		ct = bpf_map_lookup_elem(&pal_conntrack, &k);
+		if (!ct)
+			return FAST_MISS;
+	}
+	__u32 zero = 0;
+	const struct pal_config *cfg = bpf_map_lookup_elem(&pal_config, &zero);
+	__u32 revision = cfg ? cfg->revision : 0;
+	if (ct->revision != revision || ct->ifindex != skb->ifindex)
+		return FAST_MISS;
+	__u32 len = skb->len;
+	ct->last_seen_ns = ct_now();
+	ct->packets++;
+	ct->bytes += len;
+	if (scope != dir && !(ct->flags & PAL_CT_F_SEEN_REPLY))
+		ct->flags |= PAL_CT_F_SEEN_REPLY;
+	count_rule(ct->cookie, len);
+	return TC_ACT_OK;
+}
+
+/*
+ * Each path in its own BPF function (noinline): the verifier adds up the
+ * stack frames of a call chain (512 bytes at most), and handle() needs
+ * most of that; as siblings under a frameless program the fast path's key
+ * and handle()'s frame never stack up. The price is one BPF-to-BPF call.
+ */
+__attribute__((noinline)) static int fast_from_pod(struct __sk_buff *skb)
+{
+	return fast_path(skb, PAL_DIR_EGRESS);
+}
+
+__attribute__((noinline)) static int fast_to_pod(struct __sk_buff *skb)
+{
+	return fast_path(skb, PAL_DIR_INGRESS);
+}
+
+__attribute__((noinline)) static int slow_from_pod(struct __sk_buff *skb)
+{
+	return handle(skb, PAL_DIR_EGRESS);
+}
+
+__attribute__((noinline)) static int slow_to_pod(struct __sk_buff *skb)
+{
+	return handle(skb, PAL_DIR_INGRESS);
+}
+
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
-	return handle(skb, PAL_DIR_EGRESS);
+	int r = fast_from_pod(skb);
+	return r != FAST_MISS ? r : slow_from_pod(skb);
 }
 
 SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
-	return handle(skb, PAL_DIR_INGRESS);
+	int r = fast_to_pod(skb);
+	return r != FAST_MISS ? r : slow_to_pod(skb);
 }

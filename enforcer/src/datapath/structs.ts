@@ -260,6 +260,8 @@ export interface CtValue {
   readonly revision: number;
   readonly cookie: number;
   readonly flags: number;
+  /** interface whose ready endpoint last checked the entry (0 = none yet) */
+  readonly ifindex: number;
 }
 
 export function decodeCtValue(b: Uint8Array): CtValue {
@@ -271,6 +273,7 @@ export function decodeCtValue(b: Uint8Array): CtValue {
     revision: x.readUInt32LE(24),
     cookie: x.readUInt32LE(28),
     flags: x.readUInt32LE(32),
+    ifindex: x.readUInt32LE(36),
   };
 }
 
