@@ -8,6 +8,7 @@
  * result stays byte-identical to a full compile.
  */
 import type { CompiledTable, MapEntry } from '../compiled.js';
+import { compareBytes } from '../encode/codec.js';
 import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
 import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
@@ -350,6 +351,20 @@ export class TableUpdate {
         dep.named.delete(k);
       }
   }
+}
+
+/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
+export function searchEntries(entries: readonly MapEntry[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareBytes((entries[mid] as MapEntry).key, key);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
 }
 
 export function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {

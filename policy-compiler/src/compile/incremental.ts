@@ -30,6 +30,7 @@ import {
   type CompileWork,
   type TableMemo,
 } from './compile.js';
+import { sameBytes, sameEntries } from './deps.js';
 import { buildPodIndex, recompilePods, type PodIndex } from './pod-changes.js';
 import { policyKeyCounts, recompilePolicies } from './policy-changes.js';
 
@@ -252,23 +253,6 @@ export function applyChange(w: World, c: WorldChange): World {
         ),
       };
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as MapEntry;
-    const y = b[i] as MapEntry;
-    if (!sameBytes(x.key, y.key) || !sameBytes(x.value, y.value)) return false;
-  }
-  return true;
 }
 
 const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>

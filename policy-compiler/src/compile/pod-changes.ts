@@ -21,12 +21,7 @@
 import type { CompiledEndpoint, CompiledTable, EncodedDelta, MapEntry } from '../compiled.js';
 import { nodeId, podId, type EndpointId } from '../model/endpoint.js';
 import type { Pod, World } from '../model/world.js';
-import {
-  compareBytes,
-  encodeIpcacheKey,
-  encodeIpcacheValue,
-  type IpcacheValue,
-} from '../encode/codec.js';
+import { encodeIpcacheKey, encodeIpcacheValue, type IpcacheValue } from '../encode/codec.js';
 import { PAL } from '../encode/layout.js';
 import { addressBytes, parseAddress, type Prefix } from './addr.js';
 import {
@@ -45,7 +40,15 @@ import {
   type PodIdentityKeys,
 } from './identities.js';
 import type { SubjectClass } from './program.js';
-import { assembleTables, buildDepIndex, renumber, TableUpdate, type DepIndex } from './deps.js';
+import {
+  assembleTables,
+  buildDepIndex,
+  renumber,
+  sameBytes,
+  searchEntries,
+  TableUpdate,
+  type DepIndex,
+} from './deps.js';
 import { LayeredMap } from './layered-map.js';
 import type { PolicyKeyCounts } from './policy-changes.js';
 
@@ -174,26 +177,6 @@ export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCa
     prefixes: new Map(ids.prefixes),
     prefixKeys: new Map([...ids.prefixKeys].filter((e): e is [string, string] => e[1] !== null)),
   };
-}
-
-/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
-function search(entries: readonly MapEntry[], key: Uint8Array): number {
-  let lo = 0;
-  let hi = entries.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const c = compareBytes((entries[mid] as MapEntry).key, key);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -lo - 1;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
@@ -498,14 +481,14 @@ export function recompilePods(
   for (const n of released) {
     if (newRecords.has(n)) continue;
     const key = keyOf(n);
-    const i = search(ipcache, key);
+    const i = searchEntries(ipcache, key);
     if (i < 0) return null; // not what the index says: the general path
     ipcache.splice(i, 1);
     removeIpc.push(key);
   }
   for (const [n, value] of newRecords) {
     const key = keyOf(n);
-    const i = search(ipcache, key);
+    const i = searchEntries(ipcache, key);
     if (i >= 0) {
       const old = ipcache[i] as MapEntry;
       if (sameBytes(old.value, value)) continue;

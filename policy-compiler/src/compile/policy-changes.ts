@@ -37,7 +37,14 @@ import {
   type TableMemo,
   type TableMeta,
 } from './compile.js';
-import { assembleTables, renumber, sameBytes, TableUpdate, type RebuiltTable } from './deps.js';
+import {
+  assembleTables,
+  renumber,
+  sameBytes,
+  searchEntries,
+  TableUpdate,
+  type RebuiltTable,
+} from './deps.js';
 import {
   namedEgressPrefixes,
   podSelectorKeys,
@@ -569,20 +576,6 @@ interface CidrChanges {
   readonly delta: { upsert: MapEntry[]; remove: Uint8Array[] };
 }
 
-/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
-function search(entries: readonly MapEntry[], key: Uint8Array): number {
-  let lo = 0;
-  let hi = entries.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const c = compareBytes((entries[mid] as MapEntry).key, key);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -lo - 1;
-}
-
 const within = (p: Prefix, q: Prefix): boolean =>
   p.family === q.family && p.len >= q.len && (p.net & mask(q.len)) === q.net;
 
@@ -671,7 +664,7 @@ function cidrChanges(
   const old = compiled.encoded.ipcache;
   const updates = new Map<number, MapEntry>();
   for (const q of changed) {
-    const lo = search(old, encodeIpcacheKey({ prefixlen: 128, addr: addressBytes(q.net) }));
+    const lo = searchEntries(old, encodeIpcacheKey({ prefixlen: 128, addr: addressBytes(q.net) }));
     const hiKey = encodeIpcacheKey({
       prefixlen: 128,
       addr: addressBytes(q.net | (~mask(q.len) & ((1n << 128n) - 1n))),
@@ -700,7 +693,7 @@ function cidrChanges(
   for (const [t, k] of prefixKeys) {
     const p = (prefixes.get(t) ?? index.prefixes.get(t)) as Prefix;
     const key = encodeIpcacheKey({ prefixlen: p.len, addr: addressBytes(p.net) });
-    const i = search(ipcache, key);
+    const i = searchEntries(ipcache, key);
     if (k === null) {
       if (i < 0) return 'fallback';
       ipcache.splice(i, 1);
