@@ -367,6 +367,27 @@ export function searchEntries(entries: readonly MapEntry[], key: Uint8Array): nu
   return -lo - 1;
 }
 
+/** Sets key → value in the sorted `entries`; pushes the entry to `changed` if it is new or different. */
+export function upsertSorted(
+  entries: MapEntry[],
+  key: Uint8Array,
+  value: Uint8Array,
+  changed: MapEntry[],
+): void {
+  const i = searchEntries(entries, key);
+  if (i >= 0) {
+    const old = entries[i] as MapEntry;
+    if (sameBytes(old.value, value)) return;
+    const e = { key: old.key, value };
+    entries[i] = e;
+    changed.push(e);
+  } else {
+    const e = { key, value };
+    entries.splice(-i - 1, 0, e);
+    changed.push(e);
+  }
+}
+
 export function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;

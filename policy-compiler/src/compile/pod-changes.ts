@@ -44,9 +44,9 @@ import {
   assembleTables,
   buildDepIndex,
   renumber,
-  sameBytes,
   searchEntries,
   TableUpdate,
+  upsertSorted,
   type DepIndex,
 } from './deps.js';
 import { LayeredMap } from './layered-map.js';
@@ -487,19 +487,7 @@ export function recompilePods(
     removeIpc.push(key);
   }
   for (const [n, value] of newRecords) {
-    const key = keyOf(n);
-    const i = searchEntries(ipcache, key);
-    if (i >= 0) {
-      const old = ipcache[i] as MapEntry;
-      if (sameBytes(old.value, value)) continue;
-      const e = { key: old.key, value };
-      ipcache[i] = e;
-      upsertIpc.push(e);
-    } else {
-      const e = { key, value };
-      ipcache.splice(-i - 1, 0, e);
-      upsertIpc.push(e);
-    }
+    upsertSorted(ipcache, keyOf(n), value, upsertIpc);
   }
   if (ipcache.length > limits.ipcache) return null;
 

@@ -40,9 +40,9 @@ import {
 import {
   assembleTables,
   renumber,
-  sameBytes,
   searchEntries,
   TableUpdate,
+  upsertSorted,
   type RebuiltTable,
 } from './deps.js';
 import {
@@ -707,17 +707,7 @@ function cidrChanges(
       nodeId: 0,
       flags: 0,
     });
-    if (i >= 0) {
-      const e = ipcache[i] as MapEntry;
-      if (sameBytes(e.value, value)) continue;
-      const ne = { key: e.key, value };
-      ipcache[i] = ne;
-      upsert.push(ne);
-    } else {
-      const ne = { key, value };
-      ipcache.splice(-i - 1, 0, ne);
-      upsert.push(ne);
-    }
+    upsertSorted(ipcache, key, value, upsert);
   }
   return {
     set,
