@@ -7,7 +7,7 @@
  * own formulas (planTable, the same fingerprints and the same memo), so the
  * result stays byte-identical to a full compile.
  */
-import type { CompiledTable, MapEntry } from '../compiled.js';
+import type { CompiledEndpoint, CompiledTable, MapEntry } from '../compiled.js';
 import { compareBytes } from '../encode/codec.js';
 import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
@@ -387,6 +387,13 @@ export function upsertSorted(
     changed.push(e);
   }
 }
+
+export const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
+  a.identity === b.identity &&
+  a.egressTable === b.egressTable &&
+  a.ingressTable === b.ingressTable &&
+  a.flags === b.flags &&
+  a.nodeId === b.nodeId;
 
 export function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
   if (a === b) return true;

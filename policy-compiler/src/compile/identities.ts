@@ -248,6 +248,39 @@ export interface IdentityResult {
   readonly podKeys: ReadonlyMap<string, readonly string[]>;
 }
 
+/** The key of the CIDR identity of an address: the named prefixes containing its longest one; null = none. */
+function cidrKeyOf(set: PrefixSet, n: bigint, family: 4 | 6): string | null {
+  const c = set.containing(n, family);
+  const longest = c[c.length - 1];
+  return longest === undefined
+    ? null
+    : `cidr|${sigText(set.containing(longest.net, family, longest.len))}`;
+}
+
+const NO_LABELS: Labels = {};
+
+/** A pod identity's draft; `sig` lists the egress named-port prefixes containing the address. */
+function podIdentityDraft(
+  key: string,
+  pod: Pod,
+  labels: Labels,
+  ports: IdentityDraft['ports'],
+  sig: string,
+): IdentityDraft {
+  return {
+    key,
+    kind: 'pod',
+    cluster: pod.cluster,
+    namespace: pod.namespace,
+    labels,
+    nsLabels: NO_LABELS,
+    clusterLabels: NO_LABELS,
+    ports,
+    node: null,
+    cidrs: new Set(sig === '' ? [] : sig.split(',')),
+  };
+}
+
 export class IdentityError extends Error {
   override name = 'IdentityError';
 }
@@ -290,14 +323,6 @@ export function allocate(
       throw new IdentityError(`${owner}: ${(e as Error).message}`);
     }
   };
-  const cidrKeyOf = (n: bigint, family: 4 | 6): string | null => {
-    const c = set.containing(n, family);
-    const longest = c[c.length - 1];
-    return longest === undefined
-      ? null
-      : `cidr|${sigText(set.containing(longest.net, family, longest.len))}`;
-  };
-  const EMPTY: Labels = {};
 
   for (const node of world.nodes) {
     const id = nodeId(node);
@@ -308,8 +333,8 @@ export function allocate(
       cluster: node.cluster,
       namespace: null,
       labels: node.labels,
-      nsLabels: EMPTY,
-      clusterLabels: EMPTY,
+      nsLabels: NO_LABELS,
+      clusterLabels: NO_LABELS,
       ports: [],
       node: id,
       cidrs: new Set(),
@@ -323,7 +348,7 @@ export function allocate(
         family: a.family,
         key,
         nsKey: null,
-        cidrKey: cidrKeyOf(a.n, a.family),
+        cidrKey: cidrKeyOf(set, a.n, a.family),
         owner: id,
         kind: 'node',
       });
@@ -354,7 +379,7 @@ export function allocate(
         kind: 'namespace',
         cluster,
         namespace: null,
-        labels: EMPTY,
+        labels: NO_LABELS,
         nsLabels: nl,
         clusterLabels: cl,
         ports: [],
@@ -376,20 +401,7 @@ export function allocate(
     let primary: string | null = null;
     const mk = (sig: string): string => {
       const key = `${base}|${sig}`;
-      if (!drafts.has(key)) {
-        drafts.set(key, {
-          key,
-          kind: 'pod',
-          cluster: pod.cluster,
-          namespace: pod.namespace,
-          labels,
-          nsLabels: EMPTY,
-          clusterLabels: EMPTY,
-          ports,
-          node: null,
-          cidrs: new Set(sig === '' ? [] : sig.split(',')),
-        });
-      }
+      if (!drafts.has(key)) drafts.set(key, podIdentityDraft(key, pod, labels, ports, sig));
       return key;
     };
     for (const text of pod.ips) {
@@ -402,7 +414,7 @@ export function allocate(
         family: a.family,
         key,
         nsKey,
-        cidrKey: cidrKeyOf(a.n, a.family),
+        cidrKey: cidrKeyOf(set, a.n, a.family),
         owner: id,
         kind: 'pod',
       });
@@ -427,9 +439,9 @@ export function allocate(
         kind: 'cidr',
         cluster: null,
         namespace: null,
-        labels: EMPTY,
-        nsLabels: EMPTY,
-        clusterLabels: EMPTY,
+        labels: NO_LABELS,
+        nsLabels: NO_LABELS,
+        clusterLabels: NO_LABELS,
         ports: [],
         node: null,
         cidrs: new Set(sig.split(',')),
@@ -559,29 +571,12 @@ export class PodKeyer {
     const drafts = new Map<string, IdentityDraft>([[nsKey, ns.draft]]);
     const podDraft = (sig: string): string => {
       const key = `${base}|${sig}`;
-      if (!drafts.has(key))
-        drafts.set(key, {
-          key,
-          kind: 'pod',
-          cluster: pod.cluster,
-          namespace: pod.namespace,
-          labels,
-          nsLabels: {},
-          clusterLabels: {},
-          ports,
-          node: null,
-          cidrs: new Set(sig === '' ? [] : sig.split(',')),
-        });
+      if (!drafts.has(key)) drafts.set(key, podIdentityDraft(key, pod, labels, ports, sig));
       return key;
     };
     const addresses = pod.ips.map((text) => {
       const a = parseAddress(text);
-      const c = this.set.containing(a.n, a.family);
-      const longest = c[c.length - 1];
-      const cidrKey =
-        longest === undefined
-          ? null
-          : `cidr|${sigText(this.set.containing(longest.net, a.family, longest.len))}`;
+      const cidrKey = cidrKeyOf(this.set, a.n, a.family);
       return {
         n: a.n,
         family: a.family,

@@ -30,7 +30,7 @@ import {
   type CompileWork,
   type TableMemo,
 } from './compile.js';
-import { sameBytes, sameEntries } from './deps.js';
+import { sameBytes, sameEndpoint, sameEntries } from './deps.js';
 import { buildPodIndex, recompilePods, type PodIndex } from './pod-changes.js';
 import { policyKeyCounts, recompilePolicies } from './policy-changes.js';
 
@@ -254,13 +254,6 @@ export function applyChange(w: World, c: WorldChange): World {
       };
   }
 }
-
-const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
-  a.identity === b.identity &&
-  a.egressTable === b.egressTable &&
-  a.ingressTable === b.ingressTable &&
-  a.flags === b.flags &&
-  a.nodeId === b.nodeId;
 
 /** The minimal change that turns `a` into `b`. */
 export function diffTables(a: EncodedTables, b: EncodedTables): EncodedDelta {

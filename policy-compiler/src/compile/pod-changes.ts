@@ -44,6 +44,7 @@ import {
   assembleTables,
   buildDepIndex,
   renumber,
+  sameEndpoint,
   searchEntries,
   TableUpdate,
   upsertSorted,
@@ -178,13 +179,6 @@ export function buildPodIndex(world: World, compiled: Compiled, cache: CompileCa
     prefixKeys: new Map([...ids.prefixKeys].filter((e): e is [string, string] => e[1] !== null)),
   };
 }
-
-const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
-  a.identity === b.identity &&
-  a.egressTable === b.egressTable &&
-  a.ingressTable === b.ingressTable &&
-  a.flags === b.flags &&
-  a.nodeId === b.nodeId;
 
 function familyAddr(ips: readonly string[], family: 4 | 6): string | null {
   for (const t of ips) if (parseAddress(t).family === family) return t;

@@ -40,6 +40,7 @@ import {
 import {
   assembleTables,
   renumber,
+  sameEndpoint,
   searchEntries,
   TableUpdate,
   upsertSorted,
@@ -211,13 +212,6 @@ function podPosition(pods: readonly Pod[], pod: Pod): number {
   }
   return -1;
 }
-
-const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean =>
-  a.identity === b.identity &&
-  a.egressTable === b.egressTable &&
-  a.ingressTable === b.ingressTable &&
-  a.flags === b.flags &&
-  a.nodeId === b.nodeId;
 
 function endpointFlags(egress: SubjectClass, ingress: SubjectClass): number {
   let flags: number = PAL.EP_F_POLICY_READY;
