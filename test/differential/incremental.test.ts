@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EncodedDelta, EncodedTables } from '../../policy-compiler/src/compiled.js';
-import { compile } from '../../policy-compiler/src/compile/compile.js';
+import { compile, type Compiled } from '../../policy-compiler/src/compile/compile.js';
 import {
   applyChange,
   initialState,
@@ -23,18 +23,8 @@ import type {
   Pod,
   World,
 } from '../../policy-compiler/src/model/index.js';
+import { plainMaps } from '../support/plain-maps.js';
 import { arbWorld } from '../support/random-world.js';
-
-/** Meta or allocation with each map as a plain Map (fast paths hand out layered maps, compile/layered-map.ts). */
-const plain = (x: object): Record<string, unknown> =>
-  Object.fromEntries(
-    Object.entries(x).map(([k, v]: [string, unknown]) => [
-      k,
-      v instanceof Object && !Array.isArray(v) && Symbol.iterator in v
-        ? new Map(v as Iterable<[unknown, unknown]>)
-        : v,
-    ]),
-  );
 
 function bytes(t: EncodedTables): unknown {
   return {
@@ -74,6 +64,28 @@ const normal = (t: EncodedTables): unknown =>
     endpoints: { upsert: [], remove: [] },
     tables: { replace: [], remove: [] },
   });
+
+/** Incremental equals full: bytes, side metadata, numbering and stats. */
+function expectSameCompile(inc: Compiled, full: Compiled): void {
+  expect(bytes(inc.encoded)).toEqual(bytes(full.encoded));
+  expect(plainMaps(inc.meta)).toEqual(plainMaps(full.meta));
+  expect(plainMaps(inc.allocation)).toEqual(plainMaps(full.allocation));
+  expect(inc.stats).toEqual(full.stats);
+}
+
+/** The delta turns the old tables into the new ones. */
+function expectDeltaApplies(old: EncodedTables, next: EncodedTables, d: EncodedDelta): void {
+  expect(applyDelta(old, d)).toEqual(normal(next));
+}
+
+/** A table is replaced only when its bytes changed. */
+function expectOnlyChangedTablesReplaced(old: EncodedTables, d: EncodedDelta): void {
+  for (const t of d.tables.replace) {
+    const before = old.tables.find((x) => x.table === t.table);
+    if (before !== undefined)
+      expect(bytes({ ...old, tables: [before] })).not.toEqual(bytes({ ...old, tables: [t] }));
+  }
+}
 
 /** Changes drawn from a second random world, so they touch names the first one has. */
 function changesFrom(donor: World, picks: number[]): WorldChange[] {
@@ -266,20 +278,9 @@ describe('incremental compile', () => {
               inc.delta.ipcache.upsert.length + inc.delta.ipcache.remove.length > 0
             )
               paths['policies+cidr'] = (paths['policies+cidr'] ?? 0) + 1;
-            expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
-            expect(plain(inc.state.compiled.meta)).toEqual(plain(full.compiled.meta));
-            expect(plain(inc.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
-            expect(inc.state.compiled.stats).toEqual(full.compiled.stats);
-            expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(
-              normal(inc.state.compiled.encoded),
-            );
-            for (const t of inc.delta.tables.replace) {
-              const before = state.compiled.encoded.tables.find((x) => x.table === t.table);
-              if (before !== undefined)
-                expect(bytes({ ...state.compiled.encoded, tables: [before] })).not.toEqual(
-                  bytes({ ...state.compiled.encoded, tables: [t] }),
-                );
-            }
+            expectSameCompile(inc.state.compiled, full.compiled);
+            expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
+            expectOnlyChangedTablesReplaced(state.compiled.encoded, inc.delta);
             state = inc.state;
           });
         },
@@ -322,13 +323,8 @@ describe('incremental compile', () => {
               )
                 created++;
             } else general++;
-            expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
-            expect(plain(inc.state.compiled.meta)).toEqual(plain(full.compiled.meta));
-            expect(plain(inc.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
-            expect(inc.state.compiled.stats).toEqual(full.compiled.stats);
-            expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(
-              normal(inc.state.compiled.encoded),
-            );
+            expectSameCompile(inc.state.compiled, full.compiled);
+            expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
             state = inc.state;
           });
         },
@@ -362,16 +358,8 @@ describe('incremental compile', () => {
               continue; // state stays: the previous tables remain in force
             }
             expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
-            expect(applyDelta(state.compiled.encoded, inc.delta)).toEqual(
-              normal(inc.state.compiled.encoded),
-            );
-            for (const t of inc.delta.tables.replace) {
-              const before = state.compiled.encoded.tables.find((x) => x.table === t.table);
-              if (before !== undefined)
-                expect(bytes({ ...state.compiled.encoded, tables: [before] })).not.toEqual(
-                  bytes({ ...state.compiled.encoded, tables: [t] }),
-                );
-            }
+            expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
+            expectOnlyChangedTablesReplaced(state.compiled.encoded, inc.delta);
             state = inc.state;
           }
         },

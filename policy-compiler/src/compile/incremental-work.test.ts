@@ -20,19 +20,9 @@ import {
 } from '../../../test/support/world-builder.js';
 import { podId } from '../model/endpoint.js';
 import type { World } from '../model/world.js';
+import { plainMaps } from '../../../test/support/plain-maps.js';
 import { compile } from './compile.js';
 import { applyChange, initialState, recompile } from './incremental.js';
-
-/** Meta or allocation with each map as a plain Map (fast paths hand out layered maps, compile/layered-map.ts). */
-const plain = (x: object): Record<string, unknown> =>
-  Object.fromEntries(
-    Object.entries(x).map(([k, v]: [string, unknown]) => [
-      k,
-      v instanceof Object && !Array.isArray(v) && Symbol.iterator in v
-        ? new Map(v as Iterable<[unknown, unknown]>)
-        : v,
-    ]),
-  );
 
 const apps = ['web', 'api', 'db', 'cache'];
 const world: World = buildWorld({
@@ -93,14 +83,16 @@ describe('recompile work for a single-pod change', () => {
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
-    expect(plain(r.state.compiled.meta)).toEqual(plain(full.compiled.meta));
-    expect(plain(r.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
+    expect(plainMaps(r.state.compiled.meta)).toEqual(plainMaps(full.compiled.meta));
+    expect(plainMaps(r.state.compiled.allocation)).toEqual(plainMaps(full.compiled.allocation));
     // and back: the identity vanishes, its number is free again, the table is as it was
     const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
     if (!back.ok) throw new Error(back.error.message);
     expect(back.work.path).toBe('pods');
     expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
-    expect(plain(back.state.compiled.allocation)).toEqual(plain(init.state.compiled.allocation));
+    expect(plainMaps(back.state.compiled.allocation)).toEqual(
+      plainMaps(init.state.compiled.allocation),
+    );
   });
 
   it('a pod relabelled to an existing identity takes the pod path: one pod recomputed, no table or set touched, the delta is its own entries', () => {
@@ -126,7 +118,7 @@ describe('recompile work for a single-pod change', () => {
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
-    expect(plain(r.state.compiled.meta)).toEqual(plain(full.compiled.meta));
+    expect(plainMaps(r.state.compiled.meta)).toEqual(plainMaps(full.compiled.meta));
     // and the next change from this state takes it again (the index carries over)
     const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
     if (!back.ok) throw new Error(back.error.message);
@@ -168,7 +160,7 @@ describe('recompile work for a single-pod change', () => {
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
-    expect(plain(r.state.compiled.meta)).toEqual(plain(full.compiled.meta));
+    expect(plainMaps(r.state.compiled.meta)).toEqual(plainMaps(full.compiled.meta));
   });
 
   it('a policy change with a new peer evaluates that one set; pods move to another class (member counts follow); the general path follows correctly', () => {
@@ -206,7 +198,7 @@ describe('recompile work for a single-pod change', () => {
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
-    expect(plain(r.state.compiled.allocation)).toEqual(plain(full.compiled.allocation));
+    expect(plainMaps(r.state.compiled.allocation)).toEqual(plainMaps(full.compiled.allocation));
     // a namespace change next (the general path) from this state equals the full compile too
     const ns = applyChange(changed, {
       kind: 'upsertNamespace',
