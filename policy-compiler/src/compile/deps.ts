@@ -13,6 +13,7 @@ import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
 import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
 import type { Numbering } from './allocate.js';
+import type { TableMeta } from './compile.js';
 import { LayeredMap } from './layered-map.js';
 
 /** A peer matcher's identity set, for one subject cluster. */
@@ -426,6 +427,20 @@ interface MetaLike {
  * members gets the new count. Arrays and maps come out in table order, as
  * compile() builds them.
  */
+/** The side metadata of a rebuilt table, its class having `members` pods now. */
+export function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
+  const p = r.rec.cls.program;
+  return {
+    table: r.table,
+    direction: p.direction,
+    cluster: p.cluster,
+    subject: r.rec.cls.key,
+    isolatedBy: p.isolatedBy,
+    hasAudit: p.hasAudit,
+    members,
+  };
+}
+
 export function assembleTables<M extends MetaLike>(
   oldTables: readonly CompiledTable[],
   oldMeta: ReadonlyMap<number, M>,

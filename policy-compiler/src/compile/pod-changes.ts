@@ -43,6 +43,7 @@ import type { SubjectClass } from './program.js';
 import {
   assembleTables,
   buildDepIndex,
+  rebuiltTableMeta,
   renumber,
   sameEndpoint,
   searchEntries,
@@ -435,18 +436,11 @@ export function recompilePods(
         compiled.meta.tables,
         update.rebuilt,
         removedTables,
-        (r): TableMeta => {
-          const pr = r.rec.cls.program;
-          return {
-            table: r.table,
-            direction: pr.direction,
-            cluster: pr.cluster,
-            subject: r.rec.cls.key,
-            isolatedBy: pr.isolatedBy,
-            hasAudit: pr.hasAudit,
-            members: members(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
-          };
-        },
+        (r) =>
+          rebuiltTableMeta(
+            r,
+            members(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
+          ),
         members,
       );
 

@@ -39,6 +39,7 @@ import {
 } from './compile.js';
 import {
   assembleTables,
+  rebuiltTableMeta,
   renumber,
   sameEndpoint,
   searchEntries,
@@ -436,18 +437,8 @@ export function recompilePolicies(
     const d = classDelta.get(k);
     return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
   };
-  const metaOf = (r: RebuiltTable): TableMeta => {
-    const p = r.rec.cls.program;
-    return {
-      table: r.table,
-      direction: p.direction,
-      cluster: p.cluster,
-      subject: r.rec.cls.key,
-      isolatedBy: p.isolatedBy,
-      hasAudit: p.hasAudit,
-      members: counts(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
-    };
-  };
+  const metaOf = (r: RebuiltTable): TableMeta =>
+    rebuiltTableMeta(r, counts(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number));
   const asm = assembleTables(
     compiled.encoded.tables,
     compiled.meta.tables,
