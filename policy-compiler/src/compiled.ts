@@ -51,9 +51,28 @@ export interface EncodedDelta {
     readonly upsert: readonly CompiledEndpoint[];
     readonly remove: readonly EndpointId[];
   };
-  /** Tables whose content changed are replaced whole (new inner map, then swap). */
   readonly tables: {
+    /** Tables whose content changed otherwise are replaced whole (new inner map, then swap). */
     readonly replace: readonly CompiledTable[];
+    /** Tables that only gained identities new to the compile or lost identities gone from it. */
+    readonly patch: readonly TablePatch[];
     readonly remove: readonly number[];
   };
+}
+
+/**
+ * A table changed key by key, in place. It only inserts the entries of
+ * identities that no address or endpoint had before this compile, and only
+ * removes the keys of identities that none has after it; no existing key
+ * changes its value. Applied in make-before-break order (inserts before the
+ * ipcache and endpoint changes, removals after them), no packet ever looks up
+ * a half-patched identity: see docs/datapath.md "Applying a delta".
+ */
+export interface TablePatch {
+  /** The table after the patch, whole: for capacity checks and for a datapath that must write it afresh. */
+  readonly table: CompiledTable;
+  /** Entries to add, sorted by key bytes; none of their keys is in the table before. */
+  readonly insert: readonly MapEntry[];
+  /** Keys to delete, sorted; every one is in the table before. */
+  readonly remove: readonly Uint8Array[];
 }

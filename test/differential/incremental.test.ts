@@ -7,7 +7,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { EncodedDelta, EncodedTables } from '../../policy-compiler/src/compiled.js';
+import type { EncodedDelta, EncodedTables, MapEntry } from '../../policy-compiler/src/compiled.js';
+import { keyIdentity } from '../../policy-compiler/src/compile/table-patch.js';
 import { compile, type Compiled } from '../../policy-compiler/src/compile/compile.js';
 import {
   applyChange,
@@ -16,7 +17,7 @@ import {
   type CompilerState,
   type WorldChange,
 } from '../../policy-compiler/src/compile/incremental.js';
-import { hex } from '../../policy-compiler/src/encode/codec.js';
+import { decodeIpcacheValue, hex } from '../../policy-compiler/src/encode/codec.js';
 import type {
   ClusterPolicy,
   NetworkPolicy,
@@ -48,6 +49,19 @@ function applyDelta(t: EncodedTables, d: EncodedDelta): unknown {
   const tables = new Map(t.tables.map((x) => [x.table, x]));
   for (const k of d.tables.remove) tables.delete(k);
   for (const x of d.tables.replace) tables.set(x.table, x);
+  // Patches are applied key by key to the old entries, never from patch.table.
+  for (const p of d.tables.patch) {
+    const before = tables.get(p.table.table);
+    expect(before, `patch of table ${p.table.table}, which did not exist`).toBeDefined();
+    const m = new Map((before?.entries ?? []).map((e) => [hex(e.key), e]));
+    for (const k of p.remove) expect(m.delete(hex(k)), 'removed key was there').toBe(true);
+    for (const e of p.insert) {
+      expect(m.has(hex(e.key)), 'inserted key was not there').toBe(false);
+      m.set(hex(e.key), e);
+    }
+    const entries = [...m.keys()].sort().map((k) => m.get(k) as MapEntry);
+    tables.set(p.table.table, { table: p.table.table, entries });
+  }
   return {
     ipcache: [...ipc.keys()]
       .sort()
@@ -62,7 +76,7 @@ const normal = (t: EncodedTables): unknown =>
   applyDelta(t, {
     ipcache: { upsert: [], remove: [] },
     endpoints: { upsert: [], remove: [] },
-    tables: { replace: [], remove: [] },
+    tables: { replace: [], patch: [], remove: [] },
   });
 
 /** Incremental equals full: bytes, side metadata, numbering and stats. */
@@ -78,13 +92,41 @@ function expectDeltaApplies(old: EncodedTables, next: EncodedTables, d: EncodedD
   expect(applyDelta(old, d)).toEqual(normal(next));
 }
 
-/** A table is replaced only when its bytes changed. */
-function expectOnlyChangedTablesReplaced(old: EncodedTables, d: EncodedDelta): void {
+/**
+ * A table is replaced or patched only when its bytes changed; a patch only
+ * touches identities no address or endpoint refers to while it is applied
+ * (inserts: none before; removals: none after).
+ */
+function expectOnlyChangedTablesReplaced(
+  old: EncodedTables,
+  d: EncodedDelta,
+  next?: EncodedTables,
+): void {
+  for (const p of d.tables.patch) expect(p.insert.length + p.remove.length).toBeGreaterThan(0);
+  if (next !== undefined) {
+    const before = referenced(old);
+    const after = referenced(next);
+    for (const p of d.tables.patch) {
+      for (const e of p.insert) expect(before.has(keyIdentity(e.key))).toBe(false);
+      for (const k of p.remove) expect(after.has(keyIdentity(k))).toBe(false);
+    }
+  }
   for (const t of d.tables.replace) {
     const before = old.tables.find((x) => x.table === t.table);
     if (before !== undefined)
       expect(bytes({ ...old, tables: [before] })).not.toEqual(bytes({ ...old, tables: [t] }));
   }
+}
+
+/** Identities the ipcache and endpoints name (what packets are looked up with). */
+function referenced(t: EncodedTables): Set<number> {
+  const out = new Set<number>([0, 1]);
+  for (const e of t.ipcache) {
+    const v = decodeIpcacheValue(e.value);
+    out.add(v.identity).add(v.nsIdentity).add(v.cidrIdentity);
+  }
+  for (const e of t.endpoints) out.add(e.identity);
+  return out;
 }
 
 /** Changes drawn from a second random world, so they touch names the first one has. */
@@ -278,9 +320,14 @@ describe('incremental compile', () => {
               inc.delta.ipcache.upsert.length + inc.delta.ipcache.remove.length > 0
             )
               paths['policies+cidr'] = (paths['policies+cidr'] ?? 0) + 1;
+            if (inc.delta.tables.patch.length > 0) paths['patched'] = (paths['patched'] ?? 0) + 1;
             expectSameCompile(inc.state.compiled, full.compiled);
             expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
-            expectOnlyChangedTablesReplaced(state.compiled.encoded, inc.delta);
+            expectOnlyChangedTablesReplaced(
+              state.compiled.encoded,
+              inc.delta,
+              inc.state.compiled.encoded,
+            );
             state = inc.state;
           });
         },
@@ -289,6 +336,8 @@ describe('incremental compile', () => {
     );
     expect(paths['policies'] ?? 0).toBeGreaterThan(100);
     expect(paths['policies+cidr'] ?? 0).toBeGreaterThan(10);
+    // prefix changes patch the tables reading the changed CIDR sets key by key
+    expect(paths['patched'] ?? 0).toBeGreaterThan(5);
     expect(paths['general'] ?? 0).toBeGreaterThan(0);
     expect(paths['pods'] ?? 0).toBeGreaterThan(0);
   });
@@ -297,6 +346,7 @@ describe('incremental compile', () => {
     let pods = 0;
     let general = 0;
     let created = 0;
+    let patched = 0;
     fc.assert(
       fc.property(
         arbWorld(),
@@ -323,8 +373,14 @@ describe('incremental compile', () => {
               )
                 created++;
             } else general++;
+            if (inc.delta.tables.patch.length > 0) patched++;
             expectSameCompile(inc.state.compiled, full.compiled);
             expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
+            expectOnlyChangedTablesReplaced(
+              state.compiled.encoded,
+              inc.delta,
+              inc.state.compiled.encoded,
+            );
             state = inc.state;
           });
         },
@@ -335,6 +391,8 @@ describe('incremental compile', () => {
     expect(pods).toBeGreaterThan(100);
     // ... including changes that create or delete identities or classes
     expect(created).toBeGreaterThan(50);
+    // new or vanished identities patch the tables reading their sets in place
+    expect(patched).toBeGreaterThan(20);
     expect(general).toBeGreaterThan(0);
   });
 
@@ -359,7 +417,11 @@ describe('incremental compile', () => {
             }
             expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
             expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
-            expectOnlyChangedTablesReplaced(state.compiled.encoded, inc.delta);
+            expectOnlyChangedTablesReplaced(
+              state.compiled.encoded,
+              inc.delta,
+              inc.state.compiled.encoded,
+            );
             state = inc.state;
           }
         },

@@ -23,6 +23,15 @@ function comparableDelta(d: EncodedDelta): Record<string, string[]> {
     tablesReplace: d.tables.replace
       .map((t) => `${t.table}:` + t.entries.map((e) => hexOf(e.key) + hexOf(e.value)).join(','))
       .sort(),
+    tablesPatch: d.tables.patch
+      .map(
+        (p) =>
+          `${p.table.table}:+` +
+          p.insert.map((e) => hexOf(e.key) + hexOf(e.value)).join(',') +
+          '-' +
+          p.remove.map(hexOf).join(','),
+      )
+      .sort(),
     tablesRemove: d.tables.remove.map(String).sort(),
   };
 }

@@ -329,9 +329,11 @@ export class Datapath {
     ifindexOf: IfindexOf,
     totals?: { readonly ipcache: number; readonly localEndpoints: number },
   ): ApplyResult {
-    this.checkCapacity(delta.tables.replace, totals?.ipcache ?? 0, totals?.localEndpoints ?? 0);
+    // Patched tables are written whole for now (correct; the in-place patch is the next step).
+    const whole = [...delta.tables.replace, ...delta.tables.patch.map((p) => p.table)];
+    this.checkCapacity(whole, totals?.ipcache ?? 0, totals?.localEndpoints ?? 0);
     const ipcacheWritten = this.upsert(this.maps.ipcache, delta.ipcache.upsert);
-    const { written, failed } = this.writeTables(delta.tables.replace);
+    const { written, failed } = this.writeTables(whole);
     let endpointsWritten = 0;
     for (const ep of delta.endpoints.upsert) {
       const ifindex = ifindexOf(ep.endpoint);

@@ -7,7 +7,7 @@
  * own formulas (planTable, the same fingerprints and the same memo), so the
  * result stays byte-identical to a full compile.
  */
-import type { CompiledEndpoint, CompiledTable, MapEntry } from '../compiled.js';
+import type { CompiledEndpoint, CompiledTable, MapEntry, TablePatch } from '../compiled.js';
 import { compareBytes } from '../encode/codec.js';
 import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
@@ -15,6 +15,17 @@ import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from 
 import type { Numbering } from './allocate.js';
 import type { TableMeta } from './compile.js';
 import { LayeredMap } from './layered-map.js';
+import {
+  entryPatch,
+  keyIdentity,
+  NO_DIFF,
+  sameBytes,
+  sameEntries,
+  worthPatching,
+  type EntryDiff,
+} from './table-patch.js';
+
+export { sameBytes, sameEntries };
 
 /** A peer matcher's identity set, for one subject cluster. */
 export interface MatchEntry {
@@ -156,6 +167,8 @@ export interface RebuiltTable {
   readonly table: number;
   readonly rec: TableRecord;
   readonly entries: CompiledTable['entries'];
+  /** Set when the table was patched and the change may be applied key by key. */
+  readonly patch?: EntryDiff;
 }
 
 /**
@@ -170,6 +183,14 @@ export class TableUpdate {
   readonly rebuilt: RebuiltTable[] = [];
   private readonly templateCache: TemplateCache = new Map();
   private sorted: Map<string, IdentityInfo[]> | null = null;
+  /** Numbers in use only before / only after this update (identitiesChanged). */
+  private readonly onlyGone = new Set<number>();
+  private readonly onlyAdded = new Set<number>();
+  /** The identities whose keys a table may lose or gain in place (table-patch.ts). */
+  readonly patchable: Patchable = {
+    canInsert: (n) => this.onlyAdded.has(n),
+    canRemove: (n) => this.onlyGone.has(n),
+  };
   constructor(
     private readonly dep: DepIndex,
     private readonly memo: Map<string, CompiledTable['entries']>,
@@ -218,6 +239,9 @@ export class TableUpdate {
   identitiesChanged(gone: readonly number[], added: readonly IdentityInfo[]): Set<number> {
     const dirty = new Set<number>();
     if (gone.length + added.length === 0) return dirty;
+    const addedNums = new Set(added.map((i) => i.number));
+    for (const n of gone) if (!addedNums.has(n)) this.onlyGone.add(n);
+    for (const n of addedNums) if (!gone.includes(n)) this.onlyAdded.add(n);
     const dep = this.dep;
     for (const [k, e] of dep.matchers) {
       let set = e.set;
@@ -296,19 +320,25 @@ export class TableUpdate {
     });
     const fp = plan.fingerprint;
     let entries = this.memo.get(fp);
+    let patch: EntryDiff | undefined;
     if (entries === undefined) {
       const prevFp = changed === null ? undefined : this.dep.tables.get(table)?.fp;
       const old = prevFp === undefined ? undefined : this.memo.get(prevFp);
-      entries =
-        old !== undefined && changed !== null
-          ? plan.patch(old, changed).entries
-          : plan.build().entries;
+      if (old !== undefined && changed !== null) {
+        const p = plan.patch(old, changed);
+        entries = p.entries;
+        const d = p.diff;
+        if (
+          d !== null &&
+          d.insert.every((e) => this.onlyAdded.has(keyIdentity(e.key))) &&
+          d.remove.every((k) => this.onlyGone.has(keyIdentity(k)))
+        )
+          patch = d;
+      } else entries = plan.build().entries;
     }
-    const out: RebuiltTable = {
-      table,
-      rec: { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] },
-      entries,
-    };
+    const rec = { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] };
+    const out: RebuiltTable =
+      patch === undefined ? { table, rec, entries } : { table, rec, entries, patch };
     this.rebuilt.push(out);
     return out;
   }
@@ -396,23 +426,6 @@ export const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean 
   a.flags === b.flags &&
   a.nodeId === b.nodeId;
 
-export function sameEntries(a: readonly MapEntry[], b: readonly MapEntry[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as MapEntry;
-    const y = b[i] as MapEntry;
-    if (!sameBytes(x.key, y.key) || !sameBytes(x.value, y.value)) return false;
-  }
-  return true;
-}
-
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Side metadata of one table (compile.ts TableMeta), without importing compile.ts. */
 interface MetaLike {
   readonly table: number;
@@ -420,13 +433,6 @@ interface MetaLike {
   readonly members: number;
 }
 
-/**
- * The tables array, table metadata and table delta after an update:
- * `rebuilt` tables replace (or add) theirs, `removed` ones go, every other
- * table keeps its entries; metadata of tables whose class gained or lost
- * members gets the new count. Arrays and maps come out in table order, as
- * compile() builds them.
- */
 /** The side metadata of a rebuilt table, its class having `members` pods now. */
 export function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
   const p = r.rec.cls.program;
@@ -441,31 +447,42 @@ export function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
   };
 }
 
+/**
+ * The tables array, table metadata and table delta after an update:
+ * `rebuilt` tables replace (or add) theirs, `removed` ones go, every other
+ * table keeps its entries; tables in `members` (table → member count) whose
+ * class gained or lost pods get the new count. A changed table that only
+ * gained or lost identities `patchable` allows becomes a patch, any other
+ * changed table is replaced whole. The tables array comes out in table
+ * order, as compile() builds it; the metadata is a layer over the old.
+ */
 export function assembleTables<M extends MetaLike>(
   oldTables: readonly CompiledTable[],
   oldMeta: ReadonlyMap<number, M>,
   rebuilt: readonly RebuiltTable[],
   removed: ReadonlySet<number>,
   metaOf: (r: RebuiltTable) => M,
-  members: (classKey: string) => number | undefined,
+  members: ReadonlyMap<number, number>,
+  patchable: Patchable,
 ): {
   tables: CompiledTable[];
-  meta: Map<number, M>;
+  meta: ReadonlyMap<number, M>;
   replace: CompiledTable[];
+  patch: TablePatch[];
   remove: number[];
   policyEntries: number;
   maxEntries: number;
 } {
   const byTable = new Map<number, RebuiltTable>(rebuilt.map((r) => [r.table, r]));
   const tables: CompiledTable[] = [];
-  const meta = new Map<number, M>();
+  const metaChanges: (readonly [number, M])[] = [];
   const replace: CompiledTable[] = [];
+  const patch: TablePatch[] = [];
   const remove: number[] = [];
   let policyEntries = 0;
   let maxEntries = 0;
-  const push = (t: CompiledTable, m: M): void => {
+  const push = (t: CompiledTable): void => {
     tables.push(t);
-    meta.set(t.table, m);
     policyEntries += t.entries.length;
     if (t.entries.length > maxEntries) maxEntries = t.entries.length;
   };
@@ -477,33 +494,62 @@ export function assembleTables<M extends MetaLike>(
     while (f < fresh.length && (fresh[f] as RebuiltTable).table < upTo) {
       const r = fresh[f++] as RebuiltTable;
       const t = { table: r.table, entries: r.entries };
-      push(t, metaOf(r));
+      push(t);
+      metaChanges.push([r.table, metaOf(r)]);
       replace.push(t);
     }
+  };
+  /** Old table `old` now with `r`'s entries: kept, patched or replaced. */
+  const changed = (old: CompiledTable, r: RebuiltTable, canPatch: boolean): void => {
+    const diff =
+      r.patch ??
+      (sameEntries(old.entries, r.entries)
+        ? NO_DIFF
+        : canPatch
+          ? entryPatch(old.entries, r.entries, patchable.canInsert, patchable.canRemove)
+          : null);
+    if (diff !== null && diff.insert.length + diff.remove.length === 0) {
+      push(old);
+      return;
+    }
+    const t = { table: r.table, entries: r.entries };
+    push(t);
+    if (diff !== null && worthPatching(diff, t.entries.length))
+      patch.push({ table: t, insert: diff.insert, remove: diff.remove });
+    else replace.push(t);
   };
   for (const old of oldTables) {
     addFresh(old.table);
     const r = byTable.get(old.table);
     if (removed.has(old.table)) {
-      // A number freed and taken again by a new class in the same update: compared as diffTables does.
+      // A number freed and taken again by a new class in the same update: compared as diffTables
+      // does, but never patched (another class's table).
       if (r !== undefined && f < fresh.length && (fresh[f] as RebuiltTable).table === old.table) {
         f++;
-        const t = { table: r.table, entries: r.entries };
-        push(t, metaOf(r));
-        if (!sameEntries(old.entries, r.entries)) replace.push(t);
+        metaChanges.push([r.table, metaOf(r)]);
+        changed(old, r, false);
       } else remove.push(old.table);
       continue;
     }
     if (r !== undefined) {
-      const t = sameEntries(old.entries, r.entries) ? old : { table: r.table, entries: r.entries };
-      push(t, metaOf(r));
-      if (t !== old) replace.push(t);
+      metaChanges.push([r.table, metaOf(r)]);
+      changed(old, r, true);
       continue;
     }
-    const m = oldMeta.get(old.table) as M;
-    const n = members(m.subject);
-    push(old, n === undefined || n === m.members ? m : { ...m, members: n });
+    push(old);
   }
   addFresh(Infinity);
-  return { tables, meta, replace, remove, policyEntries, maxEntries };
+  for (const [t, n] of members) {
+    if (byTable.has(t) || removed.has(t)) continue;
+    const m = oldMeta.get(t);
+    if (m !== undefined && m.members !== n) metaChanges.push([t, { ...m, members: n }]);
+  }
+  const meta = LayeredMap.update(oldMeta, metaChanges, remove);
+  return { tables, meta, replace, patch, remove, policyEntries, maxEntries };
+}
+
+/** Which identities a table may gain or lose key by key (see table-patch.ts). */
+export interface Patchable {
+  readonly canInsert: (identity: number) => boolean;
+  readonly canRemove: (identity: number) => boolean;
 }

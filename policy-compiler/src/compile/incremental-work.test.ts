@@ -4,6 +4,7 @@
  * the full compile byte for byte (test/differential/incremental.test.ts
  * checks that over random change sequences).
  */
+import { keyIdentity } from './table-patch.js';
 import { describe, expect, it } from 'vitest';
 import {
   buildWorld,
@@ -74,12 +75,19 @@ describe('recompile work for a single-pod change', () => {
     // only the tables reading the api set are rebuilt: the db ingress tables
     // (db pods live in ns0, ns2, ns4)
     expect(r.rebuiltTables).toBe(3);
-    expect(r.delta.tables.replace.length).toBe(3);
+    // they only gain the new identity's keys: patched in place, not replaced
+    expect(r.delta.tables.replace.length).toBe(0);
+    expect(r.delta.tables.patch.length).toBe(3);
     const used = new Set(init.state.compiled.allocation.identities.values());
     let lowest = 1;
     while (used.has(lowest) || lowest < Math.min(...used)) lowest++;
     const id = r.state.compiled.encoded.endpoints.find((e) => e.endpoint === podId(p))?.identity;
     expect(id).toBe(lowest);
+    for (const t of r.delta.tables.patch) {
+      expect(t.remove).toEqual([]);
+      expect(t.insert.length).toBeGreaterThan(0);
+      expect(new Set(t.insert.map((e) => keyIdentity(e.key)))).toEqual(new Set([lowest]));
+    }
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
     expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
@@ -90,6 +98,11 @@ describe('recompile work for a single-pod change', () => {
     if (!back.ok) throw new Error(back.error.message);
     expect(back.work.path).toBe('pods');
     expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
+    // the same three tables lose exactly the keys they gained
+    expect(back.delta.tables.replace).toEqual([]);
+    expect(back.delta.tables.patch.map((t) => [t.table.table, t.remove.length])).toEqual(
+      r.delta.tables.patch.map((t) => [t.table.table, t.insert.length]),
+    );
     expect(plainMaps(back.state.compiled.allocation)).toEqual(
       plainMaps(init.state.compiled.allocation),
     );
@@ -124,6 +137,11 @@ describe('recompile work for a single-pod change', () => {
     if (!back.ok) throw new Error(back.error.message);
     expect(back.work.path).toBe('pods');
     expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
+    // the same three tables lose exactly the keys they gained
+    expect(back.delta.tables.replace).toEqual([]);
+    expect(back.delta.tables.patch.map((t) => [t.table.table, t.remove.length])).toEqual(
+      r.delta.tables.patch.map((t) => [t.table.table, t.insert.length]),
+    );
   });
 
   it('a single-policy change takes the policy path: only the tables of its subjects are rebuilt, no endpoint or ipcache entry changes', () => {

@@ -13,13 +13,16 @@ import type {
   CompiledEndpoint,
   CompiledTable,
   EncodedDelta,
+  TablePatch,
   EncodedTables,
   MapEntry,
 } from '../compiled.js';
 import { podId, type EndpointId } from '../model/endpoint.js';
 import type { ClusterPolicy, NetworkPolicy } from '../model/policy.js';
 import type { Namespace, Node, Pod, World } from '../model/world.js';
-import { hex } from '../encode/codec.js';
+import { decodeIpcacheValue, hex } from '../encode/codec.js';
+import { PAL } from '../encode/layout.js';
+import { entryPatch, worthPatching } from './table-patch.js';
 import {
   compile,
   type Allocation,
@@ -281,15 +284,39 @@ export function diffTables(a: EncodedTables, b: EncodedTables): EncodedDelta {
   const oldT = new Map(a.tables.map((t) => [t.table, t]));
   const newT = new Set<number>();
   const replace: CompiledTable[] = [];
+  const patch: TablePatch[] = [];
+  // Identities some address or endpoint refers to, before and after: only
+  // the others may gain or lose keys in place (table-patch.ts).
+  const before = referencedIdentities(a);
+  const after = referencedIdentities(b);
+  const canInsert = (n: number): boolean => !before.has(n);
+  const canRemove = (n: number): boolean => !after.has(n);
   for (const t of b.tables) {
     newT.add(t.table);
     const o = oldT.get(t.table);
-    if (o === undefined || !sameEntries(o.entries, t.entries)) replace.push(t);
+    if (o === undefined) replace.push(t);
+    else if (!sameEntries(o.entries, t.entries)) {
+      const d = entryPatch(o.entries, t.entries, canInsert, canRemove);
+      if (d !== null && worthPatching(d, t.entries.length))
+        patch.push({ table: t, insert: d.insert, remove: d.remove });
+      else replace.push(t);
+    }
   }
   const removeT = a.tables.filter((t) => !newT.has(t.table)).map((t) => t.table);
   return {
     ipcache: { upsert: upsertIpc, remove: removeIpc },
     endpoints: { upsert: upsertEp, remove: removeEp },
-    tables: { replace, remove: removeT },
+    tables: { replace, patch, remove: removeT },
   };
+}
+
+/** The identities the ipcache and endpoint entries of `t` name (what packets are looked up with). */
+function referencedIdentities(t: EncodedTables): Set<number> {
+  const out = new Set<number>([PAL.ID_ANY, PAL.ID_WORLD]);
+  for (const e of t.ipcache) {
+    const v = decodeIpcacheValue(e.value);
+    out.add(v.identity).add(v.nsIdentity).add(v.cidrIdentity);
+  }
+  for (const e of t.endpoints) out.add(e.identity);
+  return out;
 }

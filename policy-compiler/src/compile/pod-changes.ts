@@ -406,9 +406,15 @@ export function recompilePods(
     const t = update.rebuild(tableNumbers.get(k) as number, newClasses.get(k) as SubjectClass);
     if (t.entries.length > limits.tableEntries) return null;
   }
-  const members = (k: string): number | undefined => {
-    const d = classDelta.get(k);
-    return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
+  // Member counts of the classes pods left or joined (by table; vanished classes' tables go).
+  const memberCounts = new Map<number, number>();
+  for (const [k, d] of classDelta) {
+    const t = prevTables.get(k);
+    if (d !== 0 && t !== undefined) memberCounts.set(t, (index.classCounts.get(k) ?? 0) + d);
+  }
+  const members = (k: string): number => {
+    const d = classDelta.get(k) ?? 0;
+    return (index.classCounts.get(k) ?? 0) + d;
   };
   // No table rebuilt or removed (the common case): the tables stay, only the
   // member counts of the classes pods left or joined change (a layer over the metadata).
@@ -418,15 +424,13 @@ export function recompilePods(
         tables: compiled.encoded.tables as CompiledTable[],
         meta: LayeredMap.update(
           compiled.meta.tables,
-          [...classDelta]
-            .filter(([, d]) => d !== 0)
-            .map(([k, d]) => {
-              const t = prevTables.get(k) as number;
-              const m = compiled.meta.tables.get(t) as TableMeta;
-              return [t, { ...m, members: m.members + d }] as const;
-            }),
+          [...memberCounts].map(([t, n]) => {
+            const m = compiled.meta.tables.get(t) as TableMeta;
+            return [t, { ...m, members: n }] as const;
+          }),
         ),
         replace: [],
+        patch: [],
         remove: [],
         policyEntries: compiled.stats.policyEntries,
         maxEntries: compiled.stats.maxTableEntries,
@@ -436,12 +440,9 @@ export function recompilePods(
         compiled.meta.tables,
         update.rebuilt,
         removedTables,
-        (r) =>
-          rebuiltTableMeta(
-            r,
-            members(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number),
-          ),
-        members,
+        (r) => rebuiltTableMeta(r, members(r.rec.cls.key)),
+        memberCounts,
+        update.patchable,
       );
 
   // ---- ipcache (copy on write, sorted by key bytes)
@@ -594,7 +595,7 @@ export function recompilePods(
     delta: {
       ipcache: { upsert: upsertIpc, remove: removeIpc },
       endpoints: { upsert: upsertEp, remove: removeEp },
-      tables: { replace: asm.replace, remove: asm.remove },
+      tables: { replace: asm.replace, patch: asm.patch, remove: asm.remove },
     },
     podsRecomputed: newPods.length,
     rebuiltTables: update.rebuilt.length,

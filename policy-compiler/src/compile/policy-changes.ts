@@ -433,19 +433,24 @@ export function recompilePolicies(
     if (update.patch(t, rec.cls, cidr.changedNums).entries.length > limits.tableEntries)
       return null;
   }
-  const counts = (k: string): number | undefined => {
-    const d = classDelta.get(k);
-    return d === undefined || d === 0 ? undefined : (index.classCounts.get(k) ?? 0) + d;
-  };
+  const memberCounts = new Map<number, number>();
+  for (const [k, d] of classDelta) {
+    const t = oldNumbers.get(k);
+    if (d !== 0 && t !== undefined) memberCounts.set(t, (index.classCounts.get(k) ?? 0) + d);
+  }
   const metaOf = (r: RebuiltTable): TableMeta =>
-    rebuiltTableMeta(r, counts(r.rec.cls.key) ?? (index.classCounts.get(r.rec.cls.key) as number));
+    rebuiltTableMeta(
+      r,
+      (index.classCounts.get(r.rec.cls.key) ?? 0) + (classDelta.get(r.rec.cls.key) ?? 0),
+    );
   const asm = assembleTables(
     compiled.encoded.tables,
     compiled.meta.tables,
     update.rebuilt,
     removedTables,
     metaOf,
-    counts,
+    memberCounts,
+    update.patchable,
   );
 
   // ---- endpoints of the affected pods
@@ -539,7 +544,7 @@ export function recompilePolicies(
     delta: {
       ipcache: cidr?.delta ?? { upsert: [], remove: [] },
       endpoints: { upsert: upsertEp, remove: [] as EndpointId[] },
-      tables: { replace: asm.replace, remove: asm.remove },
+      tables: { replace: asm.replace, patch: asm.patch, remove: asm.remove },
     },
     podsRecomputed: moved.length,
     rebuiltTables: update.rebuilt.length,

@@ -24,11 +24,12 @@ import {
   NO_MATCH,
   type TierMatch,
 } from '../encode/codec.js';
-import { IPPROTO, LAYOUT, PAL } from '../encode/layout.js';
+import { IPPROTO, PAL } from '../encode/layout.js';
 import type { MapEntry } from '../compiled.js';
 import { portRangeCover, portRangeCoverSize } from './port-ranges.js';
 import type { IdentityInfo } from './identities.js';
 import type { CRule, PeerMatcher, Program } from './program.js';
+import { identityRanges, NO_DIFF, sameEntries, type EntryDiff } from './table-patch.js';
 
 const PROTOS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
@@ -298,8 +299,12 @@ export interface TableInput {
 
 export interface CompiledTableEntries {
   readonly entries: MapEntry[];
-  /** Keys (identities, namespace/CIDR identities, ANY) with at least one entry. */
-  readonly keysWithEntries: number;
+}
+
+export interface PatchedEntries {
+  readonly entries: readonly MapEntry[];
+  /** The change key by key; null when an identity's entries changed in place (table-patch.ts). */
+  readonly diff: EntryDiff | null;
 }
 
 export interface TablePlan {
@@ -312,7 +317,7 @@ export interface TablePlan {
   readonly fingerprint: string;
   build(): CompiledTableEntries;
   /** The entries when only `changed` identities' membership differs from `old`'s inputs (patchTable). */
-  patch(old: readonly MapEntry[], changed: ReadonlySet<number>): CompiledTableEntries;
+  patch(old: readonly MapEntry[], changed: ReadonlySet<number>): PatchedEntries;
 }
 
 const ruleText = (r: CRule): string =>
@@ -416,22 +421,17 @@ function bucketOf(t: TableInput, programText: string): TemplateBucket {
   return cache;
 }
 
-const ID_OFFSET = LAYOUT.pal_policy_key.fields.identity_be.offset;
-/** The identity of an encoded policy key (big endian in the key). */
-const keyIdentity = (k: Uint8Array): number =>
-  (((k[ID_OFFSET] as number) << 24) |
-    ((k[ID_OFFSET + 1] as number) << 16) |
-    ((k[ID_OFFSET + 2] as number) << 8) |
-    (k[ID_OFFSET + 3] as number)) >>>
-  0;
-
 /**
  * The table's entries when only the identities in `changed` joined or left
  * its sets (or took a freed number): `old` without their entries, plus
  * their entries computed as buildTable() computes any key's. Exact because
  * a key's entries depend only on the rules represented under it and its
  * destination ports; key byte order is the numeric (prefixlen, identity,
- * protocol, port) order buildTable() sorts by (prefixlen < 256).
+ * protocol, port) order buildTable() sorts by (prefixlen < 256). The old
+ * entries of a changed identity are found by binary search, so the work
+ * beyond copying the array grows with the changed identities, not the table.
+ * `diff` is the change key by key, or null when some identity has entries
+ * both before and after that differ (not a patch: see table-patch.ts).
  */
 function patchTable(
   t: TableInput,
@@ -439,11 +439,15 @@ function patchTable(
   infos: readonly RuleInfo[],
   old: readonly MapEntry[],
   changed: ReadonlySet<number>,
-): CompiledTableEntries {
+): PatchedEntries {
   const p = t.program;
   const egress = p.direction === 'Egress';
   const cache = bucketOf(t, programText);
   const fresh: MapEntry[] = [];
+  const dropped: [number, number][] = [];
+  const insert: MapEntry[] = [];
+  const remove: Uint8Array[] = [];
+  let inPlace = true;
   for (const n of changed) {
     if (n === PAL.ID_ANY) continue;
     const rules: number[] = [];
@@ -458,33 +462,70 @@ function patchTable(
       rules.push(i);
       h = (Math.imul(h, 31) + i + 1) | 0;
     });
-    if (rules.length === 0) continue;
-    const id = t.byNumber.get(n);
-    const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
-    for (const x of templatesFor(infos, cache, rules, h, dst, egress ? dstText(dst) : ''))
-      fresh.push({
-        key: policyKey(t.keyCache, x.prefixlen, n, x.protocol, x.port),
-        value: x.value,
-      });
+    const mine: MapEntry[] = [];
+    if (rules.length > 0) {
+      const id = t.byNumber.get(n);
+      const dst = egress ? (id?.kind === 'pod' ? id.ports : NO_PORTS) : p.dstPorts;
+      for (const x of templatesFor(infos, cache, rules, h, dst, egress ? dstText(dst) : ''))
+        mine.push({
+          key: policyKey(t.keyCache, x.prefixlen, n, x.protocol, x.port),
+          value: x.value,
+        });
+    }
+    const ranges = identityRanges(old, n);
+    const before: MapEntry[] = [];
+    for (const [lo, hi] of ranges) for (let i = lo; i < hi; i++) before.push(old[i] as MapEntry);
+    mine.sort((a, b) => compareBytes(a.key, b.key));
+    if (sameEntries(before, mine)) continue; // this identity's entries are as they were
+    dropped.push(...ranges);
+    fresh.push(...mine);
+    if (before.length === 0) insert.push(...mine);
+    else if (mine.length === 0) for (const e of before) remove.push(e.key);
+    else inPlace = false;
   }
+  if (dropped.length === 0 && fresh.length === 0) return { entries: old, diff: NO_DIFF };
   fresh.sort((a, b) => compareBytes(a.key, b.key));
+  dropped.sort((a, b) => a[0] - b[0]);
+  // Each fresh entry goes where its key sorts in `old` (binary search); the
+  // old entries in between are copied without comparing, skipping the dropped ranges.
   const entries: MapEntry[] = [];
-  let j = 0;
-  for (const e of old) {
-    if (changed.has(keyIdentity(e.key))) continue;
-    while (j < fresh.length && compareBytes((fresh[j] as MapEntry).key, e.key) < 0)
-      entries.push(fresh[j++] as MapEntry);
+  let d = 0;
+  const copyKept = (from: number, to: number): void => {
+    let i = from;
+    while (i < to) {
+      while (d < dropped.length && (dropped[d] as [number, number])[1] <= i) d++;
+      const r = dropped[d];
+      const stop = r === undefined ? to : Math.min(to, r[0]);
+      for (; i < stop; i++) entries.push(old[i] as MapEntry);
+      if (r !== undefined && i >= r[0]) i = Math.max(i, r[1]);
+    }
+  };
+  let at = 0;
+  for (const e of fresh) {
+    const q = Math.max(at, firstNotBefore(old, at, old.length, e.key));
+    copyKept(at, q);
     entries.push(e);
+    at = q;
   }
-  while (j < fresh.length) entries.push(fresh[j++] as MapEntry);
-  let keys = 0;
-  let last = -1;
-  for (const e of entries) {
-    const n = keyIdentity(e.key);
-    if (n !== last) keys++;
-    last = n;
+  copyKept(at, old.length);
+  insert.sort((a, b) => compareBytes(a.key, b.key));
+  remove.sort(compareBytes);
+  return { entries, diff: inPlace ? { insert, remove } : null };
+}
+
+/** First index in [lo, hi) of sorted `entries` whose key is not below `key`. */
+function firstNotBefore(
+  entries: readonly MapEntry[],
+  lo: number,
+  hi: number,
+  key: Uint8Array,
+): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareBytes((entries[mid] as MapEntry).key, key) < 0) lo = mid + 1;
+    else hi = mid;
   }
-  return { entries, keysWithEntries: keys };
+  return lo;
 }
 
 function buildTable(
@@ -517,7 +558,6 @@ function buildTable(
 
   const cache = bucketOf(t, programText);
   const rows: { identity: number; ts: readonly Template[] }[] = [];
-  let withEntries = 0;
   const keys = [...byKey.keys()].sort((a, b) => a - b);
   for (const n of keys) {
     const rules = byKey.get(n) as number[];
@@ -527,7 +567,6 @@ function buildTable(
     const dKey = egress ? dstText(dst) : '';
     const h = hashes.get(n) as number;
     const ts = templatesFor(infos, cache, rules, h, dst, dKey);
-    if (ts.length > 0) withEntries++;
     rows.push({ identity: n, ts });
   }
   // Key bytes order = (prefixlen, identity, protocol, port) numerically.
@@ -558,7 +597,7 @@ function buildTable(
     key: policyKey(t.keyCache, r.prefixlen, r.identity, r.protocol, r.port),
     value: r.value,
   }));
-  return { entries, keysWithEntries: withEntries };
+  return { entries };
 }
 
 export type { Direction };

@@ -68,7 +68,7 @@ describe('endpoint map capacity counts local endpoints only', () => {
     const delta = {
       ipcache: { upsert: [ipc('10.99.0.1', 999)], remove: [] },
       endpoints: { upsert: [extra], remove: [] },
-      tables: { replace: [], remove: [] },
+      tables: { replace: [], patch: [], remove: [] },
     };
     expect(() =>
       dp.applyDelta(delta, (id) => (id === 'c1/ns/p50' ? 150 : ok.ifindexOf(id)), {

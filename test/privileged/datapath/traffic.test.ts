@@ -168,7 +168,7 @@ describe('datapath with real traffic in network namespaces', () => {
       {
         ipcache: { upsert: [], remove: [] },
         endpoints: { upsert: [], remove: [] },
-        tables: { replace: [ingressB(false)], remove: [] },
+        tables: { replace: [ingressB(false)], patch: [], remove: [] },
       },
       ifindexOf,
     );
@@ -227,7 +227,7 @@ describe('datapath with real traffic in network namespaces', () => {
     const empty = { ipcache: { upsert: [], remove: [] }, endpoints: { upsert: [], remove: [] } };
     for (let i = 0; i < 1000; i++) {
       dp.applyDelta(
-        { ...empty, tables: { replace: [i % 2 === 0 ? p2 : p1], remove: [] } },
+        { ...empty, tables: { replace: [i % 2 === 0 ? p2 : p1], patch: [], remove: [] } },
         ifindexOf,
       );
       if (i % 50 === 0) await new Promise((r) => setImmediate(r));
