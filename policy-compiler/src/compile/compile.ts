@@ -26,6 +26,7 @@ import {
   type PeerMatcher,
   type SubjectClass,
 } from './program.js';
+import { TableMemo } from './table-memo.js';
 import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
 import {
   matcherKey,
@@ -167,7 +168,7 @@ export interface TableWork {
 }
 
 /** A memo of table entries by a fingerprint of everything they depend on (incremental compiles). */
-export type TableMemo = Map<string, CompiledTable['entries']>;
+export { TableMemo };
 
 /**
  * What one compile leaves for the next (recompile), reused only where its
@@ -482,11 +483,10 @@ export function compile(
       matched: matchedFor(cls.program.cluster, usedMatchers),
       namedTargets: namedTargetsFor(cls.program.cluster, usedNamed),
     });
-    const fp = plan.fingerprint;
-    tableRecs.set(table, { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] });
-    let entries = memo?.read?.get(fp);
+    let entries = memo?.read?.get(plan);
     if (entries === undefined) entries = plan.build().entries;
-    memo?.write.set(fp, entries);
+    const fp = memo === undefined ? plan.fingerprint : memo.write.set(plan, entries);
+    tableRecs.set(table, { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] });
     if (entries.length > limits.tableEntries)
       return capacity(
         'policy-table',

@@ -15,6 +15,7 @@ import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from 
 import type { Numbering } from './allocate.js';
 import type { TableMeta } from './compile.js';
 import { LayeredMap } from './layered-map.js';
+import type { TableInputs, TableMemo } from './table-memo.js';
 import {
   entryPatch,
   keyIdentity,
@@ -169,6 +170,8 @@ export interface RebuiltTable {
   readonly entries: CompiledTable['entries'];
   /** Set when the table was patched and the change may be applied key by key. */
   readonly patch?: EntryDiff;
+  /** What its entries are a function of (for the memo). */
+  readonly plan: TableInputs;
 }
 
 /**
@@ -193,7 +196,7 @@ export class TableUpdate {
   };
   constructor(
     private readonly dep: DepIndex,
-    private readonly memo: Map<string, CompiledTable['entries']>,
+    private readonly memo: TableMemo,
     private readonly byNumber: ReadonlyMap<number, IdentityInfo>,
     private readonly setTexts: SetTextCache,
     private readonly keyCache: KeyCache,
@@ -318,12 +321,11 @@ export class TableUpdate {
         return e.set;
       },
     });
-    const fp = plan.fingerprint;
-    let entries = this.memo.get(fp);
+    let entries = this.memo.get(plan);
     let patch: EntryDiff | undefined;
     if (entries === undefined) {
       const prevFp = changed === null ? undefined : this.dep.tables.get(table)?.fp;
-      const old = prevFp === undefined ? undefined : this.memo.get(prevFp);
+      const old = prevFp === undefined ? undefined : this.memo.entriesAt(prevFp);
       if (old !== undefined && changed !== null) {
         const p = plan.patch(old, changed);
         entries = p.entries;
@@ -336,9 +338,9 @@ export class TableUpdate {
           patch = d;
       } else entries = plan.build().entries;
     }
-    const rec = { cls, fp, matchers: [...usedMatchers], named: [...usedNamed] };
+    const rec = { cls, fp: plan.fingerprint, matchers: [...usedMatchers], named: [...usedNamed] };
     const out: RebuiltTable =
-      patch === undefined ? { table, rec, entries } : { table, rec, entries, patch };
+      patch === undefined ? { table, rec, entries, plan } : { table, rec, entries, plan, patch };
     this.rebuilt.push(out);
     return out;
   }
@@ -365,9 +367,11 @@ export class TableUpdate {
     }
     for (const r of this.rebuilt) {
       drop(r.table);
-      dep.tables.set(r.table, r.rec);
-      addReader(dep, r.table, r.rec);
-      this.memo.set(r.rec.fp, r.entries);
+      // The key the memo keeps the entries under (the fingerprint, unless another table's inputs hold it).
+      const fp = this.memo.set(r.plan, r.entries);
+      const rec = fp === r.rec.fp ? r.rec : { ...r.rec, fp };
+      dep.tables.set(r.table, rec);
+      addReader(dep, r.table, rec);
     }
     for (const fp of goneFps) if (!dep.fpCount.has(fp)) this.memo.delete(fp);
     // Sets no table reads any more are dropped (as compile() keeps only those it used).

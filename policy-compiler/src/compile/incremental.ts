@@ -31,7 +31,7 @@ import {
   type CompileError,
   type CompileOptions,
   type CompileWork,
-  type TableMemo,
+  TableMemo,
 } from './compile.js';
 import { sameBytes, sameEndpoint, sameEntries } from './deps.js';
 import { buildPodIndex, recompilePods, type PodIndex } from './pod-changes.js';
@@ -70,7 +70,7 @@ export function initialState(
   options: Omit<CompileOptions, 'previous'> = {},
   previous?: Allocation,
 ): StateResult {
-  const memo: TableMemo = new Map();
+  const memo = new TableMemo();
   let cache: CompileCache | undefined;
   const r = compile(world, previous ? { ...options, previous } : options, {
     read: undefined,
@@ -150,7 +150,7 @@ export function recompile(prev: CompilerState, world: World): RecompileResult {
       },
     };
   }
-  const memo: TableMemo = new Map();
+  const memo = new TableMemo();
   let cache: CompileCache | undefined;
   const work: CompileWork = {
     matchersEvaluated: 0,

@@ -29,6 +29,8 @@ import type { MapEntry } from '../compiled.js';
 import { portRangeCover, portRangeCoverSize } from './port-ranges.js';
 import type { IdentityInfo } from './identities.js';
 import type { CRule, PeerMatcher, Program } from './program.js';
+import type { TableInputs } from './table-memo.js';
+import { textHash } from './table-memo.js';
 import { identityRanges, NO_DIFF, sameEntries, type EntryDiff } from './table-patch.js';
 
 const PROTOS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -307,14 +309,11 @@ export interface PatchedEntries {
   readonly diff: EntryDiff | null;
 }
 
-export interface TablePlan {
-  /**
-   * Everything the entries depend on, as text: the program (rules in order
-   * with cookie, action, flags, ports; tiers; audit), and the identity sets
-   * each rule's peers select (with named ports for egress). Equal
-   * fingerprints give byte-identical entries.
-   */
-  readonly fingerprint: string;
+export interface TablePlan extends TableInputs {
+  // Inputs: everything the entries depend on, as texts: the program (rules in
+  // order with cookie, action, flags, ports; tiers; audit), and the identity
+  // sets each rule's peers select (with named ports for egress). Equal inputs
+  // give byte-identical entries.
   build(): CompiledTableEntries;
   /** The entries when only `changed` identities' membership differs from `old`'s inputs (patchTable). */
   patch(old: readonly MapEntry[], changed: ReadonlySet<number>): PatchedEntries;
@@ -328,11 +327,17 @@ export function compileTable(t: TableInput): CompiledTableEntries {
   return planTable(t).build();
 }
 
+/** A text and its hash (table-memo.ts). */
+interface Hashed {
+  readonly text: string;
+  readonly hash: string;
+}
+
 /** Per-compile cache of the text of each matched identity set (fingerprints). */
-export type SetTextCache = WeakMap<ReadonlySet<number>, { ingress?: string; egress?: string }>;
+export type SetTextCache = WeakMap<ReadonlySet<number>, { ingress?: Hashed; egress?: Hashed }>;
 
 /** The identities of a matched set, with their named ports for egress (what a table's entries can depend on). */
-function setText(t: TableInput, set: ReadonlySet<number>, egress: boolean): string {
+function setText(t: TableInput, set: ReadonlySet<number>, egress: boolean): Hashed {
   let c = t.setTextCache?.get(set);
   if (c === undefined) {
     c = {};
@@ -344,35 +349,63 @@ function setText(t: TableInput, set: ReadonlySet<number>, egress: boolean): stri
   const text = egress
     ? nums.map((n) => `${n}${JSON.stringify((t.byNumber.get(n) as IdentityInfo).ports)}`).join(' ')
     : nums.join(' ');
-  if (egress) c.egress = text;
-  else c.ingress = text;
-  return text;
+  const h = { text, hash: textHash(text) };
+  if (egress) c.egress = h;
+  else c.ingress = h;
+  return h;
 }
 
+// A program's text is a function of the (immutable) program object.
+const programTexts = new WeakMap<Program, Hashed & { readonly infos: readonly RuleInfo[] }>();
+function programText(p: Program): Hashed & { readonly infos: readonly RuleInfo[] } {
+  let c = programTexts.get(p);
+  if (c === undefined) {
+    const infos = ruleInfos(p);
+    const text = [
+      p.direction,
+      infos.map((i) => `${i.tier}${i.enforced ? 'e' : 's'}${ruleText(i.rule)}`).join(';'),
+      p.hasAudit ? 1 : 0,
+      p.isolatedBy.length > 0 ? 1 : 0,
+      JSON.stringify(p.dstPorts),
+    ].join('\n');
+    programTexts.set(p, (c = { text, hash: textHash(text), infos }));
+  }
+  return c;
+}
+
+/**
+ * The table's inputs: the program, then per rule the identity sets its peers
+ * select (and, for egress rules with named ports, the pod identities they
+ * are represented under). The fingerprint is their hashes; the texts are kept
+ * for the memo's exact comparison (table-memo.ts).
+ */
 export function planTable(t: TableInput): TablePlan {
   const p = t.program;
-  const infos = ruleInfos(p);
+  const prog = programText(p);
+  const infos = prog.infos;
   const egress = p.direction === 'Egress';
-  const program = [
-    p.direction,
-    infos.map((i) => `${i.tier}${i.enforced ? 'e' : 's'}${ruleText(i.rule)}`).join(';'),
-    p.hasAudit ? 1 : 0,
-    p.isolatedBy.length > 0 ? 1 : 0,
-    JSON.stringify(p.dstPorts),
-  ].join('\n');
-  const peerText = infos
-    .map((info) => {
-      const r = info.rule;
-      const sets = r.peers === null ? [] : r.peers.map((m) => setText(t, t.matched(m), egress));
-      if (egress && r.usesNamedPorts) sets.push(`named:${setText(t, t.namedTargets(r), true)}`);
-      return sets.join('/');
-    })
-    .join('\n');
-  const fingerprint = `${program}\n${peerText}`;
+  const inputs: string[] = [prog.text];
+  let fingerprint = prog.hash;
+  for (const info of infos) {
+    const r = info.rule;
+    fingerprint += ';';
+    if (r.peers !== null)
+      for (const m of r.peers) {
+        const h = setText(t, t.matched(m), egress);
+        inputs.push(h.text);
+        fingerprint += `/${h.hash}`;
+      }
+    if (egress && r.usesNamedPorts) {
+      const h = setText(t, t.namedTargets(r), true);
+      inputs.push(h.text);
+      fingerprint += `/n${h.hash}`;
+    }
+  }
   return {
     fingerprint,
-    build: () => buildTable(t, program, infos),
-    patch: (old, changed) => patchTable(t, program, infos, old, changed),
+    inputs,
+    build: () => buildTable(t, prog.text, infos),
+    patch: (old, changed) => patchTable(t, prog.text, infos, old, changed),
   };
 }
 
