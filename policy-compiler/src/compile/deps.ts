@@ -51,8 +51,17 @@ export interface TableRecord {
   readonly named: readonly string[];
 }
 
-export const matcherKey = (m: PeerMatcher, cluster: string): string =>
-  m.subjectCluster ? `${cluster}\u0000${m.key}` : m.key;
+// Keys of subject-cluster matchers per cluster: built once, not per table and lookup.
+const clusterKeys = new WeakMap<PeerMatcher, Map<string, string>>();
+
+export function matcherKey(m: PeerMatcher, cluster: string): string {
+  if (!m.subjectCluster) return m.key;
+  let byCluster = clusterKeys.get(m);
+  if (byCluster === undefined) clusterKeys.set(m, (byCluster = new Map()));
+  let k = byCluster.get(cluster);
+  if (k === undefined) byCluster.set(cluster, (k = `${cluster}\u0000${m.key}`));
+  return k;
+}
 
 export function namedNames(r: CRule): Set<string> {
   const names = new Set<string>();
@@ -60,7 +69,17 @@ export function namedNames(r: CRule): Set<string> {
   return names;
 }
 
+const namedKeys = new WeakMap<CRule, Map<string, string>>();
+
 export function namedKey(r: CRule, cluster: string): string {
+  let byCluster = namedKeys.get(r);
+  if (byCluster === undefined) namedKeys.set(r, (byCluster = new Map()));
+  let k = byCluster.get(cluster);
+  if (k === undefined) byCluster.set(cluster, (k = namedKeyText(r, cluster)));
+  return k;
+}
+
+function namedKeyText(r: CRule, cluster: string): string {
   const peersKey = r.peers === null ? '*' : r.peers.map((m) => m.key).join('\u0001');
   return `${cluster}\u0000${peersKey}\u0000${[...namedNames(r)].sort().join(',')}`;
 }
@@ -157,11 +176,15 @@ function addReader(dep: DepIndex, t: number, rec: TableRecord): void {
 function dropReader(dep: DepIndex, t: number, rec: TableRecord, goneFps: string[]): void {
   for (const k of rec.matchers) dep.readers.get(k)?.delete(t);
   for (const k of rec.named) dep.namedReaders.get(k)?.delete(t);
-  const c = (dep.fpCount.get(rec.fp) ?? 0) - 1;
+  dropFingerprint(dep, rec.fp, goneFps);
+}
+
+function dropFingerprint(dep: DepIndex, fp: string, goneFps: string[]): void {
+  const c = (dep.fpCount.get(fp) ?? 0) - 1;
   if (c <= 0) {
-    dep.fpCount.delete(rec.fp);
-    goneFps.push(rec.fp);
-  } else dep.fpCount.set(rec.fp, c);
+    dep.fpCount.delete(fp);
+    goneFps.push(fp);
+  } else dep.fpCount.set(fp, c);
 }
 
 export interface RebuiltTable {
@@ -338,7 +361,15 @@ export class TableUpdate {
           patch = d;
       } else entries = plan.build().entries;
     }
-    const rec = { cls, fp: plan.fingerprint, matchers: [...usedMatchers], named: [...usedNamed] };
+    // Same class, same program: it reads the same sets (keep the arrays, commit sees it).
+    const prev = this.dep.tables.get(table);
+    const same = prev !== undefined && prev.cls === cls;
+    const rec = {
+      cls,
+      fp: plan.fingerprint,
+      matchers: same ? prev.matchers : [...usedMatchers],
+      named: same ? prev.named : [...usedNamed],
+    };
     const out: RebuiltTable =
       patch === undefined ? { table, rec, entries, plan } : { table, rec, entries, plan, patch };
     this.rebuilt.push(out);
@@ -366,11 +397,20 @@ export class TableUpdate {
       dep.tables.delete(t);
     }
     for (const r of this.rebuilt) {
-      drop(r.table);
       // The key the memo keeps the entries under (the fingerprint, unless another table's inputs hold it).
       const fp = this.memo.set(r.plan, r.entries);
       const rec = fp === r.rec.fp ? r.rec : { ...r.rec, fp };
+      const old = dep.tables.get(r.table);
       dep.tables.set(r.table, rec);
+      if (old !== undefined && old.matchers === rec.matchers && old.named === rec.named) {
+        // A patched table reads the same sets: only its fingerprint moves.
+        if (old.fp !== rec.fp) {
+          dropFingerprint(dep, old.fp, goneFps);
+          dep.fpCount.set(rec.fp, (dep.fpCount.get(rec.fp) ?? 0) + 1);
+        }
+        continue;
+      }
+      drop(r.table);
       addReader(dep, r.table, rec);
     }
     for (const fp of goneFps) if (!dep.fpCount.has(fp)) this.memo.delete(fp);
@@ -431,11 +471,17 @@ export const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean 
   a.nodeId === b.nodeId;
 
 /** Side metadata of one table (compile.ts TableMeta), without importing compile.ts. */
-interface MetaLike {
-  readonly table: number;
-  readonly subject: string;
-  readonly members: number;
-}
+type MetaLike = TableMeta;
+
+/** Equal metadata (isolatedBy compared as the program's own array). */
+const sameMeta = (a: TableMeta, b: TableMeta): boolean =>
+  a.table === b.table &&
+  a.subject === b.subject &&
+  a.members === b.members &&
+  a.direction === b.direction &&
+  a.cluster === b.cluster &&
+  a.hasAudit === b.hasAudit &&
+  a.isolatedBy === b.isolatedBy;
 
 /** The side metadata of a rebuilt table, its class having `members` pods now. */
 export function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
@@ -536,7 +582,9 @@ export function assembleTables<M extends MetaLike>(
       continue;
     }
     if (r !== undefined) {
-      metaChanges.push([r.table, metaOf(r)]);
+      const m = metaOf(r);
+      const was = oldMeta.get(old.table);
+      if (was === undefined || !sameMeta(was, m)) metaChanges.push([r.table, m]);
       changed(old, r, true);
       continue;
     }

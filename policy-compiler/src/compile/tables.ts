@@ -521,7 +521,11 @@ function patchTable(
   dropped.sort((a, b) => a[0] - b[0]);
   // Each fresh entry goes where its key sorts in `old` (binary search); the
   // old entries in between are copied without comparing, skipping the dropped ranges.
-  const entries: MapEntry[] = [];
+  let droppedCount = 0;
+  for (const [lo, hi] of dropped) droppedCount += hi - lo;
+  // Sized once: tables are copied on every patch, growth by push would double that.
+  const entries = new Array<MapEntry>(old.length - droppedCount + fresh.length);
+  let o = 0;
   let d = 0;
   const copyKept = (from: number, to: number): void => {
     let i = from;
@@ -529,7 +533,7 @@ function patchTable(
       while (d < dropped.length && (dropped[d] as [number, number])[1] <= i) d++;
       const r = dropped[d];
       const stop = r === undefined ? to : Math.min(to, r[0]);
-      for (; i < stop; i++) entries.push(old[i] as MapEntry);
+      for (; i < stop; i++) entries[o++] = old[i] as MapEntry;
       if (r !== undefined && i >= r[0]) i = Math.max(i, r[1]);
     }
   };
@@ -537,7 +541,7 @@ function patchTable(
   for (const e of fresh) {
     const q = Math.max(at, firstNotBefore(old, at, old.length, e.key));
     copyKept(at, q);
-    entries.push(e);
+    entries[o++] = e;
     at = q;
   }
   copyKept(at, old.length);
