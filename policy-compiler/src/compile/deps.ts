@@ -111,7 +111,8 @@ export function renumber(
 ): Numbering {
   if (removed.length === 0 && added.length === 0) return prev;
   let taken = kept;
-  if (taken === undefined) {
+  if (taken === undefined && added.length > 0) {
+    // O(numbers in use): only when a key needs a number (a revision with the same rule keys does not).
     const used = new Set<number>(prev.values());
     for (const k of removed) used.delete(prev.get(k) as number);
     taken = (n) => used.has(n);
@@ -119,7 +120,7 @@ export function renumber(
   const assigned: [string, number][] = [];
   let candidate = first;
   for (const k of [...added].sort()) {
-    while (taken(candidate)) candidate++;
+    while ((taken as (n: number) => boolean)(candidate)) candidate++;
     assigned.push([k, candidate++]);
   }
   // A layer over prev, not a copy: the numbering has one entry per identity.

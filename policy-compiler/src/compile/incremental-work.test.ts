@@ -90,14 +90,14 @@ describe('recompile work for a single-pod change', () => {
     }
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
-    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plainMaps(r.state.compiled.encoded)).toEqual(plainMaps(full.compiled.encoded));
     expect(plainMaps(r.state.compiled.meta)).toEqual(plainMaps(full.compiled.meta));
     expect(plainMaps(r.state.compiled.allocation)).toEqual(plainMaps(full.compiled.allocation));
     // and back: the identity vanishes, its number is free again, the table is as it was
     const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
     if (!back.ok) throw new Error(back.error.message);
     expect(back.work.path).toBe('pods');
-    expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
+    expect(plainMaps(back.state.compiled.encoded)).toEqual(plainMaps(init.state.compiled.encoded));
     // the same three tables lose exactly the keys they gained
     expect(back.delta.tables.replace).toEqual([]);
     expect(back.delta.tables.patch.map((t) => [t.table.table, t.remove.length])).toEqual(
@@ -130,13 +130,13 @@ describe('recompile work for a single-pod change', () => {
     expect(r.delta.ipcache.remove.length).toBe(0);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
-    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plainMaps(r.state.compiled.encoded)).toEqual(plainMaps(full.compiled.encoded));
     expect(plainMaps(r.state.compiled.meta)).toEqual(plainMaps(full.compiled.meta));
     // and the next change from this state takes it again (the index carries over)
     const back = recompile(r.state, applyChange(changed, { kind: 'upsertPod', pod: p }));
     if (!back.ok) throw new Error(back.error.message);
     expect(back.work.path).toBe('pods');
-    expect(back.state.compiled.encoded).toEqual(init.state.compiled.encoded);
+    expect(plainMaps(back.state.compiled.encoded)).toEqual(plainMaps(init.state.compiled.encoded));
     // the same three tables lose exactly the keys they gained
     expect(back.delta.tables.replace).toEqual([]);
     expect(back.delta.tables.patch.map((t) => [t.table.table, t.remove.length])).toEqual(
@@ -177,7 +177,7 @@ describe('recompile work for a single-pod change', () => {
     expect(dbIngress.length).toBeGreaterThan(0);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
-    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plainMaps(r.state.compiled.encoded)).toEqual(plainMaps(full.compiled.encoded));
     expect(plainMaps(r.state.compiled.meta)).toEqual(plainMaps(full.compiled.meta));
   });
 
@@ -215,7 +215,7 @@ describe('recompile work for a single-pod change', () => {
     expect(r.delta.endpoints.upsert.every((e) => e.endpoint.includes('/ns0/'))).toBe(true);
     const full = compile(changed, { previous: init.state.compiled.allocation });
     if (!full.ok) throw new Error(full.error.message);
-    expect(r.state.compiled.encoded).toEqual(full.compiled.encoded);
+    expect(plainMaps(r.state.compiled.encoded)).toEqual(plainMaps(full.compiled.encoded));
     expect(plainMaps(r.state.compiled.allocation)).toEqual(plainMaps(full.compiled.allocation));
     // a namespace change next (the general path) from this state equals the full compile too
     const ns = applyChange(changed, {

@@ -198,17 +198,30 @@ export interface PolicyChangeResult {
 
 /** Position of `pod` in the sorted pod list (World keeps it sorted), -1 if not found. */
 function podPosition(pods: readonly Pod[], pod: Pod): number {
-  const key = (p: Pod): string => `${p.cluster}\u0000${p.namespace}\u0000${p.name}`;
-  const k = key(pod);
+  // (cluster, namespace, name) order, compared field by field (no key strings per step).
+  const cmp = (a: Pod, b: Pod): number =>
+    a.cluster !== b.cluster
+      ? a.cluster < b.cluster
+        ? -1
+        : 1
+      : a.namespace !== b.namespace
+        ? a.namespace < b.namespace
+          ? -1
+          : 1
+        : a.name < b.name
+          ? -1
+          : a.name > b.name
+            ? 1
+            : 0;
   let lo = 0;
   let hi = pods.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     const m = pods[mid] as Pod;
     if (m === pod) return mid;
-    const mk = key(m);
-    if (mk < k) lo = mid + 1;
-    else if (mk > k) hi = mid - 1;
+    const c = cmp(m, pod);
+    if (c < 0) lo = mid + 1;
+    else if (c > 0) hi = mid - 1;
     else return -1;
   }
   return -1;
@@ -333,11 +346,14 @@ export function recompilePolicies(
     ...cpw.old.map(cpId),
     ...cpw.now.map(cpId),
   ]);
-  const refs = new Map<number, RuleRef>(compiled.encoded.cookies);
-  for (const p of oldCompiled)
-    for (const r of [...p.rules.Ingress, ...p.rules.Egress]) refs.delete(r.cookie);
-  for (const p of [...fresh.nps, ...fresh.cps])
-    for (const r of [...p.rules.Ingress, ...p.rules.Egress]) refs.set(r.cookie, r.ref);
+  // A layer over the registry (one entry per rule): the changed policies' rules only.
+  const refs = LayeredMap.update<number, RuleRef>(
+    compiled.encoded.cookies,
+    [...fresh.nps, ...fresh.cps].flatMap((p) =>
+      [...p.rules.Ingress, ...p.rules.Egress].map((r) => [r.cookie, r.ref] as const),
+    ),
+    oldCompiled.flatMap((p) => [...p.rules.Ingress, ...p.rules.Egress].map((r) => r.cookie)),
+  );
 
   // ---- pods the changed policies select, before or after
   const L = cache.L;
@@ -368,7 +384,15 @@ export function recompilePolicies(
 
   // ---- their classes with the new policies
   // Pod selector keys are unchanged (checked above): the previous builder's.
-  const classes = classBuilder(next, cps, nps, L, cache.classes.keys);
+  // The namespaces' NetworkPolicy lists: the previous ones, those of the changed policies' namespaces afresh.
+  const byNs = new Map(cache.classes.npsByNs);
+  for (const np of [...npw.old, ...npw.now]) {
+    const k = `${np.cluster}/${np.namespace}`;
+    const list = nps.filter((p) => p.np?.cluster === np.cluster && p.np.namespace === np.namespace);
+    if (list.length === 0) byNs.delete(k);
+    else byNs.set(k, list);
+  }
+  const classes = classBuilder(next, cps, nps, L, cache.classes.keys, byNs);
   const classDelta = new Map<string, number>();
   const bump = (k: string, d: number): void => {
     classDelta.set(k, (classDelta.get(k) ?? 0) + d);

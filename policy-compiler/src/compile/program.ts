@@ -345,6 +345,21 @@ export interface ClassBuilder {
   unpoliced(cluster: string, dir: Direction): SubjectClass;
   /** The label keys pod selectors use (what a pod's selection depends on). */
   readonly keys: ReadonlySet<string>;
+  /** The NetworkPolicies of each namespace (`cluster/namespace`), in order. */
+  readonly npsByNs: ReadonlyMap<string, readonly CPolicy[]>;
+}
+
+/** The NetworkPolicies of each namespace (`cluster/namespace`), in `nps` order. */
+export function npsByNamespace(nps: readonly CPolicy[]): Map<string, CPolicy[]> {
+  const out = new Map<string, CPolicy[]>();
+  for (const p of nps) {
+    const np = p.np as NetworkPolicy;
+    const k = `${np.cluster}/${np.namespace}`;
+    const list = out.get(k);
+    if (list === undefined) out.set(k, [p]);
+    else list.push(p);
+  }
+  return out;
 }
 
 export function classBuilder(
@@ -354,16 +369,11 @@ export function classBuilder(
   L: Labelled,
   /** podSelectorKeys(world), when the caller has it. */
   selectorKeys?: ReadonlySet<string>,
+  /** npsByNamespace(nps), when the caller has it. */
+  byNamespace?: ReadonlyMap<string, readonly CPolicy[]>,
 ): ClassBuilder {
   const keys = selectorKeys ?? podSelectorKeys(world);
-  const npsByNs = new Map<string, CPolicy[]>();
-  for (const p of nps) {
-    const np = p.np as NetworkPolicy;
-    const k = `${np.cluster}/${np.namespace}`;
-    const list = npsByNs.get(k) ?? [];
-    list.push(p);
-    npsByNs.set(k, list);
-  }
+  const npsByNs = byNamespace ?? npsByNamespace(nps);
   // The cluster policies whose cluster, cluster selector and namespace
   // selector admit a namespace (their pod selectors are checked per label set).
   const cpsByNs = new Map<string, CPolicy[]>();
@@ -476,6 +486,7 @@ export function classBuilder(
   const classOfPod = new WeakMap<Pod, Partial<Record<Direction, SubjectClass>>>();
   return {
     keys,
+    npsByNs,
     size: () => selMemo.size + memo.size,
     classOf(pod, dir) {
       const mine = classOfPod.get(pod);

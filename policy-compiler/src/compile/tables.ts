@@ -441,6 +441,8 @@ function templatesFor(
       list.push({ prefixlen, protocol, port, value: v.bytes });
     },
   });
+  // In key order for one identity (patchTable relies on it).
+  list.sort((a, b) => a.prefixlen - b.prefixlen || a.protocol - b.protocol || a.port - b.port);
   bucket.push({ rules, dst: dKey, ts: list });
   return list;
 }
@@ -508,7 +510,7 @@ function patchTable(
     const ranges = identityRanges(old, n);
     const before: MapEntry[] = [];
     for (const [lo, hi] of ranges) for (let i = lo; i < hi; i++) before.push(old[i] as MapEntry);
-    mine.sort((a, b) => compareBytes(a.key, b.key));
+    // `mine` is in key order already: one identity, templates sorted (templatesFor).
     if (sameEntries(before, mine)) continue; // this identity's entries are as they were
     dropped.push(...ranges);
     fresh.push(...mine);
