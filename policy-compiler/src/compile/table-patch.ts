@@ -35,23 +35,33 @@ export const keyIdentity = (k: Uint8Array): number =>
 // byte (little endian u32 below 256), the identity follows in big endian.
 const prefixlenOf = (k: Uint8Array): number => k[0] as number;
 
+/** First index in [lo, hi) of sorted `entries` whose key `before` does not hold for. */
+export function firstIndex(
+  entries: readonly MapEntry[],
+  lo: number,
+  hi: number,
+  before: (key: Uint8Array) => boolean,
+): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before((entries[mid] as MapEntry).key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** First index in [lo, hi) whose entry is not before (prefixlen, identity). */
-function lowerBound(
+const lowerBound = (
   entries: readonly MapEntry[],
   lo: number,
   hi: number,
   prefixlen: number,
   identity: number,
-): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const k = (entries[mid] as MapEntry).key;
+): number =>
+  firstIndex(entries, lo, hi, (k) => {
     const p = prefixlenOf(k);
-    if (p < prefixlen || (p === prefixlen && keyIdentity(k) < identity)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+    return p < prefixlen || (p === prefixlen && keyIdentity(k) < identity);
+  });
 
 /**
  * The index ranges [lo, hi) of identity `n`'s entries in sorted `entries`:

@@ -31,7 +31,7 @@ import type { IdentityInfo } from './identities.js';
 import type { CRule, PeerMatcher, Program } from './program.js';
 import type { TableInputs } from './table-memo.js';
 import { textHash } from './table-memo.js';
-import { identityRanges, NO_DIFF, sameEntries, type EntryDiff } from './table-patch.js';
+import { firstIndex, identityRanges, NO_DIFF, sameEntries, type EntryDiff } from './table-patch.js';
 
 const PROTOS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
@@ -541,7 +541,10 @@ function patchTable(
   };
   let at = 0;
   for (const e of fresh) {
-    const q = Math.max(at, firstNotBefore(old, at, old.length, e.key));
+    const q = Math.max(
+      at,
+      firstIndex(old, at, old.length, (k) => compareBytes(k, e.key) < 0),
+    );
     copyKept(at, q);
     entries[o++] = e;
     at = q;
@@ -550,21 +553,6 @@ function patchTable(
   insert.sort((a, b) => compareBytes(a.key, b.key));
   remove.sort(compareBytes);
   return { entries, diff: inPlace ? { insert, remove } : null };
-}
-
-/** First index in [lo, hi) of sorted `entries` whose key is not below `key`. */
-function firstNotBefore(
-  entries: readonly MapEntry[],
-  lo: number,
-  hi: number,
-  key: Uint8Array,
-): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (compareBytes((entries[mid] as MapEntry).key, key) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function buildTable(
