@@ -1,17 +1,21 @@
 /**
  * The node's datapath: the BPF object loaded with its maps pinned under a
  * bpffs directory, compiled tables synced into those maps, programs attached
- * to pod interfaces. A policy change for a subject is one atomic step for
- * packets: a new inner table is filled completely, then swapped into the
- * outer array; config.revision is bumped after, so conntrack entries are
- * re-checked against the new policy (docs/datapath.md).
+ * to pod interfaces. A table replaced by a policy change is one atomic step
+ * for packets: a new inner table is filled completely, then swapped into the
+ * outer array. A table the compiler patches (it only gains the entries of
+ * identities new to the compile and loses those of identities gone from it)
+ * is changed key by key in its inner map, in make-before-break order around
+ * the ipcache and endpoint changes, so no packet looks up a half-patched
+ * identity. config.revision is bumped after, so conntrack entries are
+ * re-checked against the new policy (docs/datapath.md "Applying a delta").
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
   BPF_F_NO_PREALLOC,
+  BPF_NOEXIST,
   BPF_TCX_EGRESS,
   BPF_TCX_INGRESS,
   BpfMap,
@@ -23,6 +27,7 @@ import {
   mapFdById,
   isBpfError,
   objGet,
+  objInfo,
   objPin,
   progIdOf,
   RingBuffer,
@@ -37,6 +42,7 @@ import type {
   EncodedDelta,
   EncodedTables,
   MapEntry,
+  TablePatch,
 } from '../../../policy-compiler/src/compiled.js';
 import type { EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
 import { decodeEvent, type PalEvent } from '../flows/event-decode.js';
@@ -47,6 +53,7 @@ import {
   SIZE,
   configValue,
   decodeConfig,
+  decodeEndpointValue,
   endpointKey,
   endpointValue,
   sumCounters,
@@ -137,7 +144,10 @@ export interface DatapathOpenOptions {
 
 export interface ApplyResult {
   readonly revision: number;
+  /** Tables written whole (new inner map and swap, or rewritten in place with inPlaceTables). */
   readonly tablesWritten: number;
+  /** Tables patched key by key in their inner map (applyDelta; 0 for applyFull). */
+  readonly tablesPatched: number;
   readonly tablesRemoved: number;
   readonly endpointsWritten: number;
   readonly endpointsRemoved: number;
@@ -180,8 +190,13 @@ export class Datapath {
     events: BpfMap;
   };
   private readonly sizes: Required<DatapathSizes>;
-  /** content hash of each table this process wrote (skip rewriting unchanged tables) */
-  private readonly tableHashes = new Map<number, string>();
+  /**
+   * What each policy slot holds, for the slots this process wrote: skip
+   * rewriting unchanged tables, and patch in place only a table whose
+   * content is known. No entry = unknown (never written by this process,
+   * failed, or in the middle of a patch).
+   */
+  private readonly slots = new Map<number, SlotContent>();
   /** endpoint id → ifindex written, to remove endpoints whose interface is gone */
   private readonly endpointIfindex = new Map<EndpointId, number>();
   private ring: RingBuffer | undefined;
@@ -310,6 +325,7 @@ export class Datapath {
     return {
       revision,
       tablesWritten: written,
+      tablesPatched: 0,
       tablesRemoved,
       endpointsWritten: wantedEp.size,
       endpointsRemoved,
@@ -319,21 +335,51 @@ export class Datapath {
   }
 
   /**
-   * Applies the minimal change; replaced tables are swapped whole. `totals`
-   * (ipcache entries and local endpoints after the change) are checked
-   * against capacity before anything is written; without them only the
-   * tables are checked.
+   * Applies the minimal change, against the tables this process last applied
+   * (the caller's contract). Replaced tables are swapped whole; patched
+   * tables are changed key by key in their current inner map when this
+   * process knows that map's content, else written whole. `totals` (ipcache
+   * entries and local endpoints after the change) are checked against
+   * capacity before anything is written; without them only the tables are
+   * checked.
+   *
+   * Order, make before break: a patch only inserts the keys of identities
+   * that no ipcache or endpoint entry named before this compile, and only
+   * removes the keys of identities that none names after it. Its inserts go
+   * in first, before any address maps to those identities (ipcache upserts
+   * come after), so a packet sees a new identity's entries complete or not
+   * at all (no address has it yet); its removals come last, after the ipcache
+   * and endpoint changes (removals included), when no address maps to those
+   * identities any more. So no packet looks up a half-patched identity.
+   * A replaced table is one atomic swap; a patch is atomic per key only.
    */
   applyDelta(
     delta: EncodedDelta,
     ifindexOf: IfindexOf,
     totals?: { readonly ipcache: number; readonly localEndpoints: number },
   ): ApplyResult {
-    // Patched tables are written whole for now (correct; the in-place patch is the next step).
-    const whole = [...delta.tables.replace, ...delta.tables.patch.map((p) => p.table)];
-    this.checkCapacity(whole, totals?.ipcache ?? 0, totals?.localEndpoints ?? 0);
+    const { replace, patch, remove } = delta.tables;
+    // Steps as in docs/datapath.md "Applying a delta". 1. Capacity, before anything is written.
+    this.checkCapacity(
+      [...replace, ...patch.map((p) => p.table)],
+      totals?.ipcache ?? 0,
+      totals?.localEndpoints ?? 0,
+    );
+    // 2. Patches' inserts into the inner map in the slot (identities no address maps to yet).
+    //    A patch that cannot be applied in place (content unknown, failed insert) is written whole in step 4.
+    const whole: CompiledTable[] = [...replace];
+    const patching: { readonly patch: TablePatch; readonly mapId: number }[] = [];
+    for (const p of patch) {
+      const mapId = this.insertPatch(p);
+      if (mapId === null) whole.push(p.table);
+      else patching.push({ patch: p, mapId });
+    }
+    // 3. ipcache upserts: addresses may now map to the new identities.
     const ipcacheWritten = this.upsert(this.maps.ipcache, delta.ipcache.upsert);
+    // 4. Whole tables (new inner map, then swap).
     const { written, failed } = this.writeTables(whole);
+    let tablesWritten = written;
+    // 5. Endpoints.
     let endpointsWritten = 0;
     for (const ep of delta.endpoints.upsert) {
       const ifindex = ifindexOf(ep.endpoint);
@@ -349,18 +395,35 @@ export class Datapath {
       if (ifindex !== undefined && this.maps.endpoints.delete(endpointKey(ifindex)))
         endpointsRemoved++;
     }
-    let tablesRemoved = 0;
-    for (const t of delta.tables.remove) {
-      this.tableHashes.delete(t);
-      if (this.maps.policy.delete(u32Key(t))) tablesRemoved++;
-    }
+    // 6. ipcache entries no longer wanted: now no address maps to a removed identity.
     let ipcacheRemoved = 0;
     for (const key of delta.ipcache.remove) if (this.maps.ipcache.delete(key)) ipcacheRemoved++;
+    // 7. Patches' removals (identities nothing maps to any more). A failed
+    //    delete falls back to writing the table whole (new inner map, then swap).
+    let tablesPatched = 0;
+    for (const { patch: p, mapId } of patching) {
+      if (this.removePatch(p, mapId)) {
+        tablesPatched++;
+        continue;
+      }
+      const r = this.writeTables([p.table], true);
+      tablesWritten += r.written;
+      for (const [t, e] of r.failed) failed.set(t, e);
+    }
+    // 8. Tables no longer wanted (no endpoint names them since step 5).
+    let tablesRemoved = 0;
+    for (const t of remove) {
+      this.slots.delete(t);
+      if (this.maps.policy.delete(u32Key(t))) tablesRemoved++;
+    }
+    // Fail closed: every endpoint using a failed table, not only the ones this delta wrote.
+    if (failed.size > 0) this.failClosed(failed);
     const revision = this.bumpRevision();
     throwIfFailed(failed);
     return {
       revision,
-      tablesWritten: written,
+      tablesWritten,
+      tablesPatched,
       tablesRemoved,
       endpointsWritten,
       endpointsRemoved,
@@ -586,7 +649,13 @@ export class Datapath {
     return map.updateBatch(entries);
   }
 
-  /** New inner map per table, filled, then swapped into the outer array. Failures are collected. */
+  /**
+   * New inner map per table, filled, then swapped into the outer array
+   * (inPlaceTables: the slot's inner map emptied and refilled). Skipped,
+   * unless `force`, when the slot still holds the inner map this process
+   * last wrote and its content equals `t` (same object, or entry by entry).
+   * Failures are collected.
+   */
   private writeTables(
     tables: readonly CompiledTable[],
     force = false,
@@ -594,15 +663,24 @@ export class Datapath {
     const failed = new Map<number, Error>();
     let written = 0;
     for (const t of tables) {
-      const h = tableHash(t);
-      if (!force && this.tableHashes.get(t.table) === h && this.maps.policy.lookup(u32Key(t.table)))
+      const known = this.slots.get(t.table);
+      if (
+        !force &&
+        known?.table != null &&
+        sameContent(known.table, t) &&
+        this.slotMapId(t.table) === known.mapId
+      )
         continue;
+      this.slots.delete(t.table);
       let inner: BpfMap | undefined;
       try {
-        if (this.inPlace && this.rewriteInPlace(t)) {
-          this.tableHashes.set(t.table, h);
-          written++;
-          continue;
+        if (this.inPlace) {
+          const id = this.rewriteInPlace(t);
+          if (id !== null) {
+            this.slots.set(t.table, { mapId: id, table: t });
+            written++;
+            continue;
+          }
         }
         inner = createMap(
           MapType.LPM_TRIE,
@@ -612,20 +690,82 @@ export class Datapath {
           this.sizes.tableEntries,
           BPF_F_NO_PREALLOC,
         );
-        if (t.entries.length > 0) {
-          inner.updateBatch(t.entries.map((e) => ({ key: e.key, value: e.value })));
-        }
+        if (t.entries.length > 0) inner.updateBatch(t.entries);
         this.maps.policy.update(u32Key(t.table), u32Key(inner.fd));
-        this.tableHashes.set(t.table, h);
+        this.slots.set(t.table, { mapId: objInfo(inner.fd).id, table: t });
         written++;
       } catch (e) {
         failed.set(t.table, e instanceof Error ? e : new Error(String(e)));
-        this.tableHashes.delete(t.table);
       } finally {
         inner?.close(); // the outer array holds the reference now
       }
     }
     return { written, failed };
+  }
+
+  /** Id of the inner map in a policy slot; null = empty. */
+  private slotMapId(table: number): number | null {
+    return this.maps.policy.lookup(u32Key(table))?.readUInt32LE(0) ?? null;
+  }
+
+  /** Runs fn on an inner map opened by id (closed after). */
+  private withInner<T>(mapId: number, fn: (inner: BpfMap) => T): T {
+    const inner = BpfMap.fromFd(mapFdById(mapId));
+    try {
+      return fn(inner);
+    } finally {
+      inner.close();
+    }
+  }
+
+  /**
+   * First half of an in-place patch: the inserts, into the slot's inner map.
+   * Only when this process knows that map's content (it wrote or patched it
+   * last, and the slot still holds it) and the patch fits it: its removed
+   * keys are there, its inserted ones are not, the sizes add up, and the map
+   * can hold the inserts before the removals. Returns the inner map's id, or
+   * null = write `patch.table` whole instead (content unknown, or an insert
+   * failed: the map may hold some of them, so it is never patched further).
+   * From here until the removals are done the slot's content is unknown.
+   */
+  private insertPatch(p: TablePatch): number | null {
+    const n = p.table.table;
+    const known = this.slots.get(n);
+    if (known?.table == null) return null;
+    if (!patchFits(known.table, p, this.sizes.tableEntries)) return null;
+    if (this.slotMapId(n) !== known.mapId) return null;
+    this.slots.delete(n);
+    if (p.insert.length === 0) return known.mapId;
+    try {
+      // BPF_NOEXIST: a key already there means the map is not what we know (EEXIST).
+      this.withInner(known.mapId, (inner) => inner.updateBatch(p.insert, BPF_NOEXIST));
+      return known.mapId;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Second half: the removals, key by key, in the map the inserts went into.
+   * False (write the table whole) when the slot holds another map now, a key
+   * was not there, or the kernel refused a delete.
+   */
+  private removePatch(p: TablePatch, mapId: number): boolean {
+    const n = p.table.table;
+    if (this.slotMapId(n) !== mapId) return false;
+    try {
+      if (p.remove.length > 0) {
+        this.withInner(mapId, (inner) => {
+          for (const k of p.remove) {
+            if (!inner.delete(k)) throw new Error(`table ${n}: key ${hex(k)} was not there`);
+          }
+        });
+      }
+    } catch {
+      return false;
+    }
+    this.slots.set(n, { mapId, table: p.table });
+    return true;
   }
 
   /** Fail closed: an endpoint whose table failed to load is written without POLICY_READY. */
@@ -643,21 +783,30 @@ export class Datapath {
     );
   }
 
-  /** In-place mode: empties and refills the slot's current inner table; false if the slot is empty. */
-  private rewriteInPlace(t: CompiledTable): boolean {
-    const id = this.maps.policy.lookup(u32Key(t.table));
-    if (!id) return false;
-    const fd = mapFdById(id.readUInt32LE(0));
-    const inner = BpfMap.fromFd(fd);
-    try {
-      for (const k of [...inner.keys()]) inner.delete(k);
-      if (t.entries.length > 0) {
-        inner.updateBatch(t.entries.map((e) => ({ key: e.key, value: e.value })));
-      }
-      return true;
-    } finally {
-      inner.close();
+  /** Every endpoint in the map that uses a failed table loses POLICY_READY (drop). */
+  private failClosed(failed: Map<number, Error>): void {
+    for (const key of [...this.maps.endpoints.keys()]) {
+      const v = this.maps.endpoints.lookup(key);
+      if (!v) continue;
+      const ep = decodeEndpointValue(v);
+      if (!(ep.flags & EP_F_POLICY_READY)) continue;
+      if (!failed.has(ep.egressTable) && !failed.has(ep.ingressTable)) continue;
+      this.maps.endpoints.update(
+        key,
+        endpointValue({ ...ep, flags: ep.flags & ~EP_F_POLICY_READY }),
+      );
     }
+  }
+
+  /** In-place mode: empties and refills the slot's current inner table; its map id, null if the slot is empty. */
+  private rewriteInPlace(t: CompiledTable): number | null {
+    const id = this.slotMapId(t.table);
+    if (id === null) return null;
+    this.withInner(id, (inner) => {
+      for (const k of [...inner.keys()]) inner.delete(k);
+      if (t.entries.length > 0) inner.updateBatch(t.entries);
+    });
+    return id;
   }
 
   private removeTablesExcept(keep: ReadonlySet<number>): number {
@@ -666,15 +815,17 @@ export class Datapath {
     for (let t = 0; t < this.sizes.tables; t++) {
       if (keep.has(t)) continue;
       const k = u32Key(t);
-      if (this.inPlace && this.tableHashes.get(t) === EMPTY_HASH) continue;
+      const known = this.slots.get(t);
+      if (this.inPlace && known !== undefined && known.table === null) continue;
       if (this.inPlace && this.maps.policy.lookup(k)) {
-        this.rewriteInPlace({ table: t, entries: [] });
-        this.tableHashes.set(t, EMPTY_HASH);
+        this.slots.delete(t);
+        const id = this.rewriteInPlace({ table: t, entries: [] });
+        if (id !== null) this.slots.set(t, { mapId: id, table: null });
         removed++;
         continue;
       }
       if (this.maps.policy.lookup(k) && this.maps.policy.delete(k)) {
-        this.tableHashes.delete(t);
+        this.slots.delete(t);
         removed++;
       }
     }
@@ -873,16 +1024,59 @@ function ensureBpffsDir(dir: string): void {
   }
 }
 
-/** Marks a slot emptied in place (never equal to a real content hash). */
-const EMPTY_HASH = 'emptied';
+/** What a policy slot holds, as this process wrote it. */
+interface SlotContent {
+  /** Id of the inner map in the slot (a slot found holding another map is unknown). */
+  readonly mapId: number;
+  /**
+   * The table written or patched to: the same object means the same
+   * content; another object is compared entry by entry, only when a full
+   * sync asks whether it may skip the table. null = emptied in place
+   * (inPlaceTables removal).
+   */
+  readonly table: CompiledTable | null;
+}
 
-function tableHash(t: CompiledTable): string {
-  const h = createHash('sha256');
-  for (const e of t.entries) {
-    h.update(e.key);
-    h.update(e.value);
+/** Same entries (sorted tables): the same object, or byte for byte. */
+function sameContent(a: CompiledTable, b: CompiledTable): boolean {
+  if (a === b || a.entries === b.entries) return true;
+  if (a.entries.length !== b.entries.length) return false;
+  for (let i = 0; i < a.entries.length; i++) {
+    const x = a.entries[i] as MapEntry;
+    const y = b.entries[i] as MapEntry;
+    if (x === y) continue;
+    if (Buffer.compare(x.key, y.key) !== 0 || Buffer.compare(x.value, y.value) !== 0) return false;
   }
-  return h.digest('hex');
+  return true;
+}
+
+/** Whether sorted `entries` has `key` (binary search). */
+function hasKey(entries: readonly MapEntry[], key: Uint8Array): boolean {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const c = Buffer.compare((entries[mid] as MapEntry).key, key);
+    if (c === 0) return true;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return false;
+}
+
+/**
+ * Whether `p` applies to a table known to hold `before`: every removed key
+ * is in it, no inserted key is, the result has patch.table's size, and the
+ * inserts fit the inner map before the removals free room. O(k log n) for
+ * k changed keys: the patch's own claims, checked against what was written.
+ */
+function patchFits(before: CompiledTable, p: TablePatch, capacity: number): boolean {
+  const n = before.entries.length;
+  if (n + p.insert.length - p.remove.length !== p.table.entries.length) return false;
+  if (n + p.insert.length > capacity) return false;
+  for (const k of p.remove) if (!hasKey(before.entries, k)) return false;
+  for (const e of p.insert) if (hasKey(before.entries, e.key)) return false;
+  return true;
 }
 
 const hex = (b: Uint8Array): string =>
