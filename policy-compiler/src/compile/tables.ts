@@ -386,26 +386,34 @@ export function planTable(t: TableInput): TablePlan {
   const egress = p.direction === 'Egress';
   const inputs: string[] = [prog.text];
   let fingerprint = prog.hash;
+  // The identity sets each rule is represented under (read once per table).
+  const ruleSets: ReadonlySet<number>[][] = [];
   for (const info of infos) {
     const r = info.rule;
+    const sets: ReadonlySet<number>[] = [];
     fingerprint += ';';
     if (r.peers !== null)
       for (const m of r.peers) {
-        const h = setText(t, t.matched(m), egress);
+        const set = t.matched(m);
+        const h = setText(t, set, egress);
+        sets.push(set);
         inputs.push(h.text);
         fingerprint += `/${h.hash}`;
       }
     if (egress && r.usesNamedPorts) {
-      const h = setText(t, t.namedTargets(r), true);
+      const set = t.namedTargets(r);
+      const h = setText(t, set, true);
+      sets.push(set);
       inputs.push(h.text);
       fingerprint += `/n${h.hash}`;
     }
+    ruleSets.push(sets);
   }
   return {
     fingerprint,
     inputs,
-    build: () => buildTable(t, prog.text, infos),
-    patch: (old, changed) => patchTable(t, prog.text, infos, old, changed),
+    build: () => buildTable(t, prog.text, infos, ruleSets),
+    patch: (old, changed) => patchTable(t, prog.text, infos, ruleSets, old, changed),
   };
 }
 
@@ -472,6 +480,7 @@ function patchTable(
   t: TableInput,
   programText: string,
   infos: readonly RuleInfo[],
+  ruleSets: readonly (readonly ReadonlySet<number>[])[],
   old: readonly MapEntry[],
   changed: ReadonlySet<number>,
 ): PatchedEntries {
@@ -490,10 +499,7 @@ function patchTable(
     infos.forEach((info, i) => {
       const r = info.rule;
       if (info.tier === PAL.TIER_BASELINE && r.action === 'Pass') return;
-      const under =
-        (r.peers !== null && r.peers.some((m) => t.matched(m).has(n))) ||
-        (egress && r.usesNamedPorts && t.namedTargets(r).has(n));
-      if (!under) return;
+      if (!(ruleSets[i] as readonly ReadonlySet<number>[]).some((set) => set.has(n))) return;
       rules.push(i);
       h = (Math.imul(h, 31) + i + 1) | 0;
     });
@@ -559,6 +565,7 @@ function buildTable(
   t: TableInput,
   programText: string,
   infos: readonly RuleInfo[],
+  ruleSets: readonly (readonly ReadonlySet<number>[])[],
 ): CompiledTableEntries {
   const p = t.program;
   const egress = p.direction === 'Egress';
@@ -579,8 +586,7 @@ function buildTable(
     // Pass in the Baseline tier is ignored (as the reference).
     if (info.tier === PAL.TIER_BASELINE && r.action === 'Pass') return;
     if (r.peers === null) add(PAL.ID_ANY, i);
-    else for (const m of r.peers) for (const n of t.matched(m)) add(n, i);
-    if (egress && r.usesNamedPorts) for (const n of t.namedTargets(r)) add(n, i);
+    for (const set of ruleSets[i] as readonly ReadonlySet<number>[]) for (const n of set) add(n, i);
   });
 
   const cache = bucketOf(t, programText);
