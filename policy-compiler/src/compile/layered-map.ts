@@ -14,7 +14,7 @@
 const GONE: unique symbol = Symbol('gone');
 
 /** Layer size at which it is folded into a new base. */
-export const FOLD_AT = 128;
+export const FOLD_AT = 512;
 
 export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   private constructor(
