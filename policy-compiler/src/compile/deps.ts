@@ -98,15 +98,16 @@ export const matcherMatches = (e: MatchEntry, id: IdentityInfo): boolean =>
 /**
  * The numbering allocateNumbers() gives for (previous keys − removed + added)
  * given `prev`: kept keys keep their numbers, added keys (not in prev), in
- * sorted order, take the lowest numbers not kept. Returns `prev` itself when
- * nothing is removed or added.
+ * sorted order, take the lowest numbers prev did not use (a number freed now
+ * is not reused now: allocate.ts). Returns `prev` itself when nothing is
+ * removed or added.
  */
 export function renumber(
   prev: Numbering,
   removed: readonly string[],
   added: readonly string[],
   first: number,
-  /** Whether a number stays taken (default: computed from prev − removed). */
+  /** Whether prev uses a number (default: computed from prev). */
   kept?: (n: number) => boolean,
 ): Numbering {
   if (removed.length === 0 && added.length === 0) return prev;
@@ -114,7 +115,6 @@ export function renumber(
   if (taken === undefined && added.length > 0) {
     // O(numbers in use): only when a key needs a number (a revision with the same rule keys does not).
     const used = new Set<number>(prev.values());
-    for (const k of removed) used.delete(prev.get(k) as number);
     taken = (n) => used.has(n);
   }
   const assigned: [string, number][] = [];

@@ -369,14 +369,9 @@ export function recompilePods(
   let numbering = prevNumbering;
   if (addedKeys.length + vanishedKeys.length > 0) {
     for (const k of vanishedKeys) goneNums.push(prevNumbering.get(k) as number);
-    const gone = new Set(goneNums);
-    // Numbers kept = those of the identities left.
-    numbering = renumber(
-      prevNumbering,
-      vanishedKeys,
-      addedKeys,
-      PAL.ID_FIRST_ALLOCATED,
-      (n) => byNumber.has(n) && !gone.has(n),
+    // Taken = every number the previous identities used (freed ones wait a compile).
+    numbering = renumber(prevNumbering, vanishedKeys, addedKeys, PAL.ID_FIRST_ALLOCATED, (n) =>
+      byNumber.has(n),
     );
     for (const k of addedKeys) {
       const d = drafts.get(k);

@@ -641,13 +641,12 @@ function cidrChanges(
     if (n === undefined) return 'fallback';
     gone.push(n);
   }
-  const goneSet = new Set(gone);
   const numbering = renumber(
     prevNumbering,
     vanished,
     appeared,
     PAL.ID_FIRST_ALLOCATED,
-    (n) => compiled.meta.identities.has(n) && !goneSet.has(n),
+    (n) => compiled.meta.identities.has(n), // freed numbers wait a compile (allocate.ts)
   );
   const added: IdentityInfo[] = appeared.map((key) => ({
     number: numbering.get(key) as number,
