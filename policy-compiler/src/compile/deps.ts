@@ -210,7 +210,10 @@ export class TableUpdate {
   readonly rebuilt: RebuiltTable[] = [];
   private readonly templateCache: TemplateCache = new Map();
   private sorted: Map<string, IdentityInfo[]> | null = null;
-  /** Numbers in use only before / only after this update (identitiesChanged). */
+  /**
+   * Identity numbers in use only before / only after this update
+   * (identitiesChanged; disjoint: a number freed now is not reused now, allocate.ts).
+   */
   private readonly onlyGone = new Set<number>();
   private readonly onlyAdded = new Set<number>();
   /** The identities whose keys a table may lose or gain in place (table-patch.ts). */
@@ -266,9 +269,8 @@ export class TableUpdate {
   identitiesChanged(gone: readonly number[], added: readonly IdentityInfo[]): Set<number> {
     const dirty = new Set<number>();
     if (gone.length + added.length === 0) return dirty;
-    const addedNums = new Set(added.map((i) => i.number));
-    for (const n of gone) if (!addedNums.has(n)) this.onlyGone.add(n);
-    for (const n of addedNums) if (!gone.includes(n)) this.onlyAdded.add(n);
+    for (const n of gone) this.onlyGone.add(n);
+    for (const i of added) this.onlyAdded.add(i.number);
     const dep = this.dep;
     for (const [k, e] of dep.matchers) {
       let set = e.set;
@@ -537,9 +539,8 @@ export function assembleTables<M extends MetaLike>(
     policyEntries += t.entries.length;
     if (t.entries.length > maxEntries) maxEntries = t.entries.length;
   };
-  const fresh = rebuilt
-    .filter((r) => !oldMeta.has(r.table) || removed.has(r.table))
-    .sort((a, b) => a.table - b.table);
+  // New tables: their numbers were free before (a number freed now is not reused now, allocate.ts).
+  const fresh = rebuilt.filter((r) => !oldMeta.has(r.table)).sort((a, b) => a.table - b.table);
   let f = 0;
   const addFresh = (upTo: number): void => {
     while (f < fresh.length && (fresh[f] as RebuiltTable).table < upTo) {
@@ -551,14 +552,12 @@ export function assembleTables<M extends MetaLike>(
     }
   };
   /** Old table `old` now with `r`'s entries: kept, patched or replaced. */
-  const changed = (old: CompiledTable, r: RebuiltTable, canPatch: boolean): void => {
+  const changed = (old: CompiledTable, r: RebuiltTable): void => {
     const diff =
       r.patch ??
       (sameEntries(old.entries, r.entries)
         ? NO_DIFF
-        : canPatch
-          ? entryPatch(old.entries, r.entries, patchable.canInsert, patchable.canRemove)
-          : null);
+        : entryPatch(old.entries, r.entries, patchable.canInsert, patchable.canRemove));
     if (diff !== null && diff.insert.length + diff.remove.length === 0) {
       push(old);
       return;
@@ -573,20 +572,14 @@ export function assembleTables<M extends MetaLike>(
     addFresh(old.table);
     const r = byTable.get(old.table);
     if (removed.has(old.table)) {
-      // A number freed and taken again by a new class in the same update: compared as diffTables
-      // does, but never patched (another class's table).
-      if (r !== undefined && f < fresh.length && (fresh[f] as RebuiltTable).table === old.table) {
-        f++;
-        metaChanges.push([r.table, metaOf(r)]);
-        changed(old, r, false);
-      } else remove.push(old.table);
+      remove.push(old.table);
       continue;
     }
     if (r !== undefined) {
       const m = metaOf(r);
       const was = oldMeta.get(old.table);
       if (was === undefined || !sameMeta(was, m)) metaChanges.push([r.table, m]);
-      changed(old, r, true);
+      changed(old, r);
       continue;
     }
     push(old);

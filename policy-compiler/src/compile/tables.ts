@@ -466,7 +466,7 @@ function bucketOf(t: TableInput, programText: string): TemplateBucket {
 
 /**
  * The table's entries when only the identities in `changed` joined or left
- * its sets (or took a freed number): `old` without their entries, plus
+ * its sets: `old` without their entries, plus
  * their entries computed as buildTable() computes any key's. Exact because
  * a key's entries depend only on the rules represented under it and its
  * destination ports; key byte order is the numeric (prefixlen, identity,
