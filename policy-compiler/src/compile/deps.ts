@@ -473,8 +473,24 @@ export const sameEndpoint = (a: CompiledEndpoint, b: CompiledEndpoint): boolean 
   a.flags === b.flags &&
   a.nodeId === b.nodeId;
 
-/** Side metadata of one table (compile.ts TableMeta), without importing compile.ts. */
-type MetaLike = TableMeta;
+/** Pods per subject class after an update: the index's counts plus the update's changes. */
+export interface ClassMembers {
+  readonly before: ReadonlyMap<string, number>;
+  readonly delta: ReadonlyMap<string, number>;
+}
+
+export const membersAfter = (c: ClassMembers, classKey: string): number =>
+  (c.before.get(classKey) ?? 0) + (c.delta.get(classKey) ?? 0);
+
+/** The classes that gained or lost pods, by their previous table number → their count now. */
+export function changedMembers(c: ClassMembers, tables: Numbering): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [k, d] of c.delta) {
+    const t = tables.get(k);
+    if (d !== 0 && t !== undefined) out.set(t, membersAfter(c, k));
+  }
+  return out;
+}
 
 /** Equal metadata (isolatedBy compared as the program's own array). */
 const sameMeta = (a: TableMeta, b: TableMeta): boolean =>
@@ -487,7 +503,7 @@ const sameMeta = (a: TableMeta, b: TableMeta): boolean =>
   a.isolatedBy === b.isolatedBy;
 
 /** The side metadata of a rebuilt table, its class having `members` pods now. */
-export function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
+function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
   const p = r.rec.cls.program;
   return {
     table: r.table,
@@ -503,23 +519,23 @@ export function rebuiltTableMeta(r: RebuiltTable, members: number): TableMeta {
 /**
  * The tables array, table metadata and table delta after an update:
  * `rebuilt` tables replace (or add) theirs, `removed` ones go, every other
- * table keeps its entries; tables in `members` (table → member count) whose
- * class gained or lost pods get the new count. A changed table that only
+ * table keeps its entries; tables whose class gained or lost pods (`members`,
+ * classes numbered by `numbers`) get the new count. A changed table that only
  * gained or lost identities `patchable` allows becomes a patch, any other
  * changed table is replaced whole. The tables array comes out in table
  * order, as compile() builds it; the metadata is a layer over the old.
  */
-export function assembleTables<M extends MetaLike>(
+export function assembleTables(
   oldTables: readonly CompiledTable[],
-  oldMeta: ReadonlyMap<number, M>,
+  oldMeta: ReadonlyMap<number, TableMeta>,
   rebuilt: readonly RebuiltTable[],
   removed: ReadonlySet<number>,
-  metaOf: (r: RebuiltTable) => M,
-  members: ReadonlyMap<number, number>,
+  members: ClassMembers,
+  numbers: Numbering,
   patchable: Patchable,
 ): {
   tables: CompiledTable[];
-  meta: ReadonlyMap<number, M>;
+  meta: ReadonlyMap<number, TableMeta>;
   replace: CompiledTable[];
   patch: TablePatch[];
   remove: number[];
@@ -528,7 +544,9 @@ export function assembleTables<M extends MetaLike>(
 } {
   const byTable = new Map<number, RebuiltTable>(rebuilt.map((r) => [r.table, r]));
   const tables: CompiledTable[] = [];
-  const metaChanges: (readonly [number, M])[] = [];
+  const metaChanges: (readonly [number, TableMeta])[] = [];
+  const metaOf = (r: RebuiltTable): TableMeta =>
+    rebuiltTableMeta(r, membersAfter(members, r.rec.cls.key));
   const replace: CompiledTable[] = [];
   const patch: TablePatch[] = [];
   const remove: number[] = [];
@@ -585,7 +603,7 @@ export function assembleTables<M extends MetaLike>(
     push(old);
   }
   addFresh(Infinity);
-  for (const [t, n] of members) {
+  for (const [t, n] of changedMembers(members, numbers)) {
     if (byTable.has(t) || removed.has(t)) continue;
     const m = oldMeta.get(t);
     if (m !== undefined && m.members !== n) metaChanges.push([t, { ...m, members: n }]);

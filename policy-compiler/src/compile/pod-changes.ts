@@ -43,7 +43,7 @@ import type { SubjectClass } from './program.js';
 import {
   assembleTables,
   buildDepIndex,
-  rebuiltTableMeta,
+  changedMembers,
   renumber,
   sameEndpoint,
   searchEntries,
@@ -401,16 +401,7 @@ export function recompilePods(
     const t = update.rebuild(tableNumbers.get(k) as number, newClasses.get(k) as SubjectClass);
     if (t.entries.length > limits.tableEntries) return null;
   }
-  // Member counts of the classes pods left or joined (by table; vanished classes' tables go).
-  const memberCounts = new Map<number, number>();
-  for (const [k, d] of classDelta) {
-    const t = prevTables.get(k);
-    if (d !== 0 && t !== undefined) memberCounts.set(t, (index.classCounts.get(k) ?? 0) + d);
-  }
-  const members = (k: string): number => {
-    const d = classDelta.get(k) ?? 0;
-    return (index.classCounts.get(k) ?? 0) + d;
-  };
+  const members = { before: index.classCounts, delta: classDelta };
   // No table rebuilt or removed (the common case): the tables stay, only the
   // member counts of the classes pods left or joined change (a layer over the metadata).
   const sameTables = update.rebuilt.length === 0 && removedTables.size === 0;
@@ -419,7 +410,7 @@ export function recompilePods(
         tables: compiled.encoded.tables as CompiledTable[],
         meta: LayeredMap.update(
           compiled.meta.tables,
-          [...memberCounts].map(([t, n]) => {
+          [...changedMembers(members, prevTables)].map(([t, n]) => {
             const m = compiled.meta.tables.get(t) as TableMeta;
             return [t, { ...m, members: n }] as const;
           }),
@@ -435,8 +426,8 @@ export function recompilePods(
         compiled.meta.tables,
         update.rebuilt,
         removedTables,
-        (r) => rebuiltTableMeta(r, members(r.rec.cls.key)),
-        memberCounts,
+        members,
+        prevTables,
         update.patchable,
       );
 

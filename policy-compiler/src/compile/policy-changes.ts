@@ -35,17 +35,14 @@ import {
   type CompileCache,
   type Limits,
   type TableMemo,
-  type TableMeta,
 } from './compile.js';
 import {
   assembleTables,
-  rebuiltTableMeta,
   renumber,
   sameEndpoint,
   searchEntries,
   TableUpdate,
   upsertSorted,
-  type RebuiltTable,
 } from './deps.js';
 import {
   namedEgressPrefixes,
@@ -457,23 +454,13 @@ export function recompilePolicies(
     if (update.patch(t, rec.cls, cidr.changedNums).entries.length > limits.tableEntries)
       return null;
   }
-  const memberCounts = new Map<number, number>();
-  for (const [k, d] of classDelta) {
-    const t = oldNumbers.get(k);
-    if (d !== 0 && t !== undefined) memberCounts.set(t, (index.classCounts.get(k) ?? 0) + d);
-  }
-  const metaOf = (r: RebuiltTable): TableMeta =>
-    rebuiltTableMeta(
-      r,
-      (index.classCounts.get(r.rec.cls.key) ?? 0) + (classDelta.get(r.rec.cls.key) ?? 0),
-    );
   const asm = assembleTables(
     compiled.encoded.tables,
     compiled.meta.tables,
     update.rebuilt,
     removedTables,
-    metaOf,
-    memberCounts,
+    { before: index.classCounts, delta: classDelta },
+    oldNumbers,
     update.patchable,
   );
 
