@@ -51,17 +51,28 @@ export interface TableRecord {
   readonly named: readonly string[];
 }
 
-// Keys of subject-cluster matchers per cluster: built once, not per table and lookup.
-const clusterKeys = new WeakMap<PeerMatcher, Map<string, string>>();
-
-export function matcherKey(m: PeerMatcher, cluster: string): string {
-  if (!m.subjectCluster) return m.key;
-  let byCluster = clusterKeys.get(m);
-  if (byCluster === undefined) clusterKeys.set(m, (byCluster = new Map()));
-  let k = byCluster.get(cluster);
-  if (k === undefined) byCluster.set(cluster, (k = `${cluster}\u0000${m.key}`));
-  return k;
+/**
+ * A key text per (immutable object, cluster), built once: matcher and
+ * named-set keys are looked up per table and rule, building them each time
+ * was a string per lookup.
+ */
+function perCluster<T extends object>(
+  make: (x: T, cluster: string) => string,
+): (x: T, cluster: string) => string {
+  const cache = new WeakMap<T, Map<string, string>>();
+  return (x, cluster) => {
+    let byCluster = cache.get(x);
+    if (byCluster === undefined) cache.set(x, (byCluster = new Map()));
+    let k = byCluster.get(cluster);
+    if (k === undefined) byCluster.set(cluster, (k = make(x, cluster)));
+    return k;
+  };
 }
+
+const clusterMatcherKey = perCluster<PeerMatcher>((m, cluster) => `${cluster}\u0000${m.key}`);
+
+export const matcherKey = (m: PeerMatcher, cluster: string): string =>
+  m.subjectCluster ? clusterMatcherKey(m, cluster) : m.key;
 
 export function namedNames(r: CRule): Set<string> {
   const names = new Set<string>();
@@ -69,20 +80,10 @@ export function namedNames(r: CRule): Set<string> {
   return names;
 }
 
-const namedKeys = new WeakMap<CRule, Map<string, string>>();
-
-export function namedKey(r: CRule, cluster: string): string {
-  let byCluster = namedKeys.get(r);
-  if (byCluster === undefined) namedKeys.set(r, (byCluster = new Map()));
-  let k = byCluster.get(cluster);
-  if (k === undefined) byCluster.set(cluster, (k = namedKeyText(r, cluster)));
-  return k;
-}
-
-function namedKeyText(r: CRule, cluster: string): string {
+export const namedKey = perCluster<CRule>((r, cluster) => {
   const peersKey = r.peers === null ? '*' : r.peers.map((m) => m.key).join('\u0001');
   return `${cluster}\u0000${peersKey}\u0000${[...namedNames(r)].sort().join(',')}`;
-}
+});
 
 /** Whether a named-target set includes pod identity `id` (compile()'s formula). */
 export function namedMatches(e: NamedEntry, id: IdentityInfo): boolean {
