@@ -45,6 +45,7 @@ import type {
   TablePatch,
 } from '../../../policy-compiler/src/compiled.js';
 import type { EndpointId } from '../../../policy-compiler/src/model/endpoint.js';
+import { sameEntries, searchEntries } from '../../../policy-compiler/src/compile/table-patch.js';
 import { decodeEvent, type PalEvent } from '../flows/event-decode.js';
 import {
   CFG_F_AUDIT_EVENTS,
@@ -1038,31 +1039,12 @@ interface SlotContent {
 }
 
 /** Same entries (sorted tables): the same object, or byte for byte. */
-function sameContent(a: CompiledTable, b: CompiledTable): boolean {
-  if (a === b || a.entries === b.entries) return true;
-  if (a.entries.length !== b.entries.length) return false;
-  for (let i = 0; i < a.entries.length; i++) {
-    const x = a.entries[i] as MapEntry;
-    const y = b.entries[i] as MapEntry;
-    if (x === y) continue;
-    if (Buffer.compare(x.key, y.key) !== 0 || Buffer.compare(x.value, y.value) !== 0) return false;
-  }
-  return true;
-}
+const sameContent = (a: CompiledTable, b: CompiledTable): boolean =>
+  a === b || sameEntries(a.entries, b.entries);
 
 /** Whether sorted `entries` has `key` (binary search). */
-function hasKey(entries: readonly MapEntry[], key: Uint8Array): boolean {
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const c = Buffer.compare((entries[mid] as MapEntry).key, key);
-    if (c === 0) return true;
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return false;
-}
+const hasKey = (entries: readonly MapEntry[], key: Uint8Array): boolean =>
+  searchEntries(entries, key) >= 0;
 
 /**
  * Whether `p` applies to a table known to hold `before`: every removed key

@@ -8,7 +8,6 @@
  * result stays byte-identical to a full compile.
  */
 import type { CompiledEndpoint, CompiledTable, MapEntry, TablePatch } from '../compiled.js';
-import { compareBytes } from '../encode/codec.js';
 import type { IdentityInfo, IdentityKind } from './identities.js';
 import type { CRule, PeerMatcher, SubjectClass } from './program.js';
 import { planTable, type KeyCache, type SetTextCache, type TemplateCache } from './tables.js';
@@ -22,11 +21,12 @@ import {
   NO_DIFF,
   sameBytes,
   sameEntries,
+  searchEntries,
   worthPatching,
   type EntryDiff,
 } from './table-patch.js';
 
-export { sameBytes, sameEntries };
+export { sameBytes, sameEntries, searchEntries };
 
 /** A peer matcher's identity set, for one subject cluster. */
 export interface MatchEntry {
@@ -430,20 +430,6 @@ export class TableUpdate {
         dep.named.delete(k);
       }
   }
-}
-
-/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
-export function searchEntries(entries: readonly MapEntry[], key: Uint8Array): number {
-  let lo = 0;
-  let hi = entries.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const c = compareBytes((entries[mid] as MapEntry).key, key);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -lo - 1;
 }
 
 /** Sets key → value in the sorted `entries`; pushes the entry to `changed` if it is new or different. */

@@ -50,6 +50,13 @@ export function firstIndex(
   return lo;
 }
 
+/** Index of `key` in the sorted entries, or -(insertion point) - 1. */
+export function searchEntries(entries: readonly MapEntry[], key: Uint8Array): number {
+  const i = firstIndex(entries, 0, entries.length, (k) => compareBytes(k, key) < 0);
+  const e = entries[i];
+  return e !== undefined && compareBytes(e.key, key) === 0 ? i : -i - 1;
+}
+
 /** First index in [lo, hi) whose entry is not before (prefixlen, identity). */
 const lowerBound = (
   entries: readonly MapEntry[],
