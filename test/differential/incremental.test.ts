@@ -100,22 +100,29 @@ function expectDeltaApplies(old: EncodedTables, next: EncodedTables, d: EncodedD
 function expectOnlyChangedTablesReplaced(
   old: EncodedTables,
   d: EncodedDelta,
-  next?: EncodedTables,
+  next: EncodedTables,
 ): void {
   for (const p of d.tables.patch) expect(p.insert.length + p.remove.length).toBeGreaterThan(0);
-  if (next !== undefined) {
-    const before = referenced(old);
-    const after = referenced(next);
-    for (const p of d.tables.patch) {
-      for (const e of p.insert) expect(before.has(keyIdentity(e.key))).toBe(false);
-      for (const k of p.remove) expect(after.has(keyIdentity(k))).toBe(false);
-    }
+  const before = referenced(old);
+  const after = referenced(next);
+  for (const p of d.tables.patch) {
+    for (const e of p.insert) expect(before.has(keyIdentity(e.key))).toBe(false);
+    for (const k of p.remove) expect(after.has(keyIdentity(k))).toBe(false);
   }
   for (const t of d.tables.replace) {
     const before = old.tables.find((x) => x.table === t.table);
     if (before !== undefined)
       expect(bytes({ ...old, tables: [before] })).not.toEqual(bytes({ ...old, tables: [t] }));
   }
+}
+
+/** The delta turns the old tables into the new ones, and touches only tables that changed. */
+function expectExactDelta(
+  old: EncodedTables,
+  inc: { readonly delta: EncodedDelta; readonly state: CompilerState },
+): void {
+  expectDeltaApplies(old, inc.state.compiled.encoded, inc.delta);
+  expectOnlyChangedTablesReplaced(old, inc.delta, inc.state.compiled.encoded);
 }
 
 /** Identities the ipcache and endpoints name (what packets are looked up with). */
@@ -322,12 +329,7 @@ describe('incremental compile', () => {
               paths['policies+cidr'] = (paths['policies+cidr'] ?? 0) + 1;
             if (inc.delta.tables.patch.length > 0) paths['patched'] = (paths['patched'] ?? 0) + 1;
             expectSameCompile(inc.state.compiled, full.compiled);
-            expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
-            expectOnlyChangedTablesReplaced(
-              state.compiled.encoded,
-              inc.delta,
-              inc.state.compiled.encoded,
-            );
+            expectExactDelta(state.compiled.encoded, inc);
             state = inc.state;
           });
         },
@@ -375,12 +377,7 @@ describe('incremental compile', () => {
             } else general++;
             if (inc.delta.tables.patch.length > 0) patched++;
             expectSameCompile(inc.state.compiled, full.compiled);
-            expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
-            expectOnlyChangedTablesReplaced(
-              state.compiled.encoded,
-              inc.delta,
-              inc.state.compiled.encoded,
-            );
+            expectExactDelta(state.compiled.encoded, inc);
             state = inc.state;
           });
         },
@@ -416,12 +413,7 @@ describe('incremental compile', () => {
               continue; // state stays: the previous tables remain in force
             }
             expect(bytes(inc.state.compiled.encoded)).toEqual(bytes(full.compiled.encoded));
-            expectDeltaApplies(state.compiled.encoded, inc.state.compiled.encoded, inc.delta);
-            expectOnlyChangedTablesReplaced(
-              state.compiled.encoded,
-              inc.delta,
-              inc.state.compiled.encoded,
-            );
+            expectExactDelta(state.compiled.encoded, inc);
             state = inc.state;
           }
         },
