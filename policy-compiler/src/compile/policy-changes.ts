@@ -76,6 +76,7 @@ import {
   compilePolicies,
   cpId,
   npId,
+  npsByNamespace,
   ruleKeys,
   selectsCp,
   type CPolicy,
@@ -383,12 +384,13 @@ export function recompilePolicies(
   // Pod selector keys are unchanged (checked above): the previous builder's.
   // The namespaces' NetworkPolicy lists: the previous ones, those of the changed policies' namespaces afresh.
   const byNs = new Map(cache.classes.npsByNs);
-  for (const np of [...npw.old, ...npw.now]) {
-    const k = `${np.cluster}/${np.namespace}`;
-    const list = nps.filter((p) => p.np?.cluster === np.cluster && p.np.namespace === np.namespace);
-    if (list.length === 0) byNs.delete(k);
-    else byNs.set(k, list);
-  }
+  const changedNs = new Set([...npw.old, ...npw.now].map((np) => `${np.cluster}/${np.namespace}`));
+  for (const k of changedNs) byNs.delete(k);
+  if (changedNs.size > 0)
+    for (const [k, list] of npsByNamespace(
+      nps.filter((p) => changedNs.has(`${p.np?.cluster}/${p.np?.namespace}`)),
+    ))
+      byNs.set(k, list);
   const classes = classBuilder(next, cps, nps, L, cache.classes.keys, byNs);
   const classDelta = new Map<string, number>();
   const bump = (k: string, d: number): void => {
